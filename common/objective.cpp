@@ -1,0 +1,41 @@
+#include "common/objective.hpp"
+
+#include <algorithm>
+
+namespace shardmax {
+
+GradientSums::GradientSums(Eigen::Index classes, Eigen::Index features)
+    : classes_(classes),
+      features_(features),
+      buffer_(static_cast<std::size_t>(classes * features + classes + 2), 0.0) {}
+
+void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
+
+void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                     GradientSums* sums) {
+  if (block.rows() == 0) return;
+  const Matrix features = block.features.cast<double>();
+  Matrix logit_gradient = features * model.weights.transpose();
+  logit_gradient.rowwise() += model.bias.transpose();
+  sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block.labels);
+  sums->weights().noalias() += logit_gradient.transpose() * features;
+  sums->bias() += logit_gradient.colwise().sum().transpose();
+  sums->count() += static_cast<double>(block.rows());
+}
+
+double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay) {
+  return 0.5 * weight_decay * model.weights.squaredNorm();
+}
+
+Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model,
+                          double weight_decay) {
+  const double inverse_count = 1.0 / sums.count();
+  Objective objective;
+  objective.data_loss = sums.loss_sum() * inverse_count;
+  objective.value = objective.data_loss + WeightDecayPenalty(model, weight_decay);
+  objective.grad_weights = sums.weights() * inverse_count + weight_decay * model.weights;
+  objective.grad_bias = sums.bias() * inverse_count;
+  return objective;
+}
+
+}  // namespace shardmax

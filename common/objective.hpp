@@ -1,0 +1,56 @@
+// The training objective, summed block by block and divided once by the global count:
+//   J(W, b) = (1/N) sum_i l(W x_i + b, y_i) + (lambda/2) ||W||_F^2        (bias not decayed)
+//   dJ/dW   = (1/N) sum_i g_i x_i^T + lambda W,   dJ/db = (1/N) sum_i g_i,   g_i = dl/dz_i
+// The objective knows nothing of MPI: ranks sum GradientSums::buffer() and then finish.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "common/loss.hpp"
+#include "common/model.hpp"
+
+namespace shardmax {
+
+// Sums of the data term in one contiguous buffer [dW (K*D, row-major) | db (K) | loss | count],
+// so a single all-reduce combines a step.
+class GradientSums {
+ public:
+  GradientSums(Eigen::Index classes, Eigen::Index features);
+
+  Eigen::Map<Matrix> weights() { return {buffer_.data(), classes_, features_}; }
+  Eigen::Map<const Matrix> weights() const { return {buffer_.data(), classes_, features_}; }
+  Eigen::Map<Vector> bias() { return {buffer_.data() + classes_ * features_, classes_}; }
+  Eigen::Map<const Vector> bias() const { return {buffer_.data() + classes_ * features_, classes_}; }
+  double& loss_sum() { return buffer_[buffer_.size() - 2]; }
+  double loss_sum() const { return buffer_[buffer_.size() - 2]; }
+  double& count() { return buffer_[buffer_.size() - 1]; }
+  double count() const { return buffer_[buffer_.size() - 1]; }
+
+  std::span<double> buffer() { return buffer_; }
+  void Clear();
+
+ private:
+  Eigen::Index classes_;
+  Eigen::Index features_;
+  std::vector<double> buffer_;
+};
+
+// Adds one block's loss and gradient sums.
+void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                     GradientSums* sums);
+
+// (lambda/2) ||W||_F^2
+double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay);
+
+struct Objective {
+  double data_loss = 0.0;  // (1/N) sum_i l_i
+  double value = 0.0;      // data_loss + (lambda/2) ||W||^2
+  Matrix grad_weights;
+  Vector grad_bias;
+};
+
+// Divides the (globally summed) sums by their count and adds the weight decay.
+Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model, double weight_decay);
+
+}  // namespace shardmax

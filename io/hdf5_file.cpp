@@ -1,0 +1,287 @@
+#include "io/hdf5_file.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+
+namespace shardmax::h5 {
+namespace {
+
+herr_t CollectMessage(unsigned /*depth*/, const H5E_error2_t* error, void* messages) {
+  if (error->desc != nullptr && error->desc[0] != '\0') {
+    static_cast<std::vector<std::string>*>(messages)->push_back(error->desc);
+  }
+  return 0;
+}
+
+// The innermost two descriptions say what really failed ("file not found", "bad checksum");
+// the outer ones only repeat which API call it was.
+std::string ErrorStackText() {
+  std::vector<std::string> messages;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, CollectMessage, &messages);
+  H5Eclear2(H5E_DEFAULT);
+  if (messages.empty()) return "unknown HDF5 error";
+  std::string text;
+  const std::size_t first = messages.size() > 2 ? messages.size() - 2 : 0;
+  for (std::size_t i = messages.size(); i-- > first;) {
+    if (!text.empty()) text += "; ";
+    text += messages[i];
+  }
+  return text;
+}
+
+Handle Property(hid_t kind) { return Handle(CheckId(H5Pcreate(kind), "H5Pcreate"), H5Pclose); }
+
+Handle Dataspace(const std::vector<hsize_t>& dims) {
+  return Handle(CheckId(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                        "H5Screate_simple"),
+                H5Sclose);
+}
+
+// The file-side selection of rows [first_row, first_row + rows) and a matching memory space.
+std::pair<Handle, Handle> RowSelection(const Handle& dataset, std::int64_t first_row,
+                                       std::int64_t rows, const std::string& context) {
+  Handle file_space(CheckId(H5Dget_space(dataset.get()), context), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(file_space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)));
+  H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> start(dims.size(), 0);
+  std::vector<hsize_t> count = dims;
+  start[0] = static_cast<hsize_t>(first_row);
+  count[0] = static_cast<hsize_t>(rows);
+  Check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr),
+        context + ": selecting rows");
+  return {std::move(file_space), Dataspace(count)};
+}
+
+Handle StringType() {
+  Handle type(CheckId(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
+  Check(H5Tset_size(type.get(), H5T_VARIABLE), "H5Tset_size");
+  Check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "H5Tset_cset");
+  return type;
+}
+
+Handle OpenAttribute(const Handle& file, const std::string& object, const std::string& name,
+                     const std::string& context) {
+  ErrorPrintingOff quiet;
+  if (H5Aexists_by_name(file.get(), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) {
+    throw UserError(context + ": attribute '" + name + "' of '" + object + "' is missing");
+  }
+  return Handle(CheckId(H5Aopen_by_name(file.get(), object.c_str(), name.c_str(), H5P_DEFAULT,
+                                        H5P_DEFAULT),
+                        context + ": attribute '" + name + "'"),
+                H5Aclose);
+}
+
+void WriteScalarAttribute(const Handle& file, const std::string& object, const std::string& name,
+                          hid_t type, const void* value) {
+  ErrorPrintingOff quiet;
+  const std::string what = "writing attribute '" + name + "'";
+  Handle space(CheckId(H5Screate(H5S_SCALAR), what), H5Sclose);
+  Handle attribute(CheckId(H5Acreate_by_name(file.get(), object.c_str(), name.c_str(), type,
+                                             space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                           what),
+                   H5Aclose);
+  Check(H5Awrite(attribute.get(), type, value), what);
+}
+
+}  // namespace
+
+ErrorPrintingOff::ErrorPrintingOff() {
+  H5Eget_auto2(H5E_DEFAULT, &saved_function_, &saved_data_);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+ErrorPrintingOff::~ErrorPrintingOff() { H5Eset_auto2(H5E_DEFAULT, saved_function_, saved_data_); }
+
+void Check(herr_t status, const std::string& what) {
+  if (status < 0) throw UserError(what + ": " + ErrorStackText());
+}
+
+hid_t CheckId(hid_t id, const std::string& what) {
+  if (id < 0) throw UserError(what + ": " + ErrorStackText());
+  return id;
+}
+
+Handle OpenFileForReading(const std::string& path, const Communicator* comm) {
+  ErrorPrintingOff quiet;
+  Handle access = Property(H5P_FILE_ACCESS);
+  if (comm != nullptr) {
+    Check(H5Pset_fapl_mpio(access.get(), comm->get(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
+  }
+  return Handle(CheckId(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()),
+                        "cannot open HDF5 file '" + path + "'"),
+                H5Fclose);
+}
+
+Handle CreateFile(const std::string& path) {
+  ErrorPrintingOff quiet;
+  return Handle(CheckId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                        "cannot create HDF5 file '" + path + "'"),
+                H5Fclose);
+}
+
+bool HasObject(const Handle& file, const std::string& name) {
+  ErrorPrintingOff quiet;
+  // H5LTpath_valid-like walk: every component of the path must exist.
+  std::size_t position = 0;
+  while (true) {
+    position = name.find('/', position + 1);
+    const std::string prefix = name.substr(0, position);
+    if (!prefix.empty() && prefix != "/" &&
+        H5Lexists(file.get(), prefix.c_str(), H5P_DEFAULT) <= 0) {
+      return false;
+    }
+    if (position == std::string::npos) return true;
+  }
+}
+
+Handle OpenDataset(const Handle& file, const std::string& name, const std::string& context) {
+  if (!HasObject(file, name)) throw UserError(context + ": no dataset '" + name + "'");
+  ErrorPrintingOff quiet;
+  return Handle(CheckId(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT),
+                        context + ": '" + name + "' is not a readable dataset"),
+                H5Dclose);
+}
+
+std::vector<hsize_t> DatasetDims(const Handle& dataset, const std::string& context) {
+  ErrorPrintingOff quiet;
+  Handle space(CheckId(H5Dget_space(dataset.get()), context), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) throw UserError(context + ": cannot read the dataset's shape");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+std::string DescribeType(const Handle& dataset) {
+  ErrorPrintingOff quiet;
+  Handle type(H5Dget_type(dataset.get()), H5Tclose);
+  if (type.get() < 0) return "unknown";
+  const std::size_t bits = H5Tget_size(type.get()) * 8;
+  switch (H5Tget_class(type.get())) {
+    case H5T_FLOAT:
+      return "float" + std::to_string(bits);
+    case H5T_INTEGER:
+      return (H5Tget_sign(type.get()) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(bits);
+    case H5T_STRING:
+      return "string";
+    case H5T_COMPOUND:
+      return "compound";
+    default:
+      return "unsupported type";
+  }
+}
+
+bool IsIntegerType(const Handle& dataset) {
+  Handle type(H5Dget_type(dataset.get()), H5Tclose);
+  return type.get() >= 0 && H5Tget_class(type.get()) == H5T_INTEGER;
+}
+
+void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, hid_t memory_type,
+              void* out, const std::string& context) {
+  if (rows == 0) return;
+  ErrorPrintingOff quiet;
+  auto [file_space, memory_space] = RowSelection(dataset, first_row, rows, context);
+  Check(H5Dread(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out),
+        context + ": reading rows " + std::to_string(first_row) + ".." +
+            std::to_string(first_row + rows - 1));
+}
+
+Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_type,
+                     std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows) {
+  ErrorPrintingOff quiet;
+  std::vector<hsize_t> dims{static_cast<hsize_t>(rows)};
+  if (cols > 0) dims.push_back(static_cast<hsize_t>(cols));
+  Handle space = Dataspace(dims);
+  Handle link = Property(H5P_LINK_CREATE);
+  Check(H5Pset_create_intermediate_group(link.get(), 1), "H5Pset_create_intermediate_group");
+  Handle creation = Property(H5P_DATASET_CREATE);
+  if (chunk_rows > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = static_cast<hsize_t>(std::clamp<std::int64_t>(chunk_rows, 1, rows));
+    Check(H5Pset_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data()),
+          "H5Pset_chunk");
+  }
+  return Handle(CheckId(H5Dcreate2(file.get(), name.c_str(), file_type, space.get(), link.get(),
+                                   creation.get(), H5P_DEFAULT),
+                        "cannot create dataset '" + name + "'"),
+                H5Dclose);
+}
+
+void WriteRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows,
+               hid_t memory_type, const void* data, const std::string& context) {
+  if (rows == 0) return;
+  ErrorPrintingOff quiet;
+  auto [file_space, memory_space] = RowSelection(dataset, first_row, rows, context);
+  Check(H5Dwrite(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                 data),
+        context + ": writing rows");
+}
+
+void WriteMatrix(const Handle& file, const std::string& name, const Matrix& values) {
+  Handle dataset = CreateDataset(file, name, H5T_IEEE_F64LE, values.rows(), values.cols(), 0);
+  WriteRows(dataset, 0, values.rows(), H5T_NATIVE_DOUBLE, values.data(), "dataset '" + name + "'");
+}
+
+Matrix ReadMatrix(const Handle& file, const std::string& name, const std::string& context) {
+  Handle dataset = OpenDataset(file, name, context);
+  const std::vector<hsize_t> dims = DatasetDims(dataset, context + ", dataset '" + name + "'");
+  if (dims.size() != 2) {
+    throw UserError(context + ": dataset '" + name + "' is not 2-D");
+  }
+  Matrix values(static_cast<Eigen::Index>(dims[0]), static_cast<Eigen::Index>(dims[1]));
+  ReadRows(dataset, 0, values.rows(), H5T_NATIVE_DOUBLE, values.data(),
+           context + ", dataset '" + name + "'");
+  return values;
+}
+
+void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
+                    double value) {
+  WriteScalarAttribute(file, object, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
+                    std::int64_t value) {
+  WriteScalarAttribute(file, object, name, H5T_NATIVE_INT64, &value);
+}
+
+void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
+                    const std::string& value) {
+  Handle type = StringType();
+  const char* text = value.c_str();
+  WriteScalarAttribute(file, object, name, type.get(), &text);
+}
+
+double ReadDoubleAttribute(const Handle& file, const std::string& object, const std::string& name,
+                           const std::string& context) {
+  Handle attribute = OpenAttribute(file, object, name, context);
+  double value = 0.0;
+  ErrorPrintingOff quiet;
+  Check(H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value), context + ": attribute '" + name + "'");
+  return value;
+}
+
+std::int64_t ReadIntAttribute(const Handle& file, const std::string& object,
+                              const std::string& name, const std::string& context) {
+  Handle attribute = OpenAttribute(file, object, name, context);
+  std::int64_t value = 0;
+  ErrorPrintingOff quiet;
+  Check(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), context + ": attribute '" + name + "'");
+  return value;
+}
+
+std::string ReadStringAttribute(const Handle& file, const std::string& object,
+                                const std::string& name, const std::string& context) {
+  Handle attribute = OpenAttribute(file, object, name, context);
+  Handle type = StringType();
+  char* text = nullptr;
+  ErrorPrintingOff quiet;
+  Check(H5Aread(attribute.get(), type.get(), &text), context + ": attribute '" + name + "'");
+  std::string value = text != nullptr ? text : "";
+  H5free_memory(text);
+  return value;
+}
+
+}  // namespace shardmax::h5

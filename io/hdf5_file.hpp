@@ -1,0 +1,105 @@
+// A thin checked layer over the HDF5 C API: move-only handles closed in their destructors,
+// and failures turned into UserError messages that carry HDF5's own error stack text.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/mpi_layer.hpp"
+#include "common/types.hpp"
+
+namespace shardmax::h5 {
+
+// Owns one hid_t; closes it (without throwing) when destroyed.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~Handle() { Close(); }
+  Handle(Handle&& other) noexcept
+      : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) {
+      Close();
+      id_ = std::exchange(other.id_, H5I_INVALID_HID);
+      closer_ = other.closer_;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+
+ private:
+  void Close() noexcept {
+    if (id_ >= 0 && closer_ != nullptr) closer_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// While alive, HDF5 does not print its error stack on its own; we put it in our messages.
+class ErrorPrintingOff {
+ public:
+  ErrorPrintingOff();
+  ~ErrorPrintingOff();
+  ErrorPrintingOff(const ErrorPrintingOff&) = delete;
+  ErrorPrintingOff& operator=(const ErrorPrintingOff&) = delete;
+
+ private:
+  H5E_auto2_t saved_function_ = nullptr;
+  void* saved_data_ = nullptr;
+};
+
+// Throws UserError("<what>: <HDF5's innermost error text>") when `status` is negative.
+void Check(herr_t status, const std::string& what);
+hid_t CheckId(hid_t id, const std::string& what);
+
+// Files. With a communicator the file is opened through the MPI-IO driver (collective).
+Handle OpenFileForReading(const std::string& path, const Communicator* comm = nullptr);
+Handle CreateFile(const std::string& path);
+
+bool HasObject(const Handle& file, const std::string& name);
+Handle OpenDataset(const Handle& file, const std::string& name, const std::string& context);
+std::vector<hsize_t> DatasetDims(const Handle& dataset, const std::string& context);
+
+// The stored element type, as users name it: "float32", "float64", "uint8", "int32", ...
+std::string DescribeType(const Handle& dataset);
+bool IsIntegerType(const Handle& dataset);
+
+// Reads rows [first_row, first_row + rows) of a 1-D or 2-D dataset, converted to memory_type.
+void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, hid_t memory_type,
+              void* out, const std::string& context);
+
+// Creates a chunked N x D (or N, when cols == 0) dataset of file_type, with intermediate groups.
+Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_type,
+                     std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows);
+void WriteRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows,
+               hid_t memory_type, const void* data, const std::string& context);
+
+// Whole double matrices (contiguous, row-major).
+void WriteMatrix(const Handle& file, const std::string& name, const Matrix& values);
+Matrix ReadMatrix(const Handle& file, const std::string& name, const std::string& context);
+
+// Scalar attributes on an object (the file root is "/").
+void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
+                    double value);
+void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
+                    std::int64_t value);
+void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
+                    const std::string& value);
+double ReadDoubleAttribute(const Handle& file, const std::string& object, const std::string& name,
+                           const std::string& context);
+std::int64_t ReadIntAttribute(const Handle& file, const std::string& object,
+                              const std::string& name, const std::string& context);
+std::string ReadStringAttribute(const Handle& file, const std::string& object,
+                                const std::string& name, const std::string& context);
+
+}  // namespace shardmax::h5

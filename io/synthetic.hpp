@@ -1,0 +1,20 @@
+// A synthetic multi-class dataset: K Gaussian blobs in D dimensions.
+//   mu_k = s * g_k / ||g_k|| * sqrt(2),  g_k ~ N(0, I_D)    (class means; s = separation)
+//   y ~ Uniform{0..K-1},  x = mu_y + e,  e ~ N(0, I_D)
+// Every row comes from its own counter-seeded stream, so the file depends only on the seed
+// (not on the chunk size), and is written chunk by chunk: it may be larger than memory.
+#pragma once
+
+#include "common/config.hpp"
+#include "common/types.hpp"
+
+namespace shardmax {
+
+// Rows [first_row, first_row + features.rows()) of split `split` (0 train, 1 validation).
+void GenerateSyntheticRows(const SyntheticConfig& config, int split, std::int64_t first_row,
+                           Eigen::Ref<Matrix> features, std::span<Label> labels);
+
+// Writes config.output_path (and config.validation_output_path when set) in the data format.
+void WriteSyntheticDataset(const SyntheticConfig& config);
+
+}  // namespace shardmax

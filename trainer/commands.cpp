@@ -1,0 +1,65 @@
+#include "trainer/commands.hpp"
+
+#include "common/collective.hpp"
+#include "common/error.hpp"
+#include "common/logging.hpp"
+#include "io/synthetic.hpp"
+#include "trainer/options.hpp"
+#include "trainer/training.hpp"
+
+namespace shardmax {
+namespace {
+
+std::string DescribeMetrics(const Metrics& metrics) {
+  return StrCat("loss ", FormatFixed(metrics.loss, 6), "  objective ",
+                FormatFixed(metrics.objective, 6), "  accuracy ",
+                FormatFixed(100.0 * metrics.accuracy, 2), "%  (", metrics.rows, " rows)");
+}
+
+int RunTrain(const Communicator& comm, const TrainConfig& config) {
+  const TrainResult result = Train(comm, config);
+  if (result.stopped_at_max_steps) {
+    LogInfo(StrCat("stopped at step ", result.position.global_step,
+                   " (--max-steps); continue with --resume auto"));
+  }
+  LogInfo("final train:      " + DescribeMetrics(result.train));
+  if (result.validation) LogInfo("final validation: " + DescribeMetrics(*result.validation));
+  LogInfo("checkpoint: " + (result.last_checkpoint.empty() ? std::string("none written")
+                                                           : result.last_checkpoint));
+  return kExitOk;
+}
+
+int RunGenerate(const Communicator& comm, const SyntheticConfig& config) {
+  // One writer is enough: the generator streams chunk by chunk.
+  RunAndAgree(comm, [&] {
+    if (comm.is_root()) WriteSyntheticDataset(config);
+  });
+  LogInfo(StrCat("wrote ", config.rows, " rows x ", config.features, " features, ",
+                 config.classes, " classes to '", config.output_path, "'"));
+  if (!config.validation_output_path.empty()) {
+    LogInfo(StrCat("wrote ", config.validation_rows, " validation rows to '",
+                   config.validation_output_path, "'"));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCommandLine(const Communicator& comm, const std::vector<std::string>& args) {
+  const CommandLine parsed = ParseCommandLine(args);
+  switch (parsed.command) {
+    case Command::kTrain:
+      return RunTrain(comm, parsed.train);
+    case Command::kGenerate:
+      return RunGenerate(comm, parsed.synthetic);
+    case Command::kVersion:
+      LogInfo("shardmax " SHARDMAX_VERSION);
+      return kExitOk;
+    case Command::kHelp:
+      break;
+  }
+  LogInfo(parsed.help_text);
+  return kExitOk;
+}
+
+}  // namespace shardmax

@@ -1,0 +1,15 @@
+// What each subcommand does once its options are parsed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/mpi_layer.hpp"
+
+namespace shardmax {
+
+// Parses `args` (without the program name), runs the command and returns the exit status.
+// Throws UsageError, AgreedError or other exceptions for main to report.
+int RunCommandLine(const Communicator& comm, const std::vector<std::string>& args);
+
+}  // namespace shardmax

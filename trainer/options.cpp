@@ -1,0 +1,251 @@
+#include "trainer/options.hpp"
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "common/logging.hpp"
+
+namespace shardmax {
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr const char* kUsage =
+    "usage: shardmax <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train   train softmax regression on an HDF5 dataset (run it under mpirun)\n"
+    "  gen     write a synthetic multi-class HDF5 dataset\n"
+    "\n"
+    "`shardmax <command> --help` lists the command's options.\n";
+
+template <typename Number>
+void Require(bool holds, const char* option, Number value, const char* rule) {
+  if (!holds) throw UsageError(StrCat("--", option, " ", rule, " (got ", value, ")"));
+}
+
+po::options_description GeneralOptions() {
+  po::options_description general("General");
+  general.add_options()("help,h", "show this help")(
+      "config", po::value<std::string>(),
+      "INI file of options (name = value); the command line overrides it");
+  return general;
+}
+
+po::options_description DatasetOptions(DatasetLayout* layout) {
+  po::options_description data("Dataset names inside the HDF5 files");
+  data.add_options()(
+      "features-dataset", po::value(&layout->features)->default_value(layout->features),
+      "2-D dataset of features (N x D)")(
+      "labels-dataset", po::value(&layout->labels)->default_value(layout->labels),
+      "1-D dataset of integer labels (N)");
+  return data;
+}
+
+po::options_description TrainOptions(TrainConfig* config, std::string* checkpoint_unit,
+                                     std::int64_t* seed) {
+  po::options_description data("Data");
+  data.add_options()("train", po::value(&config->train_path), "training data file (required)")(
+      "val", po::value(&config->validation_path),
+      "validation data file, evaluated after every epoch (optional)")(
+      "classes", po::value(&config->classes)->default_value(config->classes),
+      "number of classes K; 0 takes the largest label + 1");
+
+  po::options_description model("Model and optimization");
+  model.add_options()("loss", po::value(&config->loss)->default_value(config->loss),
+                      "loss: softmax (cross-entropy)")(
+      "epochs", po::value(&config->epochs)->default_value(config->epochs), "passes over the data")(
+      "batch-size", po::value(&config->batch_size)->default_value(config->batch_size),
+      "global mini-batch size, split over the ranks; >= N rows gives full-batch gradient descent")(
+      "lr", po::value(&config->optimizer.learning_rate)
+                ->default_value(config->optimizer.learning_rate, "0.1"),
+      "learning rate")(
+      "momentum",
+      po::value(&config->optimizer.momentum)->default_value(config->optimizer.momentum, "0"),
+      "heavy-ball momentum in [0, 1); 0 is plain SGD")(
+      "weight-decay",
+      po::value(&config->optimizer.weight_decay)
+          ->default_value(config->optimizer.weight_decay, "0.0001"),
+      "lambda in (lambda/2)||W||^2; the bias is not decayed")(
+      "seed", po::value(seed)->default_value(*seed), "seed of the per-epoch shuffles")(
+      "max-steps", po::value(&config->max_steps)->default_value(config->max_steps),
+      "stop after this many steps in all (with a checkpoint); 0: no limit");
+
+  po::options_description checkpoints("Checkpoints");
+  checkpoints.add_options()(
+      "checkpoint-dir",
+      po::value(&config->checkpoint.directory)->default_value(config->checkpoint.directory),
+      "directory of checkpoints")(
+      "checkpoint-every",
+      po::value(&config->checkpoint.every)->default_value(config->checkpoint.every),
+      "write a checkpoint every this many units (and always at the end)")(
+      "checkpoint-unit", po::value(checkpoint_unit)->default_value(*checkpoint_unit),
+      "unit of --checkpoint-every: epoch or step")(
+      "keep", po::value(&config->checkpoint.keep)->default_value(config->checkpoint.keep),
+      "number of newest checkpoints kept")(
+      "resume", po::value(&config->checkpoint.resume),
+      "continue from a checkpoint file, or 'auto': the newest in --checkpoint-dir (fresh start "
+      "if there is none)");
+
+  po::options_description all;
+  all.add(data).add(model).add(checkpoints).add(DatasetOptions(&config->layout));
+  return all;
+}
+
+po::options_description GenerateOptions(SyntheticConfig* config, std::string* type,
+                                        std::int64_t* seed) {
+  po::options_description generate("Synthetic dataset");
+  generate.add_options()("output", po::value(&config->output_path), "output file (required)")(
+      "val-output", po::value(&config->validation_output_path),
+      "also write a validation file with the same classes and fresh rows")(
+      "rows", po::value(&config->rows)->default_value(config->rows), "rows N")(
+      "val-rows", po::value(&config->validation_rows)->default_value(config->validation_rows),
+      "rows of the validation file")(
+      "features", po::value(&config->features)->default_value(config->features), "features D")(
+      "classes", po::value(&config->classes)->default_value(config->classes), "classes K")(
+      "seed", po::value(seed)->default_value(*seed), "the file depends only on this seed")(
+      "separation", po::value(&config->separation)->default_value(config->separation, "3"),
+      "class means lie this many noise standard deviations from the origin")(
+      "dtype", po::value(type)->default_value(*type), "feature type: float32, float64 or uint8")(
+      "chunk-rows", po::value(&config->chunk_rows)->default_value(config->chunk_rows),
+      "rows per HDF5 chunk and per write");
+  po::options_description all;
+  all.add(generate).add(DatasetOptions(&config->layout));
+  return all;
+}
+
+// Command line first, then the config file: the first value stored wins.
+void ParseInto(const std::vector<std::string>& args, const po::options_description& options,
+               po::variables_map* values) {
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), *values);
+  } catch (const po::error& error) {
+    throw UsageError(error.what());
+  }
+  if (values->count("config") == 0 || values->count("help") != 0) return;
+  const std::string path = (*values)["config"].as<std::string>();
+  std::ifstream file(path);
+  if (!file) throw UsageError("cannot read config file '" + path + "' (--config)");
+  try {
+    po::store(po::parse_config_file(file, options), *values);
+  } catch (const po::error& error) {
+    throw UsageError("config file '" + path + "': " + error.what());
+  }
+}
+
+void Notify(po::variables_map* values) {
+  try {
+    po::notify(*values);
+  } catch (const po::error& error) {
+    throw UsageError(error.what());
+  }
+}
+
+std::string HelpText(const char* command, const po::options_description& options) {
+  std::ostringstream text;
+  text << "usage: shardmax " << command << " [options]\n" << options;
+  return text.str();
+}
+
+void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
+  if (config.train_path.empty()) throw UsageError("--train is required: the training data file");
+  Require(config.epochs >= 1, "epochs", config.epochs, "must be at least 1");
+  Require(config.batch_size >= 1, "batch-size", config.batch_size, "must be at least 1");
+  const double lr = config.optimizer.learning_rate;
+  Require(lr > 0.0 && std::isfinite(lr), "lr", lr, "must be a positive number");
+  const double momentum = config.optimizer.momentum;
+  Require(momentum >= 0.0 && momentum < 1.0, "momentum", momentum, "must be in [0, 1)");
+  const double decay = config.optimizer.weight_decay;
+  Require(decay >= 0.0 && std::isfinite(decay), "weight-decay", decay, "must be >= 0");
+  Require(config.classes == 0 || config.classes >= 2, "classes", config.classes,
+          "must be 0 (from the labels) or at least 2");
+  Require(seed >= 0, "seed", seed, "must be >= 0");
+  Require(config.max_steps >= 0, "max-steps", config.max_steps, "must be >= 0");
+  Require(config.checkpoint.every >= 1, "checkpoint-every", config.checkpoint.every,
+          "must be at least 1");
+  Require(config.checkpoint.keep >= 1, "keep", config.checkpoint.keep, "must be at least 1");
+  if (config.checkpoint.directory.empty()) throw UsageError("--checkpoint-dir must not be empty");
+}
+
+void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {
+  if (config.output_path.empty()) throw UsageError("--output is required: the file to write");
+  Require(config.rows >= 1, "rows", config.rows, "must be at least 1");
+  Require(config.validation_rows >= 1, "val-rows", config.validation_rows, "must be at least 1");
+  Require(config.features >= 1, "features", config.features, "must be at least 1");
+  Require(config.classes >= 2, "classes", config.classes, "must be at least 2");
+  Require(config.separation >= 0.0 && std::isfinite(config.separation), "separation",
+          config.separation, "must be >= 0");
+  Require(config.chunk_rows >= 1, "chunk-rows", config.chunk_rows, "must be at least 1");
+  Require(seed >= 0, "seed", seed, "must be >= 0");
+}
+
+CheckpointUnit ParseCheckpointUnit(const std::string& unit) {
+  if (unit == "epoch") return CheckpointUnit::kEpoch;
+  if (unit == "step") return CheckpointUnit::kStep;
+  throw UsageError("--checkpoint-unit must be 'epoch' or 'step' (got '" + unit + "')");
+}
+
+FeatureType ParseFeatureType(const std::string& type) {
+  if (type == "float32") return FeatureType::kFloat32;
+  if (type == "float64") return FeatureType::kFloat64;
+  if (type == "uint8") return FeatureType::kUint8;
+  throw UsageError("--dtype must be float32, float64 or uint8 (got '" + type + "')");
+}
+
+}  // namespace
+
+CommandLine ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLine parsed;
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    parsed.help_text = kUsage;
+    return parsed;
+  }
+  if (args[0] == "--version") {
+    parsed.command = Command::kVersion;
+    return parsed;
+  }
+  const std::string& command = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  po::variables_map values;
+  po::options_description options;
+  options.add(GeneralOptions());
+
+  if (command == "train") {
+    std::string unit = "epoch";
+    std::int64_t seed = static_cast<std::int64_t>(parsed.train.seed);
+    options.add(TrainOptions(&parsed.train, &unit, &seed));
+    ParseInto(rest, options, &values);
+    if (values.count("help") != 0) {
+      parsed.help_text = HelpText("train", options);
+      return parsed;
+    }
+    Notify(&values);
+    parsed.command = Command::kTrain;
+    parsed.train.checkpoint.unit = ParseCheckpointUnit(unit);
+    CheckTrainConfig(parsed.train, seed);
+    parsed.train.seed = static_cast<std::uint64_t>(seed);
+    return parsed;
+  }
+  if (command == "gen") {
+    std::string type = "float32";
+    std::int64_t seed = static_cast<std::int64_t>(parsed.synthetic.seed);
+    options.add(GenerateOptions(&parsed.synthetic, &type, &seed));
+    ParseInto(rest, options, &values);
+    if (values.count("help") != 0) {
+      parsed.help_text = HelpText("gen", options);
+      return parsed;
+    }
+    Notify(&values);
+    parsed.command = Command::kGenerate;
+    parsed.synthetic.type = ParseFeatureType(type);
+    CheckSyntheticConfig(parsed.synthetic, seed);
+    parsed.synthetic.seed = static_cast<std::uint64_t>(seed);
+    return parsed;
+  }
+  throw UsageError("unknown command '" + command + "'\n" + kUsage);
+}
+
+}  // namespace shardmax

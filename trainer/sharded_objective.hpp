@@ -1,0 +1,27 @@
+// The objective over data sharded across ranks: each rank sums its blocks, one all-reduce
+// combines the sums, and every rank divides by the same global count.
+#pragma once
+
+#include "common/loss.hpp"
+#include "common/mpi_layer.hpp"
+#include "common/objective.hpp"
+#include "io/dataset_reader.hpp"
+
+namespace shardmax {
+
+// Loss and gradient over every row of every rank's shard (full batch).
+Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
+                                  const SoftmaxModel& model, const Shard& shard,
+                                  double weight_decay);
+
+struct Metrics {
+  double loss = 0.0;       // mean per-row loss
+  double objective = 0.0;  // loss + (lambda/2)||W||^2
+  double accuracy = 0.0;   // fraction of rows whose argmax is the label
+  std::int64_t rows = 0;
+};
+
+Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
+                        const Shard& shard, double weight_decay);
+
+}  // namespace shardmax
