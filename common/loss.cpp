@@ -13,9 +13,8 @@ double SoftmaxCrossEntropy::SumAndLogitGradient(Matrix* logits,
   for (Eigen::Index i = 0; i < logits->rows(); ++i) {
     const Label y = labels[static_cast<std::size_t>(i)];
     auto row = logits->row(i);
-    const double lse = LogSumExp(row);
-    loss_sum += lse - row(y);
-    row = (row.array() - lse).exp();
+    const double label_logit = row(y);
+    loss_sum += SoftmaxRowInPlace(row) - label_logit;
     row(y) -= 1.0;
   }
   return loss_sum;

@@ -257,6 +257,12 @@ class TrainingRun {
 
   void WriteCheckpointIfNew() {
     if (position_.global_step == last_checkpoint_step_) return;
+    if (!model_.IsFinite()) {
+      // Identical weights on every rank: all ranks stop here, and no checkpoint is written.
+      throw AgreedError(StrCat("training diverged at epoch ", position_.epoch + 1, ", step ",
+                               position_.global_step, ": the weights are no longer finite; lower --lr (now ",
+                               config_.optimizer.learning_rate, ")"));
+    }
     const std::string path =
         (fs::path(config_.checkpoint.directory) / CheckpointFileName(position_.global_step))
             .string();
