@@ -1,0 +1,248 @@
+// Run under mpiexec with 1, 2 and 4 ranks: sharded reads, the all-reduced gradient,
+// training, exact resume and collective errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+
+#include "common/collective.hpp"
+#include "common/error.hpp"
+#include "common/random.hpp"
+#include "io/checkpoint.hpp"
+#include "io/synthetic.hpp"
+#include "tests/test_support.hpp"
+#include "trainer/sharded_objective.hpp"
+#include "trainer/training.hpp"
+
+namespace shardmax {
+namespace {
+
+class DistributedTest : public ::testing::Test {
+ protected:
+  // Rank 0 writes the file; everyone waits for it.
+  SyntheticConfig WriteSynthetic(const std::string& name, std::int64_t rows, std::int64_t features,
+                                 std::int64_t classes, double separation = 3.0) {
+    SyntheticConfig config =
+        shardmax::testing::SmallSynthetic(directory_ + "/" + name, rows, features, classes, separation);
+    config.validation_output_path = directory_ + "/val-" + name;
+    config.validation_rows = rows / 4;
+    RunAndAgree(world_, [&] {
+      if (world_.is_root()) WriteSyntheticDataset(config);
+    });
+    return config;
+  }
+
+  void WriteOnRoot(const std::string& path, const Matrix& features,
+                   const std::vector<long long>& labels) {
+    RunAndAgree(world_, [&] {
+      if (world_.is_root()) shardmax::testing::WriteDataFile(path, features, labels, H5T_IEEE_F32LE);
+    });
+  }
+
+  TrainConfig BaseTrainConfig(const SyntheticConfig& data, const std::string& checkpoints) const {
+    TrainConfig config;
+    config.train_path = data.output_path;
+    config.validation_path = data.validation_output_path;
+    config.epochs = 3;
+    config.batch_size = 64;
+    config.optimizer = OptimizerConfig{0.2, 0.9, 1e-3};
+    config.seed = 5;
+    config.checkpoint.directory = directory_ + "/" + checkpoints;
+    return config;
+  }
+
+  // Every rank compares its bytes with rank 0's; true only if all ranks match.
+  bool SameOnAllRanks(const Matrix& values) const {
+    Matrix root = values;
+    CheckMpi(MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_DOUBLE, 0, world_.get()),
+             "MPI_Bcast");
+    const bool same =
+        std::memcmp(root.data(), values.data(), sizeof(double) * static_cast<std::size_t>(values.size())) == 0;
+    return AllreduceMin(world_, static_cast<std::int64_t>(same)) == 1;
+  }
+
+  // Expects `work` to throw the same AgreedError containing `part` on every rank.
+  template <typename Work>
+  void ExpectAgreedError(Work work, const std::string& part) {
+    std::string message;
+    try {
+      work();
+    } catch (const AgreedError& error) {
+      message = error.what();
+    }
+    EXPECT_NE(message.find(part), std::string::npos) << "message: '" << message << "'";
+    std::string root_message = message;
+    Broadcast(world_, &root_message, 0);
+    EXPECT_EQ(message, root_message);
+  }
+
+  Communicator world_{MPI_COMM_WORLD};
+  std::string directory_ = shardmax::testing::MakeScratchDirectory(world_);
+};
+
+TEST_F(DistributedTest, EachRankReadsExactlyItsOwnRows) {
+  const SyntheticConfig data = WriteSynthetic("rows.h5", 1003, 6, 3);
+  const Shard shard = ReadShard(world_, data.output_path, {});
+  const RowRange expected_range = ShardRows(1003, world_.size(), world_.rank());
+  EXPECT_EQ(shard.rows.begin, expected_range.begin);
+  EXPECT_EQ(shard.rows.end, expected_range.end);
+  Matrix expected(expected_range.size(), 6);
+  std::vector<Label> expected_labels(static_cast<std::size_t>(expected_range.size()));
+  GenerateSyntheticRows(data, 0, expected_range.begin, expected, expected_labels);
+  EXPECT_EQ(shard.features, expected.cast<float>());
+  EXPECT_EQ(shard.labels, expected_labels);
+  EXPECT_EQ(AllreduceSum(world_, static_cast<std::int64_t>(shard.labels.size())), 1003);
+}
+
+TEST_F(DistributedTest, AllReducedGradientEqualsSingleProcessGradient) {
+  const SyntheticConfig data = WriteSynthetic("grad.h5", 2500, 9, 5);
+  SplitMix64 generator(77);  // the same model on every rank
+  SoftmaxModel model = SoftmaxModel::Zeros(5, 9);
+  for (Eigen::Index i = 0; i < model.weights.size(); ++i) model.weights.data()[i] = generator.Normal();
+  for (Eigen::Index k = 0; k < 5; ++k) model.bias(k) = generator.Normal();
+  const SoftmaxCrossEntropy loss;
+
+  const Shard shard = ReadShard(world_, data.output_path, {});
+  const Objective distributed = ComputeShardedObjective(world_, loss, model, shard, 0.01);
+
+  const Communicator alone(MPI_COMM_SELF);
+  const Shard everything = ReadShard(alone, data.output_path, {});
+  ASSERT_EQ(everything.rows.size(), 2500);
+  const Objective single = ComputeShardedObjective(alone, loss, model, everything, 0.01);
+
+  EXPECT_NEAR(distributed.value, single.value, 1e-6 * std::abs(single.value));
+  const double scale = single.grad_weights.cwiseAbs().maxCoeff();
+  EXPECT_LT((distributed.grad_weights - single.grad_weights).cwiseAbs().maxCoeff(), 1e-6 * scale);
+  EXPECT_LT((distributed.grad_bias - single.grad_bias).cwiseAbs().maxCoeff(),
+            1e-6 * single.grad_bias.cwiseAbs().maxCoeff());
+}
+
+TEST_F(DistributedTest, TrainingReachesHighAccuracyWithBitwiseIdenticalRanks) {
+  const SyntheticConfig data = WriteSynthetic("sep.h5", 4000, 10, 4, 4.0);
+  const TrainResult result = Train(world_, BaseTrainConfig(data, "sep"));
+  ASSERT_TRUE(result.validation.has_value());
+  EXPECT_GE(result.train.accuracy, 0.95);
+  EXPECT_GE(result.validation->accuracy, 0.95);
+  EXPECT_EQ(result.position.epoch, 3);
+  EXPECT_TRUE(SameOnAllRanks(result.model.weights));
+  EXPECT_TRUE(SameOnAllRanks(result.model.bias));
+  EXPECT_TRUE(std::filesystem::exists(result.last_checkpoint));
+}
+
+TEST_F(DistributedTest, SameSeedGivesBitwiseSameWeightsAndAnotherSeedDoesNot) {
+  const SyntheticConfig data = WriteSynthetic("seed.h5", 1200, 5, 3);
+  TrainConfig config = BaseTrainConfig(data, "seed-a");
+  config.epochs = 2;
+  const TrainResult first = Train(world_, config);
+  config.checkpoint.directory = directory_ + "/seed-b";
+  const TrainResult second = Train(world_, config);
+  EXPECT_EQ(std::memcmp(first.model.weights.data(), second.model.weights.data(),
+                        sizeof(double) * static_cast<std::size_t>(first.model.weights.size())),
+            0);
+  config.seed = 6;
+  config.checkpoint.directory = directory_ + "/seed-c";
+  const TrainResult third = Train(world_, config);
+  EXPECT_NE(first.model.weights, third.model.weights);
+}
+
+TEST_F(DistributedTest, StopAndResumeEqualsUninterruptedBitwise) {
+  const SyntheticConfig data = WriteSynthetic("resume.h5", 1500, 7, 3);
+  TrainConfig uninterrupted = BaseTrainConfig(data, "straight");
+  uninterrupted.checkpoint.unit = CheckpointUnit::kStep;
+  uninterrupted.checkpoint.every = 10;
+  const TrainResult reference = Train(world_, uninterrupted);
+
+  // Stop mid-epoch (step 11 of 24 per epoch), again exactly at an epoch's end, then finish.
+  TrainConfig interrupted = uninterrupted;
+  interrupted.checkpoint.directory = directory_ + "/stopped";
+  interrupted.checkpoint.resume = "auto";
+  std::vector<std::int64_t> stops{11, 2 * StepsPerEpoch(1500, 64), 0};
+  TrainResult last;
+  for (std::int64_t stop : stops) {
+    interrupted.max_steps = stop;
+    last = Train(world_, interrupted);
+    EXPECT_EQ(last.stopped_at_max_steps, stop != 0);
+    if (stop != 0) {
+      EXPECT_EQ(last.position.global_step, stop);
+    }
+  }
+  EXPECT_EQ(last.position.global_step, reference.position.global_step);
+  EXPECT_EQ(std::memcmp(last.model.weights.data(), reference.model.weights.data(),
+                        sizeof(double) * static_cast<std::size_t>(reference.model.weights.size())),
+            0);
+  EXPECT_EQ(std::memcmp(last.model.bias.data(), reference.model.bias.data(),
+                        sizeof(double) * static_cast<std::size_t>(reference.model.bias.size())),
+            0);
+  // The final checkpoints hold the same bits too.
+  const Checkpoint a = ReadCheckpoint(reference.last_checkpoint);
+  const Checkpoint b = ReadCheckpoint(last.last_checkpoint);
+  EXPECT_EQ(a.model.weights, b.model.weights);
+  EXPECT_EQ(a.optimizer_state[0].values, b.optimizer_state[0].values);
+}
+
+TEST_F(DistributedTest, BadLabelInTheLastRanksShardStopsAllRanks) {
+  const std::int64_t rows = 40;
+  Matrix features = Matrix::Ones(rows, 3);
+  std::vector<long long> labels(rows, 1);
+  labels[rows - 1] = 7;  // only the last rank holds this row
+  const std::string path = directory_ + "/badlabel.h5";
+  WriteOnRoot(path, features, labels);
+  TrainConfig config;
+  config.train_path = path;
+  config.classes = 3;
+  config.batch_size = 8;
+  config.checkpoint.directory = directory_ + "/badlabel";
+  ExpectAgreedError([&] { Train(world_, config); }, "row 39 has label 7");
+  // Nothing was checkpointed from the bad run.
+  EXPECT_FALSE(FindNewestCheckpoint(config.checkpoint.directory).has_value());
+}
+
+TEST_F(DistributedTest, NanInTheLastRanksShardStopsAllRanks) {
+  Matrix features = Matrix::Ones(30, 2);
+  features(29, 1) = std::numeric_limits<double>::quiet_NaN();
+  const std::string path = directory_ + "/nan.h5";
+  WriteOnRoot(path, features, std::vector<long long>(30, 0));
+  ExpectAgreedError([&] { ReadShard(world_, path, {}); }, "row 29, column 1 is NaN");
+}
+
+TEST_F(DistributedTest, MoreRanksThanRowsIsRefused) {
+  if (world_.size() < 2) GTEST_SKIP() << "needs at least 2 ranks";
+  const std::string path = directory_ + "/tiny.h5";
+  WriteOnRoot(path, Matrix::Ones(world_.size() - 1, 2),
+              std::vector<long long>(static_cast<std::size_t>(world_.size() - 1), 0));
+  ExpectAgreedError([&] { ReadShard(world_, path, {}); }, "fewer than the");
+}
+
+TEST_F(DistributedTest, CheckpointWithOtherShapesIsRefused) {
+  const SyntheticConfig first = WriteSynthetic("shape-a.h5", 800, 5, 3);
+  TrainConfig config = BaseTrainConfig(first, "shapes");
+  config.epochs = 1;
+  const TrainResult trained = Train(world_, config);
+  const std::string newest = trained.last_checkpoint;
+
+  const SyntheticConfig second = WriteSynthetic("shape-b.h5", 800, 6, 3);
+  config.train_path = second.output_path;
+  config.validation_path.clear();
+  config.checkpoint.resume = "auto";
+  ExpectAgreedError([&] { Train(world_, config); }, "was made for 800 rows x 5 features");
+  EXPECT_EQ(FindNewestCheckpoint(config.checkpoint.directory).value(), newest);
+}
+
+TEST_F(DistributedTest, DivergenceStopsBeforeAnyNonFiniteCheckpoint) {
+  const SyntheticConfig data = WriteSynthetic("diverge.h5", 600, 4, 3, 50.0);
+  TrainConfig config = BaseTrainConfig(data, "diverge");
+  config.optimizer.learning_rate = 1e200;
+  config.checkpoint.unit = CheckpointUnit::kStep;
+  ExpectAgreedError([&] { Train(world_, config); }, "training diverged at epoch 1, step");
+  const auto newest = FindNewestCheckpoint(config.checkpoint.directory);
+  if (newest) {
+    int finite = 0;
+    RunAndAgree(world_, [&] { finite = ReadCheckpoint(*newest).model.IsFinite(); });
+    EXPECT_TRUE(finite);
+  }
+}
+
+}  // namespace
+}  // namespace shardmax

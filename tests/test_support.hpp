@@ -1,0 +1,29 @@
+// Helpers shared by the tests: scratch directories and small HDF5 data files.
+#pragma once
+
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/mpi_layer.hpp"
+#include "common/types.hpp"
+
+namespace shardmax::testing {
+
+// A fresh directory under the system's temp dir; with a communicator, rank 0 makes it
+// and every rank gets its name.
+std::string MakeScratchDirectory();
+std::string MakeScratchDirectory(const Communicator& comm);
+
+// Writes a data file with `features` (stored as `file_type`, e.g. H5T_IEEE_F32LE) and
+// `labels` (stored as int64) under the default dataset names.
+void WriteDataFile(const std::string& path, const Matrix& features,
+                   const std::vector<long long>& labels, hid_t file_type);
+
+// A small synthetic set: `rows` x `features`, `classes` classes, well separated.
+SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,
+                               std::int64_t classes, double separation = 3.0);
+
+}  // namespace shardmax::testing

@@ -1,0 +1,73 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/error.hpp"
+#include "tests/test_support.hpp"
+#include "trainer/options.hpp"
+
+namespace shardmax {
+namespace {
+
+void ExpectUsageError(const std::vector<std::string>& args, const std::string& part) {
+  try {
+    ParseCommandLine(args);
+    ADD_FAILURE() << "accepted: " << ::testing::PrintToString(args);
+  } catch (const UsageError& error) {
+    EXPECT_NE(std::string(error.what()).find(part), std::string::npos)
+        << "message: " << error.what() << "\nmissing: " << part;
+  }
+}
+
+TEST(Options, DefaultsAndValues) {
+  const CommandLine parsed =
+      ParseCommandLine({"train", "--train", "t.h5", "--lr", "0.5", "--checkpoint-unit", "step"});
+  EXPECT_EQ(parsed.command, Command::kTrain);
+  EXPECT_EQ(parsed.train.train_path, "t.h5");
+  EXPECT_EQ(parsed.train.optimizer.learning_rate, 0.5);
+  EXPECT_EQ(parsed.train.optimizer.weight_decay, 1e-4);
+  EXPECT_EQ(parsed.train.batch_size, 256);
+  EXPECT_EQ(parsed.train.checkpoint.unit, CheckpointUnit::kStep);
+  EXPECT_EQ(parsed.train.layout.features, "features");
+}
+
+TEST(Options, CommandLineOverridesTheConfigFile) {
+  const std::string path = shardmax::testing::MakeScratchDirectory() + "/run.ini";
+  std::ofstream(path) << "train = from_file.h5\nlr = 0.25\nepochs = 7\n";
+  const CommandLine parsed = ParseCommandLine({"train", "--config", path, "--epochs", "3"});
+  EXPECT_EQ(parsed.train.train_path, "from_file.h5");
+  EXPECT_EQ(parsed.train.optimizer.learning_rate, 0.25);
+  EXPECT_EQ(parsed.train.epochs, 3);
+
+  std::ofstream(path) << "train = t.h5\nlearning-rate = 1\n";
+  ExpectUsageError({"train", "--config", path}, "learning-rate");
+  ExpectUsageError({"train", "--config", path + ".absent"}, "cannot read config file");
+}
+
+TEST(Options, BadValuesNameTheOption) {
+  ExpectUsageError({"train"}, "--train is required");
+  ExpectUsageError({"train", "--train", "t.h5", "--lr", "0"}, "--lr");
+  ExpectUsageError({"train", "--train", "t.h5", "--lr", "-1"}, "--lr");
+  ExpectUsageError({"train", "--train", "t.h5", "--batch-size", "0"}, "--batch-size");
+  ExpectUsageError({"train", "--train", "t.h5", "--momentum", "1"}, "--momentum");
+  ExpectUsageError({"train", "--train", "t.h5", "--classes", "1"}, "--classes");
+  ExpectUsageError({"train", "--train", "t.h5", "--keep", "0"}, "--keep");
+  ExpectUsageError({"train", "--train", "t.h5", "--checkpoint-unit", "hour"}, "--checkpoint-unit");
+  ExpectUsageError({"train", "--train", "t.h5", "--epochs", "ten"}, "epochs");
+  ExpectUsageError({"train", "--train", "t.h5", "--frobnicate"}, "frobnicate");
+  ExpectUsageError({"gen", "--output", "o.h5", "--dtype", "int4"}, "--dtype");
+  ExpectUsageError({"gen"}, "--output is required");
+  ExpectUsageError({"fit"}, "unknown command 'fit'");
+}
+
+TEST(Options, HelpListsTheOptions) {
+  const CommandLine parsed = ParseCommandLine({"train", "--help"});
+  EXPECT_EQ(parsed.command, Command::kHelp);
+  for (const char* option : {"--train", "--val", "--batch-size", "--weight-decay", "--resume",
+                             "--checkpoint-every", "--config"}) {
+    EXPECT_NE(parsed.help_text.find(option), std::string::npos) << option;
+  }
+}
+
+}  // namespace
+}  // namespace shardmax
