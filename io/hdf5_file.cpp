@@ -86,6 +86,13 @@ void WriteScalarAttribute(const Handle& file, const std::string& object, const s
   Check(H5Awrite(attribute.get(), type, value), what);
 }
 
+void ReadScalarAttribute(const Handle& file, const std::string& object, const std::string& name,
+                         const std::string& context, hid_t memory_type, void* value) {
+  Handle attribute = OpenAttribute(file, object, name, context);
+  ErrorPrintingOff quiet;
+  Check(H5Aread(attribute.get(), memory_type, value), context + ": attribute '" + name + "'");
+}
+
 }  // namespace
 
 ErrorPrintingOff::ErrorPrintingOff() {
@@ -256,19 +263,15 @@ void WriteAttribute(const Handle& file, const std::string& object, const std::st
 
 double ReadDoubleAttribute(const Handle& file, const std::string& object, const std::string& name,
                            const std::string& context) {
-  Handle attribute = OpenAttribute(file, object, name, context);
   double value = 0.0;
-  ErrorPrintingOff quiet;
-  Check(H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value), context + ": attribute '" + name + "'");
+  ReadScalarAttribute(file, object, name, context, H5T_NATIVE_DOUBLE, &value);
   return value;
 }
 
 std::int64_t ReadIntAttribute(const Handle& file, const std::string& object,
                               const std::string& name, const std::string& context) {
-  Handle attribute = OpenAttribute(file, object, name, context);
   std::int64_t value = 0;
-  ErrorPrintingOff quiet;
-  Check(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), context + ": attribute '" + name + "'");
+  ReadScalarAttribute(file, object, name, context, H5T_NATIVE_INT64, &value);
   return value;
 }
 

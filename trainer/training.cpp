@@ -93,10 +93,19 @@ class TrainingRun {
 
   std::optional<Checkpoint> LoadCheckpointToResume() {
     std::string path = config_.checkpoint.resume;
-    if (path.empty()) return std::nullopt;
+    std::optional<std::string> newest;
+    RunAndAgree(comm_, [&] { newest = FindNewestCheckpoint(config_.checkpoint.directory); });
+    if (path.empty()) {
+      // A fresh run would overwrite and prune another run's checkpoints.
+      if (newest) {
+        throw AgreedError("checkpoint directory '" + config_.checkpoint.directory +
+                          "' already holds checkpoints (newest '" + *newest +
+                          "'): continue them with --resume auto, or choose another "
+                          "--checkpoint-dir");
+      }
+      return std::nullopt;
+    }
     if (path == "auto") {
-      std::optional<std::string> newest;
-      RunAndAgree(comm_, [&] { newest = FindNewestCheckpoint(config_.checkpoint.directory); });
       if (!newest) {
         LogInfo("no checkpoint in '" + config_.checkpoint.directory + "': starting fresh");
         return std::nullopt;

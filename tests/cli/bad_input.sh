@@ -64,6 +64,9 @@ expect_error "checkpoint of other shapes" 2 1 "was made for 200 rows x 4 feature
   train --train wider.h5 --checkpoint-dir ckpt --resume auto
 expect_error "checkpoint path missing" 2 1 "checkpoint 'ckpt/none.h5': no such file" \
   train --train good.h5 --checkpoint-dir ckpt --resume ckpt/none.h5
+expect_error "fresh run into a used directory" 2 1 \
+  "checkpoint directory 'ckpt' already holds checkpoints (newest 'ckpt/ckpt-000000001.h5')" \
+  train --train good.h5 --checkpoint-dir ckpt
 after=$(cd ckpt && md5sum ckpt-*.h5)
 checks=$((checks + 1))
 [ "$before" = "$after" ] || fail "the checkpoint directory changed: $before / $after"
