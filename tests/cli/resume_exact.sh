@@ -12,9 +12,7 @@ h5diff_exact() {  # h5diff compares values exactly unless told a tolerance
 args=(train --train train.h5 --val val.h5 --epochs 4 --batch-size 100 --lr 0.05 --momentum 0.9
       --checkpoint-unit step --checkpoint-every 25 --keep 2)
 
-started=$(date +%s%N)
 mpi 3 "${args[@]}" --checkpoint-dir straight
-run_ms=$((($(date +%s%N) - started) / 1000000))
 checks=$((checks + 1))
 [ "$status" = 0 ] || { fail "uninterrupted run: status $status"; cat err.txt; }
 reference=$(ls straight/ckpt-*.h5 | tail -n 1)
@@ -45,21 +43,24 @@ kill_session() {
   done
 }
 
-# 2. SIGKILL the whole job (mpirun and ranks) at a random moment after the first checkpoint,
-#    within the first 40% of an uninterrupted run's time, so it dies mid-training.
+newest_step() {
+  ls "$1" 2> /dev/null | sed -n 's/^ckpt-0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1
+}
+
+# 2. SIGKILL the whole job (mpirun and ranks) as soon as it has checkpointed a random step
+#    in the first 60% of training, so it dies mid-training, at a point that differs by seed.
 final_step=$(basename "$reference" .h5 | sed 's/ckpt-0*//')
 for seed in 1 2 3; do
   rm -rf killed
   RANDOM=$seed
+  target=$((25 * (1 + RANDOM % (final_step * 6 / 10 / 25))))
   setsid "$mpiexec" -n 3 --oversubscribe "$shardmax" "${args[@]}" --checkpoint-dir killed \
     > killed.out 2>&1 &
   job=$!
-  for _ in $(seq 1 600); do
-    ls killed/ckpt-*.h5 > /dev/null 2>&1 && break
-    sleep 0.05
+  for _ in $(seq 1 6000); do
+    [ "$(newest_step killed)" -ge "$target" ] 2> /dev/null && break
+    sleep 0.02
   done
-  delay_ms=$((RANDOM % (run_ms * 4 / 10 + 1)))
-  sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
   kill_session "$job"
   wait "$job" 2> /dev/null
   mpi 3 "${args[@]}" --checkpoint-dir killed --resume auto
@@ -69,7 +70,7 @@ for seed in 1 2 3; do
     continue
   fi
   resumed_line=$(grep resuming out.txt)
-  echo "seed $seed: killed after ${delay_ms} ms of ~${run_ms} ms; ${resumed_line:-no checkpoint: fresh start}"
+  echo "seed $seed: killed after a checkpoint of step $target; ${resumed_line:-no checkpoint: fresh start}"
   checks=$((checks + 1))
   case "$resumed_line" in
     *"step $final_step") fail "seed $seed: the job finished before the kill, nothing was tested" ;;
