@@ -24,11 +24,6 @@ void AllreduceSum(const Communicator& comm, std::span<double> values) {
            "MPI_Allreduce");
 }
 
-double AllreduceSum(const Communicator& comm, double value) {
-  AllreduceSum(comm, std::span<double>(&value, 1));
-  return value;
-}
-
 std::int64_t AllreduceSum(const Communicator& comm, std::int64_t value) {
   return AllreduceInt64(comm, value, MPI_SUM);
 }

@@ -14,7 +14,6 @@ namespace shardmax {
 
 // In-place elementwise sum over all ranks (one MPI_Allreduce for the whole buffer).
 void AllreduceSum(const Communicator& comm, std::span<double> values);
-double AllreduceSum(const Communicator& comm, double value);
 std::int64_t AllreduceSum(const Communicator& comm, std::int64_t value);
 std::int64_t AllreduceMax(const Communicator& comm, std::int64_t value);
 std::int64_t AllreduceMin(const Communicator& comm, std::int64_t value);

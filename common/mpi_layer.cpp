@@ -53,8 +53,6 @@ Communicator& Communicator::operator=(Communicator&& other) noexcept {
   return *this;
 }
 
-void Communicator::Barrier() const { CheckMpi(MPI_Barrier(comm_), "MPI_Barrier"); }
-
 void Communicator::Free() noexcept {
   if (comm_ == MPI_COMM_NULL) return;
   int finalized = 0;

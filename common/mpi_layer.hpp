@@ -35,8 +35,6 @@ class Communicator {
   int size() const { return size_; }
   bool is_root() const { return rank_ == 0; }
 
-  void Barrier() const;
-
  private:
   void Free() noexcept;
 

@@ -6,13 +6,18 @@
 
 namespace shardmax {
 
+Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
+                          double weight_decay) {
+  AllreduceSum(comm, sums->buffer());
+  return FinishObjective(*sums, model, weight_decay);
+}
+
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
                                   double weight_decay) {
   GradientSums sums(model.classes(), model.features());
   shard.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums); });
-  AllreduceSum(comm, sums.buffer());
-  return FinishObjective(sums, model, weight_decay);
+  return ReduceObjective(comm, &sums, model, weight_decay);
 }
 
 Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,

@@ -9,6 +9,11 @@
 
 namespace shardmax {
 
+// Sums `sums` over all ranks (one all-reduce), then divides by the global count and adds
+// the weight decay: the step every rank takes after accumulating its own rows.
+Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
+                          double weight_decay);
+
 // Loss and gradient over every row of every rank's shard (full batch).
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,

@@ -205,8 +205,8 @@ class TrainingRun {
                         MakeRowBlock(batch_features.data(), batch_labels.data(), batch.size(),
                                      train_.feature_count),
                         &sums);
-        AllreduceSum(comm_, sums.buffer());
-        const Objective objective = FinishObjective(sums, model_, config_.optimizer.weight_decay);
+        const Objective objective =
+            ReduceObjective(comm_, &sums, model_, config_.optimizer.weight_decay);
         if (!std::isfinite(objective.value)) {
           // Every rank holds the same reduced sums, so every rank stops here together.
           throw AgreedError(StrCat("training diverged at epoch ", position_.epoch + 1, ", step ",
