@@ -43,9 +43,24 @@ int RunGenerate(const Communicator& comm, const SyntheticConfig& config) {
   return kExitOk;
 }
 
+struct CommandEntry {
+  const char* name;
+  CommandFunction run;
+};
+
+// Commands that parse their own options; list each in kUsage (options.cpp) as well.
+constexpr CommandEntry kCommands[] = {
+    {"", nullptr},  // placeholder until the first such command lands
+};
+
 }  // namespace
 
 int RunCommandLine(const Communicator& comm, const std::vector<std::string>& args) {
+  for (const CommandEntry& entry : kCommands) {
+    if (entry.run != nullptr && !args.empty() && args[0] == entry.name) {
+      return entry.run(comm, std::vector<std::string>(args.begin() + 1, args.end()));
+    }
+  }
   const CommandLine parsed = ParseCommandLine(args);
   switch (parsed.command) {
     case Command::kTrain:

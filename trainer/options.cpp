@@ -11,8 +11,6 @@
 namespace shardmax {
 namespace {
 
-namespace po = boost::program_options;
-
 constexpr const char* kUsage =
     "usage: shardmax <command> [options]\n"
     "\n"
@@ -22,11 +20,6 @@ constexpr const char* kUsage =
     "\n"
     "`shardmax <command> --help` lists the command's options.\n";
 
-template <typename Number>
-void Require(bool holds, const char* option, Number value, const char* rule) {
-  if (!holds) throw UsageError(StrCat("--", option, " ", rule, " (got ", value, ")"));
-}
-
 po::options_description GeneralOptions() {
   po::options_description general("General");
   general.add_options()("help,h", "show this help")(
@@ -34,6 +27,8 @@ po::options_description GeneralOptions() {
       "INI file of options (name = value); the command line overrides it");
   return general;
 }
+
+}  // namespace
 
 po::options_description DatasetOptions(DatasetLayout* layout) {
   po::options_description data("Dataset names inside the HDF5 files");
@@ -44,6 +39,8 @@ po::options_description DatasetOptions(DatasetLayout* layout) {
       "1-D dataset of integer labels (N)");
   return data;
 }
+
+namespace {
 
 po::options_description TrainOptions(TrainConfig* config, std::string* checkpoint_unit,
                                      std::int64_t* seed) {
@@ -117,69 +114,36 @@ po::options_description GenerateOptions(SyntheticConfig* config, std::string* ty
   return all;
 }
 
-// Command line first, then the config file: the first value stored wins.
-void ParseInto(const std::vector<std::string>& args, const po::options_description& options,
-               po::variables_map* values) {
-  try {
-    po::store(po::command_line_parser(args).options(options).run(), *values);
-  } catch (const po::error& error) {
-    throw UsageError(error.what());
-  }
-  if (values->count("config") == 0 || values->count("help") != 0) return;
-  const std::string path = (*values)["config"].as<std::string>();
-  std::ifstream file(path);
-  if (!file) throw UsageError("cannot read config file '" + path + "' (--config)");
-  try {
-    po::store(po::parse_config_file(file, options), *values);
-  } catch (const po::error& error) {
-    throw UsageError("config file '" + path + "': " + error.what());
-  }
-}
-
-void Notify(po::variables_map* values) {
-  try {
-    po::notify(*values);
-  } catch (const po::error& error) {
-    throw UsageError(error.what());
-  }
-}
-
-std::string HelpText(const char* command, const po::options_description& options) {
-  std::ostringstream text;
-  text << "usage: shardmax " << command << " [options]\n" << options;
-  return text.str();
-}
-
 void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
   if (config.train_path.empty()) throw UsageError("--train is required: the training data file");
-  Require(config.epochs >= 1, "epochs", config.epochs, "must be at least 1");
-  Require(config.batch_size >= 1, "batch-size", config.batch_size, "must be at least 1");
+  RequireOption(config.epochs >= 1, "epochs", config.epochs, "must be at least 1");
+  RequireOption(config.batch_size >= 1, "batch-size", config.batch_size, "must be at least 1");
   const double lr = config.optimizer.learning_rate;
-  Require(lr > 0.0 && std::isfinite(lr), "lr", lr, "must be a positive number");
+  RequireOption(lr > 0.0 && std::isfinite(lr), "lr", lr, "must be a positive number");
   const double momentum = config.optimizer.momentum;
-  Require(momentum >= 0.0 && momentum < 1.0, "momentum", momentum, "must be in [0, 1)");
+  RequireOption(momentum >= 0.0 && momentum < 1.0, "momentum", momentum, "must be in [0, 1)");
   const double decay = config.optimizer.weight_decay;
-  Require(decay >= 0.0 && std::isfinite(decay), "weight-decay", decay, "must be >= 0");
-  Require(config.classes == 0 || config.classes >= 2, "classes", config.classes,
+  RequireOption(decay >= 0.0 && std::isfinite(decay), "weight-decay", decay, "must be >= 0");
+  RequireOption(config.classes == 0 || config.classes >= 2, "classes", config.classes,
           "must be 0 (from the labels) or at least 2");
-  Require(seed >= 0, "seed", seed, "must be >= 0");
-  Require(config.max_steps >= 0, "max-steps", config.max_steps, "must be >= 0");
-  Require(config.checkpoint.every >= 1, "checkpoint-every", config.checkpoint.every,
+  RequireOption(seed >= 0, "seed", seed, "must be >= 0");
+  RequireOption(config.max_steps >= 0, "max-steps", config.max_steps, "must be >= 0");
+  RequireOption(config.checkpoint.every >= 1, "checkpoint-every", config.checkpoint.every,
           "must be at least 1");
-  Require(config.checkpoint.keep >= 1, "keep", config.checkpoint.keep, "must be at least 1");
+  RequireOption(config.checkpoint.keep >= 1, "keep", config.checkpoint.keep, "must be at least 1");
   if (config.checkpoint.directory.empty()) throw UsageError("--checkpoint-dir must not be empty");
 }
 
 void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {
   if (config.output_path.empty()) throw UsageError("--output is required: the file to write");
-  Require(config.rows >= 1, "rows", config.rows, "must be at least 1");
-  Require(config.validation_rows >= 1, "val-rows", config.validation_rows, "must be at least 1");
-  Require(config.features >= 1, "features", config.features, "must be at least 1");
-  Require(config.classes >= 2, "classes", config.classes, "must be at least 2");
-  Require(config.separation >= 0.0 && std::isfinite(config.separation), "separation",
+  RequireOption(config.rows >= 1, "rows", config.rows, "must be at least 1");
+  RequireOption(config.validation_rows >= 1, "val-rows", config.validation_rows, "must be at least 1");
+  RequireOption(config.features >= 1, "features", config.features, "must be at least 1");
+  RequireOption(config.classes >= 2, "classes", config.classes, "must be at least 2");
+  RequireOption(config.separation >= 0.0 && std::isfinite(config.separation), "separation",
           config.separation, "must be >= 0");
-  Require(config.chunk_rows >= 1, "chunk-rows", config.chunk_rows, "must be at least 1");
-  Require(seed >= 0, "seed", seed, "must be >= 0");
+  RequireOption(config.chunk_rows >= 1, "chunk-rows", config.chunk_rows, "must be at least 1");
+  RequireOption(seed >= 0, "seed", seed, "must be >= 0");
 }
 
 CheckpointUnit ParseCheckpointUnit(const std::string& unit) {
@@ -209,20 +173,12 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
   }
   const std::string& command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
-  po::variables_map values;
-  po::options_description options;
-  options.add(GeneralOptions());
 
   if (command == "train") {
     std::string unit = "epoch";
     std::int64_t seed = static_cast<std::int64_t>(parsed.train.seed);
-    options.add(TrainOptions(&parsed.train, &unit, &seed));
-    ParseInto(rest, options, &values);
-    if (values.count("help") != 0) {
-      parsed.help_text = HelpText("train", options);
-      return parsed;
-    }
-    Notify(&values);
+    parsed.help_text = ParseOptions(rest, "train", TrainOptions(&parsed.train, &unit, &seed));
+    if (!parsed.help_text.empty()) return parsed;
     parsed.command = Command::kTrain;
     parsed.train.checkpoint.unit = ParseCheckpointUnit(unit);
     CheckTrainConfig(parsed.train, seed);
@@ -232,13 +188,8 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
   if (command == "gen") {
     std::string type = "float32";
     std::int64_t seed = static_cast<std::int64_t>(parsed.synthetic.seed);
-    options.add(GenerateOptions(&parsed.synthetic, &type, &seed));
-    ParseInto(rest, options, &values);
-    if (values.count("help") != 0) {
-      parsed.help_text = HelpText("gen", options);
-      return parsed;
-    }
-    Notify(&values);
+    parsed.help_text = ParseOptions(rest, "gen", GenerateOptions(&parsed.synthetic, &type, &seed));
+    if (!parsed.help_text.empty()) return parsed;
     parsed.command = Command::kGenerate;
     parsed.synthetic.type = ParseFeatureType(type);
     CheckSyntheticConfig(parsed.synthetic, seed);
@@ -246,6 +197,40 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
     return parsed;
   }
   throw UsageError("unknown command '" + command + "'\n" + kUsage);
+}
+
+std::string ParseOptions(const std::vector<std::string>& args, const std::string& command,
+                         const po::options_description& command_options) {
+  po::options_description options;
+  options.add(GeneralOptions()).add(command_options);
+  po::variables_map values;
+  // Command line first, then the config file: the first value stored wins.
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), values);
+  } catch (const po::error& error) {
+    throw UsageError(error.what());
+  }
+  if (values.count("help") != 0) {
+    std::ostringstream text;
+    text << "usage: shardmax " << command << " [options]\n" << options;
+    return text.str();
+  }
+  if (values.count("config") != 0) {
+    const std::string path = values["config"].as<std::string>();
+    std::ifstream file(path);
+    if (!file) throw UsageError("cannot read config file '" + path + "' (--config)");
+    try {
+      po::store(po::parse_config_file(file, options), values);
+    } catch (const po::error& error) {
+      throw UsageError("config file '" + path + "': " + error.what());
+    }
+  }
+  try {
+    po::notify(values);
+  } catch (const po::error& error) {
+    throw UsageError(error.what());
+  }
+  return "";
 }
 
 }  // namespace shardmax
