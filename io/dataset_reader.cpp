@@ -121,6 +121,12 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     shard.rows = ShardRows(shard.total_rows, comm.size(), comm.rank());
     ReadFeatures(features, features_context, &shard);
     ReadLabels(labels, labels_context, &shard);
+    if (h5::HasObject(file, "label_values")) {
+      shard.classes.label_values = h5::ReadInts(file, "label_values", file_context);
+    }
+    if (h5::HasObject(file, "class_names")) {
+      shard.classes.class_names = h5::ReadStrings(file, "class_names", file_context);
+    }
   });
   return shard;
 }

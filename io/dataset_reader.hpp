@@ -1,6 +1,6 @@
 // Reads one rank's shard of an HDF5 data file (documented in README.md, "Data format"):
 // 2-D `features` (N x D; float32, float64 or uint8 read as value/255) and 1-D integer
-// `labels` (N). Each rank opens the file through MPI-IO and reads only its hyperslab.
+// `labels` (N); optionally `label_values` (K int64) and `class_names` (K strings). Each rank opens the file through MPI-IO and reads only its hyperslab.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "common/config.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/types.hpp"
+#include "io/model_file.hpp"
 #include "io/shard.hpp"
 
 namespace shardmax {
@@ -26,6 +27,7 @@ struct Shard {
   RowRange rows;             // global rows held here
   FeatureMatrix features;    // rows.size() x feature_count
   std::vector<Label> labels;
+  ClassInfo classes;         // optional `label_values` and `class_names` datasets of the file
 
   // Local rows [local_begin, local_begin + count) as a block.
   RowBlock Block(std::int64_t local_begin, std::int64_t count) const;

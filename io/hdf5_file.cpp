@@ -122,9 +122,13 @@ Handle OpenFileForReading(const std::string& path, const Communicator* comm) {
                 H5Fclose);
 }
 
-Handle CreateFile(const std::string& path) {
+Handle CreateFile(const std::string& path, const Communicator* comm) {
   ErrorPrintingOff quiet;
-  return Handle(CheckId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+  Handle access = Property(H5P_FILE_ACCESS);
+  if (comm != nullptr) {
+    Check(H5Pset_fapl_mpio(access.get(), comm->get(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
+  }
+  return Handle(CheckId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
                         "cannot create HDF5 file '" + path + "'"),
                 H5Fclose);
 }
@@ -197,7 +201,7 @@ void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, 
 }
 
 Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_type,
-                     std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows) {
+                     std::int64_t rows, std::int64_t cols, const Storage& storage) {
   ErrorPrintingOff quiet;
   std::vector<hsize_t> dims{static_cast<hsize_t>(rows)};
   if (cols > 0) dims.push_back(static_cast<hsize_t>(cols));
@@ -205,11 +209,20 @@ Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_typ
   Handle link = Property(H5P_LINK_CREATE);
   Check(H5Pset_create_intermediate_group(link.get(), 1), "H5Pset_create_intermediate_group");
   Handle creation = Property(H5P_DATASET_CREATE);
-  if (chunk_rows > 0) {
+  if (storage.chunk_rows > 0 && rows > 0) {
     std::vector<hsize_t> chunk = dims;
-    chunk[0] = static_cast<hsize_t>(std::clamp<std::int64_t>(chunk_rows, 1, rows));
+    chunk[0] = static_cast<hsize_t>(std::clamp<std::int64_t>(storage.chunk_rows, 1, rows));
     Check(H5Pset_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data()),
           "H5Pset_chunk");
+    if (storage.compression == Compression::kShuffleGzip) {
+      Check(H5Pset_shuffle(creation.get()), "H5Pset_shuffle");
+    }
+    if (storage.compression != Compression::kNone) {
+      Check(H5Pset_deflate(creation.get(), static_cast<unsigned>(storage.gzip_level)),
+            "H5Pset_deflate");
+    }
+  } else if (storage.compression != Compression::kNone) {
+    throw UserError("dataset '" + name + "': compression needs chunked storage");
   }
   return Handle(CheckId(H5Dcreate2(file.get(), name.c_str(), file_type, space.get(), link.get(),
                                    creation.get(), H5P_DEFAULT),
@@ -225,6 +238,54 @@ void WriteRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows,
   Check(H5Dwrite(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT,
                  data),
         context + ": writing rows");
+}
+
+void WriteStrings(const Handle& file, const std::string& name,
+                  const std::vector<std::string>& values) {
+  Handle type = StringType();
+  std::vector<const char*> pointers;
+  for (const std::string& value : values) pointers.push_back(value.c_str());
+  Handle dataset = CreateDataset(file, name, type.get(), static_cast<std::int64_t>(values.size()),
+                                 0, Storage{});
+  WriteRows(dataset, 0, static_cast<std::int64_t>(values.size()), type.get(), pointers.data(),
+            "dataset '" + name + "'");
+}
+
+std::vector<std::string> ReadStrings(const Handle& file, const std::string& name,
+                                     const std::string& context) {
+  Handle dataset = OpenDataset(file, name, context);
+  const auto dims = DatasetDims(dataset, context);
+  if (dims.size() != 1) throw UserError(context + ": dataset '" + name + "' is not 1-D");
+  Handle type = StringType();
+  std::vector<char*> pointers(dims[0], nullptr);
+  ReadRows(dataset, 0, static_cast<std::int64_t>(dims[0]), type.get(), pointers.data(),
+           context + ", dataset '" + name + "'");
+  std::vector<std::string> values;
+  for (char* pointer : pointers) {
+    values.emplace_back(pointer != nullptr ? pointer : "");
+    H5free_memory(pointer);
+  }
+  return values;
+}
+
+void WriteInts(const Handle& file, const std::string& name,
+               const std::vector<std::int64_t>& values) {
+  const auto count = static_cast<std::int64_t>(values.size());
+  Handle dataset = CreateDataset(file, name, H5T_STD_I64LE, count, 0, Storage{});
+  WriteRows(dataset, 0, count, H5T_NATIVE_INT64, values.data(), "dataset '" + name + "'");
+}
+
+std::vector<std::int64_t> ReadInts(const Handle& file, const std::string& name,
+                                   const std::string& context) {
+  Handle dataset = OpenDataset(file, name, context);
+  const auto dims = DatasetDims(dataset, context);
+  if (dims.size() != 1 || !IsIntegerType(dataset)) {
+    throw UserError(context + ": dataset '" + name + "' is not a 1-D integer dataset");
+  }
+  std::vector<std::int64_t> values(dims[0]);
+  ReadRows(dataset, 0, static_cast<std::int64_t>(dims[0]), H5T_NATIVE_INT64, values.data(),
+           context + ", dataset '" + name + "'");
+  return values;
 }
 
 void WriteMatrix(const Handle& file, const std::string& name, const Matrix& values) {

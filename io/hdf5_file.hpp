@@ -64,7 +64,8 @@ hid_t CheckId(hid_t id, const std::string& what);
 
 // Files. With a communicator the file is opened through the MPI-IO driver (collective).
 Handle OpenFileForReading(const std::string& path, const Communicator* comm = nullptr);
-Handle CreateFile(const std::string& path);
+// Truncates. With a communicator: collective, through MPI-IO, so every rank can write its rows.
+Handle CreateFile(const std::string& path, const Communicator* comm = nullptr);
 
 bool HasObject(const Handle& file, const std::string& name);
 Handle OpenDataset(const Handle& file, const std::string& name, const std::string& context);
@@ -78,11 +79,36 @@ bool IsIntegerType(const Handle& dataset);
 void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, hid_t memory_type,
               void* out, const std::string& context);
 
-// Creates a chunked N x D (or N, when cols == 0) dataset of file_type, with intermediate groups.
+enum class Compression { kNone, kGzip, kShuffleGzip };
+
+// How a dataset is stored: chunk_rows = 0 gives a contiguous dataset (needed for parallel
+// writes); compression needs chunks.
+struct Storage {
+  std::int64_t chunk_rows = 0;
+  Compression compression = Compression::kNone;
+  int gzip_level = 4;
+};
+
+// Creates an N x D (or N, when cols == 0) dataset of file_type, with intermediate groups.
 Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_type,
-                     std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows);
+                     std::int64_t rows, std::int64_t cols, const Storage& storage);
+inline Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_type,
+                            std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows) {
+  return CreateDataset(file, name, file_type, rows, cols, Storage{chunk_rows});
+}
 void WriteRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows,
                hid_t memory_type, const void* data, const std::string& context);
+
+// 1-D datasets of variable-length UTF-8 strings (class names, for instance).
+void WriteStrings(const Handle& file, const std::string& name,
+                  const std::vector<std::string>& values);
+std::vector<std::string> ReadStrings(const Handle& file, const std::string& name,
+                                     const std::string& context);
+
+// Whole 1-D int64 datasets (any stored integer type is converted).
+void WriteInts(const Handle& file, const std::string& name, const std::vector<std::int64_t>& values);
+std::vector<std::int64_t> ReadInts(const Handle& file, const std::string& name,
+                                   const std::string& context);
 
 // Whole double matrices (contiguous, row-major).
 void WriteMatrix(const Handle& file, const std::string& name, const Matrix& values);
