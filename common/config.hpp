@@ -6,8 +6,11 @@
 
 namespace shardmax {
 
+enum class LearningRateSchedule { kConstant, kCosine };
+
 struct OptimizerConfig {
-  double learning_rate = 0.1;
+  double learning_rate = 0.1;  // the base rate; the schedule scales it per step
+  LearningRateSchedule schedule = LearningRateSchedule::kConstant;
   double momentum = 0.0;      // 0 is plain SGD
   double weight_decay = 1e-4;  // lambda in (lambda/2)||W||^2
 };
@@ -40,6 +43,8 @@ struct TrainConfig {
   std::uint64_t seed = 42;
   std::int64_t max_steps = 0;  // 0: no limit; otherwise stop (with a checkpoint) at this step
   CheckpointConfig checkpoint;
+  std::string model_path;   // "": <checkpoint dir>/model.h5
+  std::string metrics_log;  // "": <checkpoint dir>/metrics.csv
 };
 
 enum class FeatureType { kFloat32, kFloat64, kUint8 };

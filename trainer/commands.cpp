@@ -26,6 +26,8 @@ int RunTrain(const Communicator& comm, const TrainConfig& config) {
   if (result.validation) LogInfo("final validation: " + DescribeMetrics(*result.validation));
   LogInfo("checkpoint: " + (result.last_checkpoint.empty() ? std::string("none written")
                                                            : result.last_checkpoint));
+  if (!result.model_path.empty()) LogInfo("model: " + result.model_path);
+  LogInfo("metrics log: " + result.metrics_log);
   return kExitOk;
 }
 

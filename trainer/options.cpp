@@ -42,8 +42,14 @@ po::options_description DatasetOptions(DatasetLayout* layout) {
 
 namespace {
 
-po::options_description TrainOptions(TrainConfig* config, std::string* checkpoint_unit,
-                                     std::int64_t* seed) {
+// Options held as text or signed numbers until they are checked and converted.
+struct TrainOptionText {
+  std::string checkpoint_unit = "epoch";
+  std::string schedule = "constant";
+  std::int64_t seed = 0;
+};
+
+po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text) {
   po::options_description data("Data");
   data.add_options()("train", po::value(&config->train_path), "training data file (required)")(
       "val", po::value(&config->validation_path),
@@ -59,7 +65,9 @@ po::options_description TrainOptions(TrainConfig* config, std::string* checkpoin
       "global mini-batch size, split over the ranks; >= N rows gives full-batch gradient descent")(
       "lr", po::value(&config->optimizer.learning_rate)
                 ->default_value(config->optimizer.learning_rate, "0.1"),
-      "learning rate")(
+      "learning rate (the base rate of the schedule)")(
+      "lr-schedule", po::value(&text->schedule)->default_value(text->schedule),
+      "constant, or cosine: lr * (1 + cos(pi * step / total steps)) / 2")(
       "momentum",
       po::value(&config->optimizer.momentum)->default_value(config->optimizer.momentum, "0"),
       "heavy-ball momentum in [0, 1); 0 is plain SGD")(
@@ -67,7 +75,7 @@ po::options_description TrainOptions(TrainConfig* config, std::string* checkpoin
       po::value(&config->optimizer.weight_decay)
           ->default_value(config->optimizer.weight_decay, "0.0001"),
       "lambda in (lambda/2)||W||^2; the bias is not decayed")(
-      "seed", po::value(seed)->default_value(*seed), "seed of the per-epoch shuffles")(
+      "seed", po::value(&text->seed)->default_value(text->seed), "seed of the per-epoch shuffles")(
       "max-steps", po::value(&config->max_steps)->default_value(config->max_steps),
       "stop after this many steps in all (with a checkpoint); 0: no limit");
 
@@ -79,10 +87,14 @@ po::options_description TrainOptions(TrainConfig* config, std::string* checkpoin
       "checkpoint-every",
       po::value(&config->checkpoint.every)->default_value(config->checkpoint.every),
       "write a checkpoint every this many units (and always at the end)")(
-      "checkpoint-unit", po::value(checkpoint_unit)->default_value(*checkpoint_unit),
+      "checkpoint-unit", po::value(&text->checkpoint_unit)->default_value(text->checkpoint_unit),
       "unit of --checkpoint-every: epoch or step")(
       "keep", po::value(&config->checkpoint.keep)->default_value(config->checkpoint.keep),
       "number of newest checkpoints kept")(
+      "model", po::value(&config->model_path),
+      "where the final model goes (default: <checkpoint-dir>/model.h5)")(
+      "metrics-log", po::value(&config->metrics_log),
+      "per-epoch metrics CSV (default: <checkpoint-dir>/metrics.csv)")(
       "resume", po::value(&config->checkpoint.resume),
       "continue from a checkpoint file, or 'auto': the newest in --checkpoint-dir (fresh start "
       "if there is none)");
@@ -152,6 +164,12 @@ CheckpointUnit ParseCheckpointUnit(const std::string& unit) {
   throw UsageError("--checkpoint-unit must be 'epoch' or 'step' (got '" + unit + "')");
 }
 
+LearningRateSchedule ParseSchedule(const std::string& schedule) {
+  if (schedule == "constant") return LearningRateSchedule::kConstant;
+  if (schedule == "cosine") return LearningRateSchedule::kCosine;
+  throw UsageError("--lr-schedule must be 'constant' or 'cosine' (got '" + schedule + "')");
+}
+
 FeatureType ParseFeatureType(const std::string& type) {
   if (type == "float32") return FeatureType::kFloat32;
   if (type == "float64") return FeatureType::kFloat64;
@@ -175,14 +193,15 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
 
   if (command == "train") {
-    std::string unit = "epoch";
-    std::int64_t seed = static_cast<std::int64_t>(parsed.train.seed);
-    parsed.help_text = ParseOptions(rest, "train", TrainOptions(&parsed.train, &unit, &seed));
+    TrainOptionText text;
+    text.seed = static_cast<std::int64_t>(parsed.train.seed);
+    parsed.help_text = ParseOptions(rest, "train", TrainOptions(&parsed.train, &text));
     if (!parsed.help_text.empty()) return parsed;
     parsed.command = Command::kTrain;
-    parsed.train.checkpoint.unit = ParseCheckpointUnit(unit);
-    CheckTrainConfig(parsed.train, seed);
-    parsed.train.seed = static_cast<std::uint64_t>(seed);
+    parsed.train.checkpoint.unit = ParseCheckpointUnit(text.checkpoint_unit);
+    parsed.train.optimizer.schedule = ParseSchedule(text.schedule);
+    CheckTrainConfig(parsed.train, text.seed);
+    parsed.train.seed = static_cast<std::uint64_t>(text.seed);
     return parsed;
   }
   if (command == "gen") {

@@ -12,6 +12,8 @@
 #include "common/optimizer.hpp"
 #include "common/random.hpp"
 #include "io/dataset_reader.hpp"
+#include "io/metrics_log.hpp"
+#include "io/model_file.hpp"
 
 namespace shardmax {
 namespace {
@@ -44,7 +46,11 @@ void PrepareCheckpointDirectory(const Communicator& comm, const std::string& dir
 class TrainingRun {
  public:
   TrainingRun(const Communicator& comm, const TrainConfig& config)
-      : comm_(comm), config_(config), loss_(MakeLoss(config.loss)) {}
+      : comm_(comm),
+        config_(config),
+        loss_(MakeLoss(config.loss)),
+        model_path_(PathOrDefault(config.model_path, "model.h5")),
+        metrics_log_(PathOrDefault(config.metrics_log, "metrics.csv")) {}
 
   TrainResult Run() {
     PrepareCheckpointDirectory(comm_, config_.checkpoint.directory);
@@ -54,6 +60,9 @@ class TrainingRun {
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
     optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
     if (checkpoint) RestoreFrom(*checkpoint);
+    RunAndAgree(comm_, [&] {
+      if (comm_.is_root()) StartMetricsLog(metrics_log_, position_.epoch);
+    });
 
     LogInfo(StrCat("training on ", train_.total_rows, " rows x ", train_.feature_count,
                    " features, ", classes_, " classes, ", comm_.size(), " ranks, ",
@@ -63,9 +72,14 @@ class TrainingRun {
     result.stopped_at_max_steps = TrainEpochs();
     WriteCheckpointIfNew();
 
+    if (!result.stopped_at_max_steps) {
+      WriteFinalModel();
+      result.model_path = model_path_;
+    }
     result.model = model_;
     result.position = position_;
     result.last_checkpoint = last_checkpoint_;
+    result.metrics_log = metrics_log_;
     result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay);
     if (validation_) {
       result.validation =
@@ -75,6 +89,22 @@ class TrainingRun {
   }
 
  private:
+  std::string PathOrDefault(const std::string& path, const char* name) const {
+    return path.empty() ? (fs::path(config_.checkpoint.directory) / name).string() : path;
+  }
+
+  void WriteFinalModel() {
+    ModelFile file;
+    file.model = model_;
+    file.loss = std::string(loss_->name());
+    file.weight_decay = config_.optimizer.weight_decay;
+    file.feature_type = train_.feature_type;
+    file.classes = train_.classes;
+    RunAndAgree(comm_, [&] {
+      if (comm_.is_root()) WriteModelFile(model_path_, file);
+    });
+  }
+
   void LoadData() {
     train_ = ReadShard(comm_, config_.train_path, config_.layout);
     if (config_.batch_size < comm_.size()) {
@@ -176,6 +206,7 @@ class TrainingRun {
   // Runs epochs until done or until --max-steps; returns whether --max-steps stopped it.
   bool TrainEpochs() {
     const std::int64_t steps = StepsPerEpoch(train_.total_rows, config_.batch_size);
+    total_steps_ = steps * config_.epochs;
     const std::int64_t local_rows = train_.rows.size();
     GradientSums sums(classes_, train_.feature_count);
     FeatureMatrix batch_features;
@@ -213,7 +244,8 @@ class TrainingRun {
                                    position_.global_step + 1, ": the loss is ", objective.value,
                                    "; lower --lr (now ", config_.optimizer.learning_rate, ")"));
         }
-        optimizer_->Step(objective.grad_weights, objective.grad_bias, &model_);
+        optimizer_->Step(LearningRateAt(config_.optimizer, position_.global_step, total_steps_),
+                         objective.grad_weights, objective.grad_bias, &model_);
         ++position_.step_in_epoch;
         ++position_.global_step;
         position_.cursor += static_cast<std::int64_t>(sums.count());
@@ -235,6 +267,12 @@ class TrainingRun {
   void FinishEpoch(Clock::duration epoch_time, std::int64_t rows_this_session,
                    double elapsed_seconds) {
     const double train_loss = position_.epoch_loss_sum / static_cast<double>(position_.cursor);
+    EpochRecord record;
+    record.epoch = position_.epoch + 1;
+    record.global_step = position_.global_step;
+    record.train_loss = train_loss;
+    record.learning_rate = LearningRateAt(config_.optimizer, position_.global_step - 1,
+                                          total_steps_);
     std::string line = StrCat("epoch ", position_.epoch + 1, "/", config_.epochs, "  step ",
                               position_.global_step, "  train_loss ", FormatFixed(train_loss, 6));
     if (validation_) {
@@ -242,11 +280,18 @@ class TrainingRun {
           EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
       line += StrCat("  val_loss ", FormatFixed(metrics.loss, 6), "  val_acc ",
                      FormatFixed(100.0 * metrics.accuracy, 2), "%");
+      record.validation_loss = metrics.loss;
+      record.validation_accuracy = metrics.accuracy;
     }
     const double seconds = std::chrono::duration<double>(epoch_time).count();
-    line += StrCat("  samples/s ", FormatFixed(static_cast<double>(rows_this_session) / seconds, 0),
-                   "  elapsed ", FormatFixed(elapsed_seconds, 2), "s");
+    record.samples_per_second = static_cast<double>(rows_this_session) / seconds;
+    record.elapsed_seconds = elapsed_seconds;
+    line += StrCat("  samples/s ", FormatFixed(record.samples_per_second, 0), "  elapsed ",
+                   FormatFixed(elapsed_seconds, 2), "s");
     LogInfo(line);
+    RunAndAgree(comm_, [&] {
+      if (comm_.is_root()) AppendMetricsLog(metrics_log_, record);
+    });
 
     position_ = TrainingPosition{position_.epoch + 1, 0, position_.global_step, 0, 0.0};
     const bool due = config_.checkpoint.unit == CheckpointUnit::kEpoch
@@ -317,6 +362,9 @@ class TrainingRun {
   TrainingPosition position_;
   std::string last_checkpoint_;
   std::int64_t last_checkpoint_step_ = -1;
+  std::int64_t total_steps_ = 0;  // over all epochs: the horizon of the learning-rate schedule
+  std::string model_path_;
+  std::string metrics_log_;
 };
 
 }  // namespace

@@ -18,6 +18,8 @@ struct TrainResult {
   Metrics train;
   std::optional<Metrics> validation;
   std::string last_checkpoint;  // empty if none was written
+  std::string model_path;       // empty unless training finished
+  std::string metrics_log;
   bool stopped_at_max_steps = false;
 };
 

@@ -19,6 +19,8 @@ for dtype in float32 float64 uint8; do
   check "$dtype reaches 95% validation accuracy" \
     awk '/^final validation/ { sub("%", "", $7); exit !($7 >= 95) }' out.txt
   check "$dtype prints where the checkpoint went" grep -q "^checkpoint: c-$dtype/ckpt-" out.txt
+  check "$dtype prints where the model went" grep -q "^model: c-$dtype/model.h5" out.txt
+  check "$dtype logs 3 epochs to the metrics CSV" test "$(wc -l < "c-$dtype/metrics.csv")" = 4
 done
 
 # Config file: values apply, the command line wins.

@@ -2,15 +2,18 @@
 // training, exact resume and collective errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
 #include "common/random.hpp"
 #include "io/checkpoint.hpp"
+#include "io/model_file.hpp"
 #include "io/synthetic.hpp"
 #include "tests/test_support.hpp"
 #include "trainer/sharded_objective.hpp"
@@ -47,7 +50,9 @@ class DistributedTest : public ::testing::Test {
     config.validation_path = data.validation_output_path;
     config.epochs = 3;
     config.batch_size = 64;
-    config.optimizer = OptimizerConfig{0.2, 0.9, 1e-3};
+    config.optimizer.learning_rate = 0.2;
+    config.optimizer.momentum = 0.9;
+    config.optimizer.weight_decay = 1e-3;
     config.seed = 5;
     config.checkpoint.directory = directory_ + "/" + checkpoints;
     return config;
@@ -129,6 +134,13 @@ TEST_F(DistributedTest, TrainingReachesHighAccuracyWithBitwiseIdenticalRanks) {
   EXPECT_TRUE(SameOnAllRanks(result.model.weights));
   EXPECT_TRUE(SameOnAllRanks(result.model.bias));
   EXPECT_TRUE(std::filesystem::exists(result.last_checkpoint));
+  // The final model file holds the same bits.
+  ModelFile saved;
+  RunAndAgree(world_, [&] { saved = ReadModelFile(result.model_path); });
+  EXPECT_EQ(saved.model.weights, result.model.weights);
+  EXPECT_EQ(saved.model.bias, result.model.bias);
+  EXPECT_EQ(saved.weight_decay, 1e-3);
+  EXPECT_EQ(saved.feature_type, "float32");
 }
 
 TEST_F(DistributedTest, SameSeedGivesBitwiseSameWeightsAndAnotherSeedDoesNot) {
@@ -150,6 +162,7 @@ TEST_F(DistributedTest, SameSeedGivesBitwiseSameWeightsAndAnotherSeedDoesNot) {
 TEST_F(DistributedTest, StopAndResumeEqualsUninterruptedBitwise) {
   const SyntheticConfig data = WriteSynthetic("resume.h5", 1500, 7, 3);
   TrainConfig uninterrupted = BaseTrainConfig(data, "straight");
+  uninterrupted.optimizer.schedule = LearningRateSchedule::kCosine;  // depends on the step
   uninterrupted.checkpoint.unit = CheckpointUnit::kStep;
   uninterrupted.checkpoint.every = 10;
   const TrainResult reference = Train(world_, uninterrupted);
@@ -180,6 +193,21 @@ TEST_F(DistributedTest, StopAndResumeEqualsUninterruptedBitwise) {
   const Checkpoint b = ReadCheckpoint(last.last_checkpoint);
   EXPECT_EQ(a.model.weights, b.model.weights);
   EXPECT_EQ(a.optimizer_state[0].values, b.optimizer_state[0].values);
+  // The metrics logs agree on every column but the timings.
+  const auto deterministic_columns = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::string kept;
+    while (std::getline(in, line)) {
+      std::size_t cut = 0;
+      for (int comma = 0; comma < 6; ++comma) cut = line.find(',', cut) + 1;
+      kept += line.substr(0, cut) + "\n";
+    }
+    return kept;
+  };
+  const std::string expected_log = deterministic_columns(reference.metrics_log);
+  EXPECT_EQ(std::count(expected_log.begin(), expected_log.end(), '\n'), 4);  // header + 3 epochs
+  EXPECT_EQ(deterministic_columns(last.metrics_log), expected_log);
 }
 
 TEST_F(DistributedTest, BadLabelInTheLastRanksShardStopsAllRanks) {
