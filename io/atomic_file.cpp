@@ -26,23 +26,34 @@ void FsyncPath(const std::string& path, int flags) {
 
 }  // namespace
 
+std::string TemporaryPathFor(const std::string& path) {
+  const fs::path target(path);
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) about "." + std::string.
+  std::string name = ".";
+  name += target.filename().string();
+  name += ".tmp";
+  return (target.parent_path() / name).string();
+}
+
+std::string DirectoryOf(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+void CommitTemporary(const std::string& temporary, const std::string& path) {
+  FsyncPath(temporary, O_RDONLY);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    throw UserError("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
+  }
+  FsyncPath(DirectoryOf(path), O_RDONLY | O_DIRECTORY);
+}
+
 void WriteFileAtomically(const std::string& path,
                          const std::function<void(const std::string& temporary)>& write) {
-  const fs::path target(path);
-  const fs::path directory = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  // Hidden and suffixed, so a leftover from a crash never looks like the real file.
-  std::string temporary_name = ".";
-  temporary_name += target.filename().string();
-  temporary_name += ".tmp";
-  const std::string temporary = (directory / temporary_name).string();
+  const std::string temporary = TemporaryPathFor(path);
   try {
     write(temporary);
-    FsyncPath(temporary, O_RDONLY);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-      throw UserError("cannot rename '" + temporary + "' to '" + path + "': " +
-                      std::strerror(errno));
-    }
-    FsyncPath(directory.string(), O_RDONLY | O_DIRECTORY);
+    CommitTemporary(temporary, path);
   } catch (const std::exception& error) {
     std::error_code ignored;
     fs::remove(temporary, ignored);

@@ -9,6 +9,7 @@
 #include "common/logging.hpp"
 #include "io/atomic_file.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/model_file.hpp"
 
 namespace shardmax {
 namespace {
@@ -36,11 +37,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "format", std::string("shardmax-checkpoint"));
   h5::WriteAttribute(file, "/", "format_version", kCheckpointFormatVersion);
 
-  h5::WriteMatrix(file, "/model/weights", checkpoint.model.weights);
-  h5::Handle bias =
-      h5::CreateDataset(file, "/model/bias", H5T_IEEE_F64LE, checkpoint.model.bias.size(), 0, 0);
-  h5::WriteRows(bias, 0, checkpoint.model.bias.size(), H5T_NATIVE_DOUBLE,
-                checkpoint.model.bias.data(), "dataset '/model/bias'");
+  WriteModelDatasets(file, checkpoint.model);
   for (const NamedMatrix& state : checkpoint.optimizer_state) {
     h5::WriteMatrix(file, "/optimizer/" + state.name, state.values);
   }
@@ -96,17 +93,8 @@ Checkpoint ReadCheckpoint(const std::string& path) {
   }
 
   Checkpoint checkpoint;
-  checkpoint.model.weights = h5::ReadMatrix(file, "/model/weights", context);
-  const Eigen::Index classes = checkpoint.model.weights.rows();
-  {
-    h5::Handle bias = h5::OpenDataset(file, "/model/bias", context);
-    const auto dims = h5::DatasetDims(bias, context);
-    if (dims.size() != 1 || static_cast<Eigen::Index>(dims[0]) != classes) {
-      throw UserError(StrCat(context, ": '/model/bias' must have ", classes, " entries"));
-    }
-    checkpoint.model.bias.resize(classes);
-    h5::ReadRows(bias, 0, classes, H5T_NATIVE_DOUBLE, checkpoint.model.bias.data(), context);
-  }
+  checkpoint.model = ReadModelDatasets(file, context);
+  const Eigen::Index classes = checkpoint.model.classes();
 
   const RunSignature run{
       static_cast<std::uint64_t>(h5::ReadIntAttribute(file, "/", "seed", context)),

@@ -59,6 +59,12 @@ void ReadLabels(const h5::Handle& dataset, const std::string& context, Shard* sh
 }  // namespace
 
 RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
+  if (!has_labels()) {
+    return RowBlock{
+        Eigen::Map<const FeatureMatrix>(features.data() + local_begin * feature_count, count,
+                                        feature_count),
+        std::span<const Label>()};
+  }
   return MakeRowBlock(features.data() + local_begin * feature_count,
                       labels.data() + local_begin, count, feature_count);
 }
@@ -72,7 +78,8 @@ void Shard::ForEachBlock(const std::function<void(const RowBlock&)>& visit) cons
   }
 }
 
-Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout) {
+Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout,
+                ShardLabels labels_to_read) {
   // Every rank checks the file first: a collective open on a file some rank cannot see would hang.
   RunAndAgree(comm, [&] { CheckReadable(path); });
 
@@ -84,7 +91,9 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     const std::string features_context = file_context + ", dataset '" + layout.features + "'";
     const std::string labels_context = file_context + ", dataset '" + layout.labels + "'";
     h5::Handle features = h5::OpenDataset(file, layout.features, file_context);
-    h5::Handle labels = h5::OpenDataset(file, layout.labels, file_context);
+    const bool reads_labels = labels_to_read == ShardLabels::kRead;
+    h5::Handle labels;
+    if (reads_labels) labels = h5::OpenDataset(file, layout.labels, file_context);
 
     const auto feature_dims = h5::DatasetDims(features, features_context);
     if (feature_dims.size() != 2) {
@@ -97,20 +106,22 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
       throw UserError(features_context + ": element type " + shard.feature_type +
                       " is not supported (float32, float64 or uint8)");
     }
-    const auto label_dims = h5::DatasetDims(labels, labels_context);
-    if (label_dims.size() != 1) {
-      throw UserError(
-          StrCat(labels_context, ": must be 1-D (one label per row), found ", label_dims.size(), "-D"));
-    }
-    if (!h5::IsIntegerType(labels)) {
-      throw UserError(labels_context + ": labels must be integers, found " +
-                      h5::DescribeType(labels));
-    }
     shard.total_rows = static_cast<std::int64_t>(feature_dims[0]);
     shard.feature_count = static_cast<std::int64_t>(feature_dims[1]);
-    if (static_cast<std::int64_t>(label_dims[0]) != shard.total_rows) {
-      throw UserError(StrCat(file_context, ": '", layout.features, "' has ", shard.total_rows,
-                             " rows but '", layout.labels, "' has ", label_dims[0]));
+    if (reads_labels) {
+      const auto label_dims = h5::DatasetDims(labels, labels_context);
+      if (label_dims.size() != 1) {
+        throw UserError(StrCat(labels_context, ": must be 1-D (one label per row), found ",
+                               label_dims.size(), "-D"));
+      }
+      if (!h5::IsIntegerType(labels)) {
+        throw UserError(labels_context + ": labels must be integers, found " +
+                        h5::DescribeType(labels));
+      }
+      if (static_cast<std::int64_t>(label_dims[0]) != shard.total_rows) {
+        throw UserError(StrCat(file_context, ": '", layout.features, "' has ", shard.total_rows,
+                               " rows but '", layout.labels, "' has ", label_dims[0]));
+      }
     }
     if (shard.feature_count == 0) throw UserError(features_context + ": has 0 features");
     if (shard.total_rows < comm.size()) {
@@ -120,7 +131,7 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     }
     shard.rows = ShardRows(shard.total_rows, comm.size(), comm.rank());
     ReadFeatures(features, features_context, &shard);
-    ReadLabels(labels, labels_context, &shard);
+    if (reads_labels) ReadLabels(labels, labels_context, &shard);
     if (h5::HasObject(file, "label_values")) {
       shard.classes.label_values = h5::ReadInts(file, "label_values", file_context);
     }
@@ -138,14 +149,14 @@ std::int64_t CountClasses(const Communicator& comm, const Shard& shard) {
 }
 
 void CheckLabelsBelow(const Communicator& comm, const Shard& shard, const DatasetLayout& layout,
-                      std::int64_t classes) {
+                      std::int64_t classes, const std::string& classes_source) {
   RunAndAgree(comm, [&] {
     for (std::size_t i = 0; i < shard.labels.size(); ++i) {
       if (shard.labels[i] < classes) continue;
       throw UserError(StrCat("data file '", shard.path, "', dataset '", layout.labels, "': row ",
                              shard.rows.begin + static_cast<std::int64_t>(i), " has label ",
                              shard.labels[i], ", not below the number of classes ", classes,
-                             " (--classes)"));
+                             " (", classes_source, ")"));
     }
   });
 }

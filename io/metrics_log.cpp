@@ -19,7 +19,7 @@ constexpr const char* kHeader =
 
 std::string Number(double value) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.17g", value);
+  std::snprintf(text, sizeof text, "%.10g", value);
   return text;
 }
 

@@ -9,6 +9,28 @@
 
 namespace shardmax {
 
+void WriteModelDatasets(const h5::Handle& file, const SoftmaxModel& model) {
+  h5::WriteMatrix(file, "/model/weights", model.weights);
+  h5::Handle bias =
+      h5::CreateDataset(file, "/model/bias", H5T_IEEE_F64LE, model.bias.size(), 0, h5::Storage{});
+  h5::WriteRows(bias, 0, model.bias.size(), H5T_NATIVE_DOUBLE, model.bias.data(),
+                "dataset '/model/bias'");
+}
+
+SoftmaxModel ReadModelDatasets(const h5::Handle& file, const std::string& context) {
+  SoftmaxModel model;
+  model.weights = h5::ReadMatrix(file, "/model/weights", context);
+  const Eigen::Index classes = model.weights.rows();
+  h5::Handle bias = h5::OpenDataset(file, "/model/bias", context);
+  const auto dims = h5::DatasetDims(bias, context);
+  if (dims.size() != 1 || static_cast<Eigen::Index>(dims[0]) != classes) {
+    throw UserError(StrCat(context, ": '/model/bias' must have ", classes, " entries"));
+  }
+  model.bias.resize(classes);
+  h5::ReadRows(bias, 0, classes, H5T_NATIVE_DOUBLE, model.bias.data(), context);
+  return model;
+}
+
 void WriteModelFile(const std::string& path, const ModelFile& model) {
   WriteFileAtomically(path, [&](const std::string& temporary) {
     h5::Handle file = h5::CreateFile(temporary);
@@ -19,11 +41,7 @@ void WriteModelFile(const std::string& path, const ModelFile& model) {
     h5::WriteAttribute(file, "/", "loss", model.loss);
     h5::WriteAttribute(file, "/", "weight_decay", model.weight_decay);
     h5::WriteAttribute(file, "/", "feature_type", model.feature_type);
-    h5::WriteMatrix(file, "/model/weights", model.model.weights);
-    h5::Handle bias = h5::CreateDataset(file, "/model/bias", H5T_IEEE_F64LE,
-                                        model.model.bias.size(), 0, h5::Storage{});
-    h5::WriteRows(bias, 0, model.model.bias.size(), H5T_NATIVE_DOUBLE, model.model.bias.data(),
-                  "dataset '/model/bias'");
+    WriteModelDatasets(file, model.model);
     if (!model.classes.label_values.empty()) {
       h5::WriteInts(file, "/model/label_values", model.classes.label_values);
     }
@@ -42,17 +60,8 @@ ModelFile ReadModelFile(const std::string& path) {
     throw UserError(context + ": not a shardmax model or checkpoint (format '" + format + "')");
   }
   ModelFile model;
-  model.model.weights = h5::ReadMatrix(file, "/model/weights", context);
-  const Eigen::Index classes = model.model.weights.rows();
-  {
-    h5::Handle bias = h5::OpenDataset(file, "/model/bias", context);
-    const auto dims = h5::DatasetDims(bias, context);
-    if (dims.size() != 1 || static_cast<Eigen::Index>(dims[0]) != classes) {
-      throw UserError(StrCat(context, ": '/model/bias' must have ", classes, " entries"));
-    }
-    model.model.bias.resize(classes);
-    h5::ReadRows(bias, 0, classes, H5T_NATIVE_DOUBLE, model.model.bias.data(), context);
-  }
+  model.model = ReadModelDatasets(file, context);
+  const Eigen::Index classes = model.model.classes();
   model.loss = h5::ReadStringAttribute(file, "/", "loss", context);
   model.weight_decay = h5::ReadDoubleAttribute(file, "/", "weight_decay", context);
   if (format == "shardmax-model") {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/model.hpp"
+#include "io/hdf5_file.hpp"
 
 namespace shardmax {
 
@@ -26,6 +27,10 @@ struct ModelFile {
   std::string feature_type;  // of the training data: "float32", "float64" or "uint8"
   ClassInfo classes;
 };
+
+// /model/weights (K x D) and /model/bias (K), shared by model files and checkpoints.
+void WriteModelDatasets(const h5::Handle& file, const SoftmaxModel& model);
+SoftmaxModel ReadModelDatasets(const h5::Handle& file, const std::string& context);
 
 // Rank 0's job: writes atomically (temporary file, fsync, rename).
 void WriteModelFile(const std::string& path, const ModelFile& model);

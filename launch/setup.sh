@@ -15,6 +15,9 @@ readonly PACKAGES=(
   libeigen3-dev
   libboost-program-options-dev
   libgtest-dev
+  gnuplot-nox
+  dataset-fashion-mnist
+  zlib1g-dev
 )
 
 is_installed() {

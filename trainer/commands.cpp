@@ -4,7 +4,11 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "io/synthetic.hpp"
+#include "trainer/convert_command.hpp"
+#include "trainer/evaluate_command.hpp"
+#include "trainer/inspect_command.hpp"
 #include "trainer/options.hpp"
+#include "trainer/predict_command.hpp"
 #include "trainer/training.hpp"
 
 namespace shardmax {
@@ -52,7 +56,10 @@ struct CommandEntry {
 
 // Commands that parse their own options; list each in kUsage (options.cpp) as well.
 constexpr CommandEntry kCommands[] = {
-    {"", nullptr},  // placeholder until the first such command lands
+    {"convert", RunConvert},
+    {"inspect", RunInspect},
+    {"evaluate", RunEvaluate},
+    {"predict", RunPredict},
 };
 
 }  // namespace

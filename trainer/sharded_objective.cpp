@@ -1,8 +1,7 @@
 #include "trainer/sharded_objective.hpp"
 
-#include <array>
-
 #include "common/collective.hpp"
+#include "common/scoring.hpp"
 
 namespace shardmax {
 
@@ -20,26 +19,37 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
   return ReduceObjective(comm, &sums, model, weight_decay);
 }
 
+Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
+                                   const SoftmaxModel& model, const Shard& shard,
+                                   double weight_decay, std::int64_t top_k) {
+  const ScoringRequest request{&loss, top_k, false};
+  EvaluationSums sums(model.classes());
+  BlockScores scores;
+  shard.ForEachBlock([&](const RowBlock& block) {
+    ScoreBlock(model, block, request, &scores);
+    sums.Add(block, scores);
+  });
+  AllreduceSum(comm, sums.buffer());
+
+  Evaluation evaluation;
+  evaluation.confusion = sums.confusion();
+  evaluation.top_k = top_k;
+  evaluation.top_k_hits = sums.top_k_hits();
+  evaluation.loss_sum = sums.loss_sum();
+  std::int64_t correct = 0;
+  for (std::int64_t k = 0; k < model.classes(); ++k) correct += evaluation.confusion.at(k, k);
+  Metrics& metrics = evaluation.metrics;
+  metrics.rows = evaluation.confusion.total();
+  const double rows = static_cast<double>(metrics.rows);
+  metrics.loss = evaluation.loss_sum / rows;
+  metrics.objective = metrics.loss + WeightDecayPenalty(model, weight_decay);
+  metrics.accuracy = static_cast<double>(correct) / rows;
+  return evaluation;
+}
+
 Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
                         const Shard& shard, double weight_decay) {
-  std::array<double, 3> sums{};  // loss sum, correct predictions, rows
-  shard.ForEachBlock([&](const RowBlock& block) {
-    Matrix logits = ComputeLogits(model, block);
-    for (Eigen::Index i = 0; i < logits.rows(); ++i) {
-      Eigen::Index predicted = 0;
-      logits.row(i).maxCoeff(&predicted);
-      if (predicted == block.labels[static_cast<std::size_t>(i)]) sums[1] += 1.0;
-    }
-    sums[0] += loss.SumAndLogitGradient(&logits, block.labels);
-    sums[2] += static_cast<double>(block.rows());
-  });
-  AllreduceSum(comm, sums);
-  Metrics metrics;
-  metrics.rows = static_cast<std::int64_t>(sums[2]);
-  metrics.loss = sums[0] / sums[2];
-  metrics.objective = metrics.loss + WeightDecayPenalty(model, weight_decay);
-  metrics.accuracy = sums[1] / sums[2];
-  return metrics;
+  return EvaluateShardedInDetail(comm, loss, model, shard, weight_decay, 0).metrics;
 }
 
 }  // namespace shardmax

@@ -2,6 +2,7 @@
 // combines the sums, and every rank divides by the same global count.
 #pragma once
 
+#include "common/classification_metrics.hpp"
 #include "common/loss.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/objective.hpp"
@@ -26,6 +27,21 @@ struct Metrics {
   std::int64_t rows = 0;
 };
 
+// A full pass over every rank's shard (which must have labels below K), scored by ScoreBlock
+// (common/scoring.hpp). Each rank sums [confusion matrix | top-k hits | loss sum] over its rows,
+// one all-reduce combines them, and every rank derives the same result.
+struct Evaluation {
+  Metrics metrics;
+  ConfusionMatrix confusion;  // exact: the same counts whatever the rank count
+  std::int64_t top_k = 0;     // 0: top-k hits not counted
+  std::int64_t top_k_hits = 0;
+  double loss_sum = 0.0;      // sum of the per-row losses over all rows
+};
+Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
+                                   const SoftmaxModel& model, const Shard& shard,
+                                   double weight_decay, std::int64_t top_k);
+
+// The loss, objective and accuracy of EvaluateShardedInDetail.
 Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
                         const Shard& shard, double weight_decay);
 

@@ -7,25 +7,6 @@ source "$(dirname "$0")/common.sh" "$@"
 "$shardmax" gen --output good.h5 --rows 200 --features 4 --classes 3 > /dev/null || exit 1
 "$shardmax" gen --output wider.h5 --rows 200 --features 5 --classes 3 > /dev/null || exit 1
 
-# expect_error NAME RANKS STATUS MESSAGE ARGS...
-expect_error() {
-  local name=$1 ranks=$2 expected_status=$3 message=$4
-  shift 4
-  checks=$((checks + 1))
-  mpi "$ranks" "$@"
-  local errors
-  errors=$(grep -c '^shardmax: error' err.txt)
-  if [ "$status" != "$expected_status" ]; then
-    fail "$name: every rank should exit $expected_status, got '$status'"; cat err.txt
-  elif ! grep -qF -- "$message" err.txt; then
-    fail "$name: message lacks '$message'"; cat err.txt
-  elif [ "$errors" -ne 1 ]; then
-    fail "$name: expected one error message, got $errors"; cat err.txt
-  else
-    echo "ok: $name: $(grep '^shardmax: error' err.txt)"
-  fi
-}
-
 expect_error "missing file" 2 1 "cannot open data file 'absent.h5'" train --train absent.h5
 expect_error "missing dataset" 2 1 "data file 'good.h5': no dataset 'pixels'" \
   train --train good.h5 --features-dataset pixels

@@ -1,13 +1,6 @@
 # The command line end to end: help, config file precedence, data types, full batch, K = 2.
 source "$(dirname "$0")/common.sh" "$@"
 
-check() {  # check DESCRIPTION COMMAND...: the command must succeed
-  local description=$1
-  shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok: $description"; else fail "$description"; fi
-}
-
 check "help lists options" bash -c '"$0" train --help | grep -q -- "--checkpoint-every"' "$shardmax"
 check "top-level help" bash -c '"$0" --help | grep -q "commands:"' "$shardmax"
 
@@ -17,11 +10,16 @@ for dtype in float32 float64 uint8; do
   mpi 2 train --train "$dtype.h5" --val "val-$dtype.h5" --epochs 3 --lr 0.5 --checkpoint-dir "c-$dtype"
   check "$dtype trains" test "$status" = 0
   check "$dtype reaches 95% validation accuracy" \
-    awk '/^final validation/ { sub("%", "", $7); exit !($7 >= 95) }' out.txt
+    awk '/^final validation/ { sub("%", "", $8); exit !($8 >= 95) }' out.txt
   check "$dtype prints where the checkpoint went" grep -q "^checkpoint: c-$dtype/ckpt-" out.txt
   check "$dtype prints where the model went" grep -q "^model: c-$dtype/model.h5" out.txt
   check "$dtype logs 3 epochs to the metrics CSV" test "$(wc -l < "c-$dtype/metrics.csv")" = 4
 done
+
+# The metrics CSV plots to a PNG.
+plot_script="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../launch" && pwd)/plot_metrics.sh"
+bash "$plot_script" c-float32/metrics.csv curves.png > /dev/null
+check "metrics plot is a PNG" test "$(head -c 4 curves.png | tail -c 3)" = "PNG"
 
 # Config file: values apply, the command line wins.
 cat > run.ini <<INI

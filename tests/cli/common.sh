@@ -34,6 +34,33 @@ mpi() {
   fi
 }
 
+check() {  # check DESCRIPTION COMMAND...: the command must succeed
+  local description=$1
+  shift
+  checks=$((checks + 1))
+  if "$@"; then echo "ok: $description"; else fail "$description"; fi
+}
+
+# expect_error NAME RANKS STATUS MESSAGE ARGS...: on RANKS ranks every rank exits STATUS and
+# the one error line holds MESSAGE.
+expect_error() {
+  local name=$1 ranks=$2 expected_status=$3 message=$4
+  shift 4
+  checks=$((checks + 1))
+  mpi "$ranks" "$@"
+  local errors
+  errors=$(grep -c '^shardmax: error' err.txt)
+  if [ "$status" != "$expected_status" ]; then
+    fail "$name: every rank should exit $expected_status, got '$status'"; cat err.txt
+  elif ! grep -qF -- "$message" err.txt; then
+    fail "$name: message lacks '$message'"; cat err.txt
+  elif [ "$errors" -ne 1 ]; then
+    fail "$name: expected one error message, got $errors"; cat err.txt
+  else
+    echo "ok: $name: $(grep '^shardmax: error' err.txt)"
+  fi
+}
+
 finish() {
   if [ "$failures" -eq 0 ]; then
     echo "$checks passed, 0 failed"

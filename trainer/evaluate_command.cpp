@@ -1,0 +1,330 @@
+#include "trainer/evaluate_command.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "common/classification_metrics.hpp"
+#include "common/collective.hpp"
+#include "common/error.hpp"
+#include "common/json_writer.hpp"
+#include "common/logging.hpp"
+#include "io/atomic_file.hpp"
+#include "trainer/options.hpp"
+#include "trainer/scoring_inputs.hpp"
+#include "trainer/sharded_objective.hpp"
+
+namespace shardmax {
+namespace {
+
+// Top-k is reported by default only when it says more than accuracy and less than "everything".
+constexpr std::int64_t kDefaultTopK = 5;
+constexpr std::int64_t kTopKFromClassCount = -1;
+// Longest class name shown in a column of the confusion matrix and in the class column.
+constexpr std::size_t kMaxColumnName = 12;
+constexpr std::size_t kMaxRowName = 24;
+
+struct EvaluateConfig {
+  std::string model_path;
+  std::string data_path;
+  std::string json_path;  // optional
+  std::int64_t top_k = kTopKFromClassCount;
+  DatasetLayout layout;
+};
+
+// Everything the terminal report and the JSON are made from.
+struct EvaluationResult {
+  const EvaluateConfig& config;
+  const Shard& shard;
+  const ModelFile& model;
+  const ClassInfo& classes;
+  const Evaluation& evaluation;
+  const ClassificationReport& report;
+  int ranks = 1;
+};
+
+po::options_description EvaluateOptions(EvaluateConfig* config) {
+  po::options_description options("Evaluate");
+  options.add_options()("model", po::value(&config->model_path),
+                        "model file or checkpoint to evaluate (required)")(
+      "data", po::value(&config->data_path), "labelled data file (required)")(
+      "top-k", po::value(&config->top_k),
+      "also report top-k accuracy for this k in 1..K (default: 5 when K > 5, else not "
+      "reported)")("json", po::value(&config->json_path),
+                   "also write the results as JSON to this file (replaced atomically)");
+  po::options_description all;
+  all.add(options).add(DatasetOptions(&config->layout));
+  return all;
+}
+
+void CheckEvaluateConfig(const EvaluateConfig& config) {
+  if (config.model_path.empty()) throw UsageError("--model is required: the model or checkpoint");
+  if (config.data_path.empty()) throw UsageError("--data is required: the labelled data file");
+  if (config.top_k != kTopKFromClassCount) {
+    RequireOption(config.top_k >= 1, "top-k", config.top_k, "must be at least 1");
+  }
+}
+
+// The k to count top-k hits for, or 0 for none.
+std::int64_t ChooseTopK(const EvaluateConfig& config, std::int64_t classes) {
+  if (config.top_k == kTopKFromClassCount) return classes > kDefaultTopK ? kDefaultTopK : 0;
+  if (config.top_k > classes) {
+    throw UsageError(StrCat("--top-k ", config.top_k, " is more than the ", classes,
+                            " classes of model '", config.model_path, "'"));
+  }
+  return config.top_k;
+}
+
+// A JSON file written at the end would lose the whole evaluation to a typo: check its
+// directory first (rank 0 speaks for the shared file system).
+void CheckJsonDirectory(const Communicator& comm, const std::string& json_path) {
+  RunAndAgree(comm, [&] {
+    if (!comm.is_root() || json_path.empty()) return;
+    const std::filesystem::path directory = std::filesystem::path(json_path).parent_path();
+    if (!directory.empty() && !std::filesystem::is_directory(directory)) {
+      throw UserError("cannot write '" + json_path + "' (--json): no directory '" +
+                      directory.string() + "'");
+    }
+  });
+}
+
+// Characters on screen (UTF-8 code points), not bytes.
+std::size_t DisplayWidth(const std::string& text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// At most `width` characters, ending in "..." if cut; never splits a UTF-8 character.
+std::string Shorten(const std::string& text, std::size_t width) {
+  if (DisplayWidth(text) <= width) return text;
+  std::size_t kept = 0;
+  std::size_t end = 0;
+  while (end < text.size()) {
+    std::size_t next = end + 1;
+    while (next < text.size() && (text[next] & 0xC0) == 0x80) ++next;
+    if (kept + 1 > width - 3) break;
+    ++kept;
+    end = next;
+  }
+  return text.substr(0, end) + "...";
+}
+
+// Rows of cells printed in aligned columns: the first left-aligned, the others right-aligned.
+class TextTable {
+ public:
+  void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+
+  std::string Format() const {
+    std::vector<std::size_t> widths;
+    for (const auto& row : rows_) {
+      widths.resize(std::max(widths.size(), row.size()), 0);
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+      }
+    }
+    std::string text;
+    for (const auto& row : rows_) {
+      std::string line;
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        const std::string padding(widths[c] - DisplayWidth(row[c]), ' ');
+        line += c == 0 ? row[c] + padding : "  " + padding + row[c];
+      }
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      text += line + "\n";
+    }
+    return text;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string FormatPercent(std::int64_t count, std::int64_t total) {
+  return FormatFixed(100.0 * static_cast<double>(count) / static_cast<double>(total), 2) + "%";
+}
+
+std::vector<std::string> ScoreCells(const std::string& name, const ClassScores& scores) {
+  return {name, FormatFixed(scores.precision, 4), FormatFixed(scores.recall, 4),
+          FormatFixed(scores.f1, 4), std::to_string(scores.support)};
+}
+
+std::string FormatText(const EvaluationResult& result) {
+  const ClassificationReport& report = result.report;
+  const Metrics& metrics = result.evaluation.metrics;
+  const std::int64_t classes = result.model.model.classes();
+  const std::vector<std::string> names = DisplayNames(result.classes, classes);
+
+  std::string text = StrCat("evaluated model '", result.config.model_path, "' on '",
+                            result.config.data_path, "': ", report.rows, " rows x ",
+                            result.shard.feature_count, " features, ", classes, " classes, ",
+                            result.ranks, result.ranks == 1 ? " rank\n" : " ranks\n");
+  text += StrCat("loss ", FormatFixed(metrics.loss, 6), "  objective ",
+                 FormatFixed(metrics.objective, 6), "  (weight decay ",
+                 result.model.weight_decay, ")\n");
+  text += StrCat("accuracy ", FormatPercent(report.correct, report.rows), "  (", report.correct,
+                 " of ", report.rows, " rows)\n");
+  if (result.evaluation.top_k > 0) {
+    text += StrCat("top-", result.evaluation.top_k, " accuracy ",
+                   FormatPercent(result.evaluation.top_k_hits, report.rows), "  (",
+                   result.evaluation.top_k_hits, " of ", report.rows, " rows)\n");
+  }
+
+  TextTable table;
+  table.AddRow({"class", "precision", "recall", "f1", "support"});
+  for (std::int64_t k = 0; k < classes; ++k) {
+    table.AddRow(ScoreCells(Shorten(names[static_cast<std::size_t>(k)], kMaxRowName),
+                            report.per_class[static_cast<std::size_t>(k)]));
+  }
+  table.AddRow(ScoreCells("macro avg", report.macro));
+  table.AddRow(ScoreCells("weighted avg", report.weighted));
+  text += "\n";
+  text += table.Format();
+  text += "\n";
+  if (classes > kMaxPrintedConfusionClasses) {
+    text += StrCat("confusion matrix: not printed for ", classes, " classes (more than ",
+                   kMaxPrintedConfusionClasses, "); --json writes it\n");
+    return text;
+  }
+  text += "confusion matrix (rows: true class, columns: predicted class)\n";
+  // Every column as wide as the widest, so the matrix reads as a grid.
+  std::vector<std::string> header{""};
+  std::size_t column_width = 0;
+  for (const std::string& name : names) {
+    header.push_back(Shorten(name, kMaxColumnName));
+    column_width = std::max(column_width, DisplayWidth(header.back()));
+  }
+  for (std::int64_t t = 0; t < classes; ++t) {
+    for (std::int64_t p = 0; p < classes; ++p) {
+      column_width =
+          std::max(column_width, std::to_string(result.evaluation.confusion.at(t, p)).size());
+    }
+  }
+  for (std::size_t c = 1; c < header.size(); ++c) {
+    header[c].insert(0, column_width - DisplayWidth(header[c]), ' ');
+  }
+  TextTable confusion;
+  confusion.AddRow(std::move(header));
+  for (std::int64_t t = 0; t < classes; ++t) {
+    std::vector<std::string> row{Shorten(names[static_cast<std::size_t>(t)], kMaxRowName)};
+    for (std::int64_t p = 0; p < classes; ++p) {
+      row.push_back(std::to_string(result.evaluation.confusion.at(t, p)));
+    }
+    confusion.AddRow(std::move(row));
+  }
+  text += confusion.Format();
+  return text;
+}
+
+void AddScores(JsonWriter* json, const ClassScores& scores) {
+  json->Key("precision").Value(scores.precision);
+  json->Key("recall").Value(scores.recall);
+  json->Key("f1").Value(scores.f1);
+  json->Key("support").Value(scores.support);
+}
+
+std::string FormatJson(const EvaluationResult& result) {
+  const ClassificationReport& report = result.report;
+  const Evaluation& evaluation = result.evaluation;
+  const std::int64_t classes = result.model.model.classes();
+  const std::vector<std::string> names = DisplayNames(result.classes, classes);
+  const bool has_names = !result.classes.class_names.empty();
+  const bool has_label_values = !result.classes.label_values.empty();
+
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("format").Value("shardmax-evaluation");
+  json.Key("format_version").Value(1);
+  json.Key("model").Value(result.config.model_path);
+  json.Key("data").Value(result.config.data_path);
+  json.Key("rows").Value(report.rows);
+  json.Key("features").Value(result.shard.feature_count);
+  json.Key("classes").Value(classes);
+  json.Key("loss").Value(evaluation.metrics.loss);
+  json.Key("weight_decay").Value(result.model.weight_decay);
+  json.Key("objective").Value(evaluation.metrics.objective);
+  json.Key("accuracy").Value(report.accuracy);
+  json.Key("correct").Value(report.correct);
+  if (evaluation.top_k > 0) {
+    json.Key("top_k").Value(evaluation.top_k);
+    json.Key("top_k_accuracy")
+        .Value(static_cast<double>(evaluation.top_k_hits) / static_cast<double>(report.rows));
+    json.Key("top_k_correct").Value(evaluation.top_k_hits);
+  }
+  json.Key("per_class").BeginArray();
+  for (std::int64_t k = 0; k < classes; ++k) {
+    const auto index = static_cast<std::size_t>(k);
+    json.BeginObject(JsonWriter::Layout::kOneLine);
+    json.Key("class").Value(k);
+    if (has_names || has_label_values) json.Key("name").Value(names[index]);
+    if (has_label_values) json.Key("label_value").Value(result.classes.label_values[index]);
+    AddScores(&json, report.per_class[index]);
+    json.Key("predicted").Value(report.per_class[index].predicted);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("macro_avg").BeginObject(JsonWriter::Layout::kOneLine);
+  AddScores(&json, report.macro);
+  json.EndObject();
+  json.Key("weighted_avg").BeginObject(JsonWriter::Layout::kOneLine);
+  AddScores(&json, report.weighted);
+  json.EndObject();
+  json.Key("confusion_matrix").BeginArray();
+  for (std::int64_t t = 0; t < classes; ++t) {
+    json.BeginArray(JsonWriter::Layout::kOneLine);
+    for (std::int64_t p = 0; p < classes; ++p) json.Value(evaluation.confusion.at(t, p));
+    json.EndArray();
+  }
+  json.EndArray();
+  json.EndObject();
+  return json.Finish();
+}
+
+void WriteTextFile(const std::string& path, const std::string& text) {
+  WriteFileAtomically(path, [&](const std::string& temporary) {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) throw UserError("cannot write '" + temporary + "'");
+  });
+}
+
+}  // namespace
+
+int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) {
+  EvaluateConfig config;
+  const std::string help = ParseOptions(args, "evaluate", EvaluateOptions(&config));
+  if (!help.empty()) {
+    LogInfo(help);
+    return kExitOk;
+  }
+  CheckEvaluateConfig(config);
+  CheckJsonDirectory(comm, config.json_path);
+
+  const ModelFile model = LoadModel(comm, config.model_path);
+  const std::int64_t classes = model.model.classes();
+  const std::int64_t top_k = ChooseTopK(config, classes);
+  const Shard shard = ReadShard(comm, config.data_path, config.layout);
+  CheckDataFitsModel(shard, model, config.model_path);
+  CheckLabelsBelow(comm, shard, config.layout, classes, "model '" + config.model_path + "'");
+  const ClassInfo class_info = ResolveClassInfo(model, config.model_path, shard);
+
+  const std::unique_ptr<Loss> loss = MakeLoss(model.loss);
+  const Evaluation evaluation =
+      EvaluateShardedInDetail(comm, *loss, model.model, shard, model.weight_decay, top_k);
+  const ClassificationReport report = ComputeClassificationReport(evaluation.confusion);
+  const EvaluationResult result{config, shard, model, class_info, evaluation, report, comm.size()};
+
+  std::string text = FormatText(result);
+  text.pop_back();  // LogInfo ends the line
+  LogInfo(text);
+  if (!config.json_path.empty()) {
+    RunAndAgree(comm, [&] {
+      if (comm.is_root()) WriteTextFile(config.json_path, FormatJson(result));
+    });
+    LogInfo("wrote '" + config.json_path + "'");
+  }
+  return kExitOk;
+}
+
+}  // namespace shardmax

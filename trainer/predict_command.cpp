@@ -1,0 +1,98 @@
+#include "trainer/predict_command.hpp"
+
+#include "common/error.hpp"
+#include "common/logging.hpp"
+#include "common/scoring.hpp"
+#include "io/dataset_reader.hpp"
+#include "io/prediction_writer.hpp"
+#include "trainer/options.hpp"
+#include "trainer/scoring_inputs.hpp"
+
+namespace shardmax {
+namespace {
+
+struct PredictConfig {
+  PredictionOutput output;
+  std::string format;  // "": from the output's extension
+  DatasetLayout layout;
+};
+
+po::options_description PredictOptions(PredictConfig* config) {
+  po::options_description options("Predict");
+  options.add_options()("model", po::value(&config->output.model_path),
+                        "model file or checkpoint (required)")(
+      "data", po::value(&config->output.data_path),
+      "data file to predict; a labels dataset is not needed (required)")(
+      "output", po::value(&config->output.path), "file to write the predictions to (required)")(
+      "format", po::value(&config->format),
+      "output format: hdf5 or csv (default: csv if --output ends in .csv, else hdf5)")(
+      "probabilities", po::bool_switch(&config->output.probabilities),
+      "also write the K class probabilities of every row")(
+      "overwrite", po::bool_switch(&config->output.overwrite),
+      "replace --output if it exists (else that is an error)")(
+      "features-dataset", po::value(&config->layout.features)->default_value(config->layout.features),
+      "2-D dataset of features (N x D)");
+  return options;
+}
+
+PredictionFormat ParseFormat(const std::string& format, const std::string& output_path) {
+  if (format == "hdf5") return PredictionFormat::kHdf5;
+  if (format == "csv") return PredictionFormat::kCsv;
+  if (format.empty()) {
+    const bool is_csv =
+        output_path.size() >= 4 && output_path.compare(output_path.size() - 4, 4, ".csv") == 0;
+    return is_csv ? PredictionFormat::kCsv : PredictionFormat::kHdf5;
+  }
+  throw UsageError("--format must be 'hdf5' or 'csv' (got '" + format + "')");
+}
+
+void CheckPredictConfig(const PredictConfig& config) {
+  if (config.output.model_path.empty()) {
+    throw UsageError("--model is required: the model or checkpoint");
+  }
+  if (config.output.data_path.empty()) throw UsageError("--data is required: the data to predict");
+  if (config.output.path.empty()) throw UsageError("--output is required: the file to write");
+}
+
+}  // namespace
+
+int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
+  PredictConfig config;
+  const std::string help = ParseOptions(args, "predict", PredictOptions(&config));
+  if (!help.empty()) {
+    LogInfo(help);
+    return kExitOk;
+  }
+  CheckPredictConfig(config);
+  PredictionOutput& output = config.output;
+  output.format = ParseFormat(config.format, output.path);
+  CheckPredictionOutput(comm, output);  // before any work
+
+  const ModelFile model = LoadModel(comm, output.model_path);
+  const Shard shard = ReadShard(comm, output.data_path, config.layout, ShardLabels::kSkip);
+  CheckDataFitsModel(shard, model, output.model_path);
+  output.label_values = ResolveClassInfo(model, output.model_path, shard).label_values;
+
+  const ScoringRequest request{nullptr, 0, output.probabilities};
+  WritePredictions(comm, output, shard.total_rows, model.model.classes(), shard.rows,
+                   [&](const PredictionSink& sink) {
+                     BlockScores scores;
+                     std::int64_t first_row = shard.rows.begin;
+                     shard.ForEachBlock([&](const RowBlock& block) {
+                       ScoreBlock(model.model, block, request, &scores);
+                       sink(PredictionBlock{first_row, scores.predicted,
+                                            output.probabilities ? &scores.probabilities : nullptr});
+                       first_row += block.rows();
+                     });
+                   });
+
+  std::string columns = "predicted";
+  if (!output.label_values.empty()) columns += ", predicted_label";
+  if (output.probabilities) columns += ", probabilities";
+  LogInfo(StrCat("wrote predictions of ", shard.total_rows, " rows (", columns, ") as ",
+                 output.format == PredictionFormat::kCsv ? "CSV" : "HDF5", " to '", output.path,
+                 "'"));
+  return kExitOk;
+}
+
+}  // namespace shardmax
