@@ -52,7 +52,6 @@ bash launch/mpirun.sh -np 2 "${shardmax}" train --config launch/fashion-mnist.in
 # The full report on the test images: accuracy, top-5, per-class precision, recall and F1,
 # and the confusion matrix (also written as JSON for scripts).
 if ${default_run}; then
-  rm -f "${run_dir}/test-evaluation.json"
   bash launch/mpirun.sh -np 2 "${shardmax}" evaluate --model "${run_dir}/model.h5" \
     --data data/fashion-mnist-test.h5 --json "${run_dir}/test-evaluation.json"
 fi

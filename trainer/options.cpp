@@ -15,12 +15,12 @@ constexpr const char* kUsage =
     "usage: shardmax <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train   train softmax regression on an HDF5 dataset (run it under mpirun)\n"
-    "  gen     write a synthetic multi-class HDF5 dataset\n"
-    "  convert write an IDX (MNIST), CSV or LIBSVM dataset as an HDF5 data file\n"
-    "  inspect describe an HDF5 file: datasets, attributes, class counts, value range\n"
-    "  evaluate report a model's loss, accuracy, per-class metrics and confusion matrix on a data file\n"
-    "  predict write the predicted class (and probabilities) of every row of a data file\n"
+    "  train     train softmax regression on an HDF5 dataset (run it under mpirun)\n"
+    "  evaluate  a model's loss, accuracy, per-class metrics and confusion matrix on a data file\n"
+    "  predict   the predicted class (and probabilities) of every row of a data file\n"
+    "  convert   write an IDX (MNIST), CSV or LIBSVM dataset as an HDF5 data file\n"
+    "  inspect   describe an HDF5 file: datasets, attributes, class counts, value range\n"
+    "  gen       write a synthetic multi-class HDF5 dataset\n"
     "\n"
     "`shardmax <command> --help` lists the command's options.\n";
 
