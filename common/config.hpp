@@ -6,13 +6,29 @@
 
 namespace shardmax {
 
-enum class LearningRateSchedule { kConstant, kCosine };
+enum class Solver { kSgd, kAdamW, kLbfgs };
+enum class LearningRateSchedule { kConstant, kStep, kCosine };
 
 struct OptimizerConfig {
+  Solver solver = Solver::kSgd;
   double learning_rate = 0.1;  // the base rate; the schedule scales it per step
   LearningRateSchedule schedule = LearningRateSchedule::kConstant;
-  double momentum = 0.0;      // 0 is plain SGD
-  double weight_decay = 1e-4;  // lambda in (lambda/2)||W||^2
+  std::int64_t warmup_steps = 0;      // linear warm-up from 0 over these first steps
+  std::int64_t step_size_epochs = 0;  // step schedule: multiply by step_gamma every this many
+  std::int64_t step_size_steps = 0;   // epochs; the trainer converts them to steps
+  double step_gamma = 0.1;
+  double momentum = 0.0;  // SGD; 0 is plain SGD
+  bool nesterov = false;  // SGD
+  double beta1 = 0.9;     // AdamW
+  double beta2 = 0.999;   // AdamW
+  double epsilon = 1e-8;  // AdamW
+  double weight_decay = 1e-4;  // lambda: coupled L2 (lambda/2)||W||^2 for SGD and L-BFGS,
+                               // decoupled decay for AdamW
+  // L-BFGS (full batch)
+  int history = 10;
+  double gradient_tolerance = 1e-6;   // stop when max_i |dJ/dtheta_i| <= this
+  double objective_tolerance = 1e-12;  // stop when the relative decrease of J is <= this
+  std::int64_t max_iterations = 1000;
 };
 
 // Names of the datasets inside an HDF5 data file.
@@ -43,6 +59,8 @@ struct TrainConfig {
   std::uint64_t seed = 42;
   std::int64_t max_steps = 0;  // 0: no limit; otherwise stop (with a checkpoint) at this step
   CheckpointConfig checkpoint;
+  std::int64_t early_stopping_patience = 0;  // epochs without a better validation loss; 0: off
+  std::string best_model_path;  // "": <checkpoint dir>/best-model.h5 (with early stopping)
   std::string model_path;   // "": <checkpoint dir>/model.h5
   std::string metrics_log;  // "": <checkpoint dir>/metrics.csv
 };

@@ -2,6 +2,20 @@
 
 namespace shardmax {
 
+Vector FlattenParameters(const Matrix& weights, const Vector& bias) {
+  Vector theta(weights.size() + bias.size());
+  theta.head(weights.size()) = Eigen::Map<const Vector>(weights.data(), weights.size());
+  theta.tail(bias.size()) = bias;
+  return theta;
+}
+
+SoftmaxModel UnflattenParameters(const Vector& theta, Eigen::Index classes, Eigen::Index features) {
+  SoftmaxModel model;
+  model.weights = Eigen::Map<const Matrix>(theta.data(), classes, features);
+  model.bias = theta.tail(classes);
+  return model;
+}
+
 Matrix ComputeLogits(const SoftmaxModel& model, const RowBlock& block) {
   Matrix logits = block.features.cast<double>() * model.weights.transpose();
   logits.rowwise() += model.bias.transpose();

@@ -19,6 +19,10 @@ struct SoftmaxModel {
   bool IsFinite() const { return weights.allFinite() && bias.allFinite(); }
 };
 
+// theta = [W (row-major) | b], the parameter vector of full-batch solvers such as L-BFGS.
+Vector FlattenParameters(const Matrix& weights, const Vector& bias);
+SoftmaxModel UnflattenParameters(const Vector& theta, Eigen::Index classes, Eigen::Index features);
+
 // Z = X W^T + 1 b^T for one block of rows (n x K).
 Matrix ComputeLogits(const SoftmaxModel& model, const RowBlock& block);
 

@@ -48,6 +48,8 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "global_step", position.global_step);
   h5::WriteAttribute(file, "/", "cursor", position.cursor);
   h5::WriteAttribute(file, "/", "epoch_loss_sum", position.epoch_loss_sum);
+  h5::WriteAttribute(file, "/", "best_validation_loss", position.best_validation_loss);
+  h5::WriteAttribute(file, "/", "best_epoch", position.best_epoch);
 
   const RunSignature& run = checkpoint.run;
   h5::WriteAttribute(file, "/", "seed", static_cast<std::int64_t>(run.seed));
@@ -121,7 +123,9 @@ Checkpoint ReadCheckpoint(const std::string& path) {
       h5::ReadIntAttribute(file, "/", "step_in_epoch", context),
       h5::ReadIntAttribute(file, "/", "global_step", context),
       h5::ReadIntAttribute(file, "/", "cursor", context),
-      h5::ReadDoubleAttribute(file, "/", "epoch_loss_sum", context)};
+      h5::ReadDoubleAttribute(file, "/", "epoch_loss_sum", context),
+      h5::ReadDoubleAttribute(file, "/", "best_validation_loss", context),
+      h5::ReadIntAttribute(file, "/", "best_epoch", context)};
 
   if (h5::HasObject(file, "/optimizer")) {
     h5::ErrorPrintingOff quiet;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@ struct TrainingPosition {
   std::int64_t global_step = 0;    // steps done since the start of training
   std::int64_t cursor = 0;         // rows of `epoch` consumed so far, over all ranks
   double epoch_loss_sum = 0.0;     // sum of per-row losses over those rows (for the epoch log)
+  // Early stopping: the lowest validation loss so far and the epoch (from 1) that reached it.
+  double best_validation_loss = std::numeric_limits<double>::infinity();
+  std::int64_t best_epoch = 0;
 };
 
 // The options and data shape that determine the run; checked on resume.

@@ -50,6 +50,7 @@ namespace {
 struct TrainOptionText {
   std::string checkpoint_unit = "epoch";
   std::string schedule = "constant";
+  std::string solver = "sgd";
   std::int64_t seed = 0;
 };
 
@@ -64,22 +65,63 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
   po::options_description model("Model and optimization");
   model.add_options()("loss", po::value(&config->loss)->default_value(config->loss),
                       "loss: softmax (cross-entropy)")(
-      "epochs", po::value(&config->epochs)->default_value(config->epochs), "passes over the data")(
+      "solver", po::value(&text->solver)->default_value(text->solver),
+      "sgd (mini-batch, momentum/Nesterov, coupled L2), adamw (mini-batch, decoupled decay) or "
+      "lbfgs (full batch, to the optimum)")(
+      "epochs", po::value(&config->epochs)->default_value(config->epochs),
+      "passes over the data (sgd, adamw)")(
       "batch-size", po::value(&config->batch_size)->default_value(config->batch_size),
       "global mini-batch size, split over the ranks; >= N rows gives full-batch gradient descent")(
       "lr", po::value(&config->optimizer.learning_rate)
                 ->default_value(config->optimizer.learning_rate, "0.1"),
       "learning rate (the base rate of the schedule)")(
       "lr-schedule", po::value(&text->schedule)->default_value(text->schedule),
-      "constant, or cosine: lr * (1 + cos(pi * step / total steps)) / 2")(
+      "constant; step: lr * gamma^floor(epoch / lr-step-epochs); cosine: "
+      "lr * (1 + cos(pi * step / total steps)) / 2")(
+      "lr-step-epochs", po::value(&config->optimizer.step_size_epochs)
+                            ->default_value(config->optimizer.step_size_epochs),
+      "step schedule: epochs between decays")(
+      "lr-gamma", po::value(&config->optimizer.step_gamma)->default_value(config->optimizer.step_gamma, "0.1"),
+      "step schedule: the factor of each decay")(
+      "warmup-steps", po::value(&config->optimizer.warmup_steps)
+                          ->default_value(config->optimizer.warmup_steps),
+      "linear warm-up from 0 to --lr over this many steps, before the schedule")(
       "momentum",
       po::value(&config->optimizer.momentum)->default_value(config->optimizer.momentum, "0"),
-      "heavy-ball momentum in [0, 1); 0 is plain SGD")(
+      "sgd: heavy-ball momentum in [0, 1); 0 is plain SGD")(
+      "nesterov", po::bool_switch(&config->optimizer.nesterov), "sgd: Nesterov momentum")(
+      "beta1", po::value(&config->optimizer.beta1)->default_value(config->optimizer.beta1, "0.9"),
+      "adamw: decay of the first moment")(
+      "beta2",
+      po::value(&config->optimizer.beta2)->default_value(config->optimizer.beta2, "0.999"),
+      "adamw: decay of the second moment")(
+      "epsilon",
+      po::value(&config->optimizer.epsilon)->default_value(config->optimizer.epsilon, "1e-08"),
+      "adamw: added to the root of the second moment")(
+      "history", po::value(&config->optimizer.history)->default_value(config->optimizer.history),
+      "lbfgs: (s, y) pairs kept")(
+      "gradient-tolerance",
+      po::value(&config->optimizer.gradient_tolerance)
+          ->default_value(config->optimizer.gradient_tolerance, "1e-06"),
+      "lbfgs: stop when the largest gradient component is at most this")(
+      "objective-tolerance",
+      po::value(&config->optimizer.objective_tolerance)
+          ->default_value(config->optimizer.objective_tolerance, "1e-12"),
+      "lbfgs: stop when the objective's relative decrease in an iteration is at most this")(
+      "max-iterations",
+      po::value(&config->optimizer.max_iterations)
+          ->default_value(config->optimizer.max_iterations),
+      "lbfgs: the most iterations")(
       "weight-decay",
       po::value(&config->optimizer.weight_decay)
           ->default_value(config->optimizer.weight_decay, "0.0001"),
       "lambda in (lambda/2)||W||^2; the bias is not decayed")(
       "seed", po::value(&text->seed)->default_value(text->seed), "seed of the per-epoch shuffles")(
+      "early-stopping-patience",
+      po::value(&config->early_stopping_patience)->default_value(config->early_stopping_patience),
+      "stop when the validation loss has not improved for this many epochs (needs --val); 0: off")(
+      "best-model", po::value(&config->best_model_path),
+      "with early stopping, where the best model goes (default: <checkpoint-dir>/best-model.h5)")(
       "max-steps", po::value(&config->max_steps)->default_value(config->max_steps),
       "stop after this many steps in all (with a checkpoint); 0: no limit");
 
@@ -147,6 +189,22 @@ void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
   RequireOption(config.checkpoint.every >= 1, "checkpoint-every", config.checkpoint.every,
           "must be at least 1");
   RequireOption(config.checkpoint.keep >= 1, "keep", config.checkpoint.keep, "must be at least 1");
+  const OptimizerConfig& o = config.optimizer;
+  RequireOption(o.warmup_steps >= 0, "warmup-steps", o.warmup_steps, "must be >= 0");
+  RequireOption(o.step_size_epochs >= 0, "lr-step-epochs", o.step_size_epochs, "must be >= 0");
+  RequireOption(o.step_gamma > 0.0 && o.step_gamma <= 1.0, "lr-gamma", o.step_gamma,
+                "must be in (0, 1]");
+  RequireOption(o.beta1 >= 0.0 && o.beta1 < 1.0, "beta1", o.beta1, "must be in [0, 1)");
+  RequireOption(o.beta2 >= 0.0 && o.beta2 < 1.0, "beta2", o.beta2, "must be in [0, 1)");
+  RequireOption(o.epsilon > 0.0, "epsilon", o.epsilon, "must be > 0");
+  RequireOption(o.history >= 1, "history", o.history, "must be at least 1");
+  RequireOption(o.gradient_tolerance >= 0.0, "gradient-tolerance", o.gradient_tolerance,
+                "must be >= 0");
+  RequireOption(o.objective_tolerance >= 0.0, "objective-tolerance", o.objective_tolerance,
+                "must be >= 0");
+  RequireOption(o.max_iterations >= 1, "max-iterations", o.max_iterations, "must be at least 1");
+  RequireOption(config.early_stopping_patience >= 0, "early-stopping-patience",
+                config.early_stopping_patience, "must be >= 0");
   if (config.checkpoint.directory.empty()) throw UsageError("--checkpoint-dir must not be empty");
 }
 
@@ -162,6 +220,21 @@ void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {
   RequireOption(seed >= 0, "seed", seed, "must be >= 0");
 }
 
+// Combinations that cannot work, named by their options.
+void CheckTrainCombinations(const TrainConfig& config) {
+  const OptimizerConfig& o = config.optimizer;
+  if (o.nesterov && o.momentum <= 0.0) throw UsageError("--nesterov needs --momentum > 0");
+  if (o.schedule == LearningRateSchedule::kStep && o.step_size_epochs == 0) {
+    throw UsageError("--lr-schedule step needs --lr-step-epochs");
+  }
+  if (config.early_stopping_patience > 0 && config.validation_path.empty()) {
+    throw UsageError("--early-stopping-patience needs a validation file (--val)");
+  }
+  if (o.solver == Solver::kLbfgs && config.early_stopping_patience > 0) {
+    throw UsageError("--early-stopping-patience applies to sgd and adamw, not --solver lbfgs");
+  }
+}
+
 CheckpointUnit ParseCheckpointUnit(const std::string& unit) {
   if (unit == "epoch") return CheckpointUnit::kEpoch;
   if (unit == "step") return CheckpointUnit::kStep;
@@ -170,8 +243,16 @@ CheckpointUnit ParseCheckpointUnit(const std::string& unit) {
 
 LearningRateSchedule ParseSchedule(const std::string& schedule) {
   if (schedule == "constant") return LearningRateSchedule::kConstant;
+  if (schedule == "step") return LearningRateSchedule::kStep;
   if (schedule == "cosine") return LearningRateSchedule::kCosine;
-  throw UsageError("--lr-schedule must be 'constant' or 'cosine' (got '" + schedule + "')");
+  throw UsageError("--lr-schedule must be 'constant', 'step' or 'cosine' (got '" + schedule + "')");
+}
+
+Solver ParseSolver(const std::string& solver) {
+  if (solver == "sgd") return Solver::kSgd;
+  if (solver == "adamw") return Solver::kAdamW;
+  if (solver == "lbfgs") return Solver::kLbfgs;
+  throw UsageError("--solver must be 'sgd', 'adamw' or 'lbfgs' (got '" + solver + "')");
 }
 
 FeatureType ParseFeatureType(const std::string& type) {
@@ -204,7 +285,9 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
     parsed.command = Command::kTrain;
     parsed.train.checkpoint.unit = ParseCheckpointUnit(text.checkpoint_unit);
     parsed.train.optimizer.schedule = ParseSchedule(text.schedule);
+    parsed.train.optimizer.solver = ParseSolver(text.solver);
     CheckTrainConfig(parsed.train, text.seed);
+    CheckTrainCombinations(parsed.train);
     parsed.train.seed = static_cast<std::uint64_t>(text.seed);
     return parsed;
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/collective.hpp"
+#include "common/lbfgs.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/optimizer.hpp"
@@ -50,6 +51,7 @@ class TrainingRun {
         config_(config),
         loss_(MakeLoss(config.loss)),
         model_path_(PathOrDefault(config.model_path, "model.h5")),
+        best_model_path_(PathOrDefault(config.best_model_path, "best-model.h5")),
         metrics_log_(PathOrDefault(config.metrics_log, "metrics.csv")) {}
 
   TrainResult Run() {
@@ -58,24 +60,35 @@ class TrainingRun {
     const std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
     DecideClassCount(checkpoint);
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
-    optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
+    steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
+    schedule_ = config_.optimizer;
+    schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
+    if (!IsLbfgs()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
     if (checkpoint) RestoreFrom(*checkpoint);
     RunAndAgree(comm_, [&] {
       if (comm_.is_root()) StartMetricsLog(metrics_log_, position_.epoch);
     });
 
-    LogInfo(StrCat("training on ", train_.total_rows, " rows x ", train_.feature_count,
-                   " features, ", classes_, " classes, ", comm_.size(), " ranks, ",
-                   StepsPerEpoch(train_.total_rows, config_.batch_size),
-                   " steps per epoch (global batch ", config_.batch_size, ")"));
+    const std::string shape = StrCat("training on ", train_.total_rows, " rows x ",
+                                     train_.feature_count, " features, ", classes_, " classes, ",
+                                     comm_.size(), " ranks, ");
     TrainResult result;
-    result.stopped_at_max_steps = TrainEpochs();
+    if (IsLbfgs()) {
+      LogInfo(shape + "full-batch L-BFGS (history " + std::to_string(config_.optimizer.history) +
+              ")");
+      result.stopped_at_max_steps = TrainLbfgs();
+    } else {
+      LogInfo(StrCat(shape, steps_per_epoch_, " steps per epoch (global batch ", config_.batch_size,
+                     ", ", optimizer_->name(), ")"));
+      result.stopped_at_max_steps = TrainEpochs();
+    }
     WriteCheckpointIfNew();
 
     if (!result.stopped_at_max_steps) {
       WriteFinalModel();
       result.model_path = model_path_;
     }
+    result.stopped_early = stopped_early_;
     result.model = model_;
     result.position = position_;
     result.last_checkpoint = last_checkpoint_;
@@ -93,7 +106,9 @@ class TrainingRun {
     return path.empty() ? (fs::path(config_.checkpoint.directory) / name).string() : path;
   }
 
-  void WriteFinalModel() {
+  void WriteFinalModel() { WriteModel(model_path_); }
+
+  void WriteModel(const std::string& path) {
     ModelFile file;
     file.model = model_;
     file.loss = std::string(loss_->name());
@@ -101,7 +116,7 @@ class TrainingRun {
     file.feature_type = train_.feature_type;
     file.classes = train_.classes;
     RunAndAgree(comm_, [&] {
-      if (comm_.is_root()) WriteModelFile(model_path_, file);
+      if (comm_.is_root()) WriteModelFile(path, file);
     });
   }
 
@@ -185,11 +200,29 @@ class TrainingRun {
     if (validation_) CheckLabelsBelow(comm_, *validation_, config_.layout, classes_);
   }
 
+  bool IsLbfgs() const { return config_.optimizer.solver == Solver::kLbfgs; }
+
+  // The arrays a checkpoint holds besides the model: the optimizer's or the L-BFGS history.
+  std::vector<OptimizerStateArray> SolverState() {
+    if (!IsLbfgs()) return optimizer_->State();
+    return {{"lbfgs_s", &lbfgs_state_.s_history},
+            {"lbfgs_y", &lbfgs_state_.y_history},
+            {"lbfgs_gradient", &lbfgs_gradient_},
+            {"lbfgs_scalars", &lbfgs_scalars_}};
+  }
+
   void RestoreFrom(const Checkpoint& checkpoint) {
     model_ = checkpoint.model;
     position_ = checkpoint.position;
     last_checkpoint_step_ = position_.global_step;
-    for (const OptimizerStateArray& state : optimizer_->State()) {
+    if (IsLbfgs()) {
+      const Eigen::Index parameters = classes_ * (train_.feature_count + 1);
+      lbfgs_state_.s_history.resize(config_.optimizer.history, parameters);
+      lbfgs_state_.y_history.resize(config_.optimizer.history, parameters);
+      lbfgs_gradient_.resize(parameters, 1);
+      lbfgs_scalars_.resize(1, kLbfgsScalars);
+    }
+    for (const OptimizerStateArray& state : SolverState()) {
       const NamedMatrix* saved = nullptr;
       for (const NamedMatrix& candidate : checkpoint.optimizer_state) {
         if (candidate.name == state.name) saved = &candidate;
@@ -201,12 +234,112 @@ class TrainingRun {
       }
       *state.values = saved->values;
     }
+    if (IsLbfgs()) {
+      lbfgs_state_.x = FlattenParameters(model_.weights, model_.bias);
+      lbfgs_state_.gradient = lbfgs_gradient_.col(0);
+      lbfgs_state_.value = lbfgs_scalars_(0, 0);
+      lbfgs_state_.pairs = static_cast<std::int64_t>(lbfgs_scalars_(0, 1));
+      lbfgs_state_.iteration = static_cast<std::int64_t>(lbfgs_scalars_(0, 2));
+      lbfgs_state_.evaluations = static_cast<std::int64_t>(lbfgs_scalars_(0, 3));
+      lbfgs_state_.last_step = lbfgs_scalars_(0, 4);
+      resumed_lbfgs_ = true;
+    }
+  }
+
+  // Full-batch L-BFGS. An iteration stands where SGD has an epoch: one log line and metrics
+  // row each, --checkpoint-every counts iterations, --max-steps and --max-iterations bound
+  // them. Each objective evaluation is one pass over every shard and one all-reduce.
+  bool TrainLbfgs() {
+    const OptimizerConfig& options = config_.optimizer;
+    LbfgsOptions lbfgs;
+    lbfgs.history = options.history;
+    lbfgs.gradient_tolerance = options.gradient_tolerance;
+    lbfgs.objective_tolerance = options.objective_tolerance;
+    lbfgs.max_iterations = options.max_iterations;
+    Lbfgs solver(lbfgs, [&](const Vector& theta, Vector* gradient) {
+      const SoftmaxModel model = UnflattenParameters(theta, classes_, train_.feature_count);
+      const Objective objective =
+          ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay);
+      *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
+      return objective.value;
+    });
+    if (resumed_lbfgs_) {
+      solver.Resume(lbfgs_state_);
+    } else {
+      solver.Start(FlattenParameters(model_.weights, model_.bias));
+    }
+    KeepLbfgsState(solver.state());
+    const auto run_start = Clock::now();
+    LbfgsStatus status = solver.CheckStart();
+    while (status == LbfgsStatus::kRunning) {
+      if (ReachedMaxSteps()) return true;
+      const std::int64_t evaluations_before = solver.state().evaluations;
+      status = solver.Iterate();
+      if (status == LbfgsStatus::kLineSearchFailed) break;
+      KeepLbfgsState(solver.state());
+      const LbfgsState& state = solver.state();
+      EpochRecord record;
+      record.epoch = state.iteration;
+      record.global_step = state.iteration;
+      record.train_loss = state.value - WeightDecayPenalty(model_, options.weight_decay);
+      record.learning_rate = state.last_step;
+      record.elapsed_seconds = SecondsSince(run_start);
+      record.samples_per_second =
+          static_cast<double>((state.evaluations - evaluations_before) * train_.total_rows) /
+          std::max(record.elapsed_seconds - last_elapsed_, 1e-9);
+      last_elapsed_ = record.elapsed_seconds;
+      std::string line = StrCat("iteration ", state.iteration, "  objective ",
+                                FormatFixed(state.value, 10), "  grad_max ",
+                                state.gradient.cwiseAbs().maxCoeff(), "  step ", state.last_step,
+                                "  evaluations ", state.evaluations);
+      ReportEpoch(&record, &line);
+      if (position_.global_step % config_.checkpoint.every == 0) WriteCheckpointIfNew();
+    }
+    LogInfo(StrCat("L-BFGS ", DescribeStatus(status), " after ", solver.state().iteration,
+                   " iterations and ", solver.state().evaluations,
+                   " objective evaluations (passes over the data)"));
+    return false;
+  }
+
+  void KeepLbfgsState(const LbfgsState& state) {
+    lbfgs_state_ = state;
+    lbfgs_gradient_ = state.gradient;
+    lbfgs_scalars_.resize(1, kLbfgsScalars);
+    lbfgs_scalars_ << state.value, static_cast<double>(state.pairs),
+        static_cast<double>(state.iteration), static_cast<double>(state.evaluations),
+        state.last_step;
+    model_ = UnflattenParameters(state.x, classes_, train_.feature_count);
+    position_.epoch = state.iteration;
+    position_.global_step = state.iteration;
+  }
+
+  // Validation metrics, the log line and the metrics row of an epoch (or L-BFGS iteration).
+  // Returns the validation metrics when there is a validation file.
+  std::optional<Metrics> ReportEpoch(EpochRecord* record, std::string* line) {
+    std::optional<Metrics> metrics;
+    if (validation_) {
+      metrics = EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
+      *line += StrCat("  val_loss ", FormatFixed(metrics->loss, 6), "  val_acc ",
+                      FormatFixed(100.0 * metrics->accuracy, 2), "%");
+      record->validation_loss = metrics->loss;
+      record->validation_accuracy = metrics->accuracy;
+    }
+    *line += StrCat("  samples/s ", FormatFixed(record->samples_per_second, 0), "  elapsed ",
+                    FormatFixed(record->elapsed_seconds, 2), "s");
+    LogInfo(*line);
+    RunAndAgree(comm_, [&] {
+      if (comm_.is_root()) AppendMetricsLog(metrics_log_, *record);
+    });
+    return metrics;
   }
 
   // Runs epochs until done or until --max-steps; returns whether --max-steps stopped it.
   bool TrainEpochs() {
-    const std::int64_t steps = StepsPerEpoch(train_.total_rows, config_.batch_size);
+    const std::int64_t steps = steps_per_epoch_;
     total_steps_ = steps * config_.epochs;
+    // AdamW applies its decay itself; the others take lambda W through the gradient.
+    const double gradient_decay =
+        optimizer_->decouples_weight_decay() ? 0.0 : config_.optimizer.weight_decay;
     const std::int64_t local_rows = train_.rows.size();
     GradientSums sums(classes_, train_.feature_count);
     FeatureMatrix batch_features;
@@ -236,15 +369,14 @@ class TrainingRun {
                         MakeRowBlock(batch_features.data(), batch_labels.data(), batch.size(),
                                      train_.feature_count),
                         &sums);
-        const Objective objective =
-            ReduceObjective(comm_, &sums, model_, config_.optimizer.weight_decay);
+        const Objective objective = ReduceObjective(comm_, &sums, model_, gradient_decay);
         if (!std::isfinite(objective.value)) {
           // Every rank holds the same reduced sums, so every rank stops here together.
           throw AgreedError(StrCat("training diverged at epoch ", position_.epoch + 1, ", step ",
                                    position_.global_step + 1, ": the loss is ", objective.value,
                                    "; lower --lr (now ", config_.optimizer.learning_rate, ")"));
         }
-        optimizer_->Step(LearningRateAt(config_.optimizer, position_.global_step, total_steps_),
+        optimizer_->Step(LearningRateAt(schedule_, position_.global_step, total_steps_),
                          objective.grad_weights, objective.grad_bias, &model_);
         ++position_.step_in_epoch;
         ++position_.global_step;
@@ -258,46 +390,60 @@ class TrainingRun {
           return true;
         }
       }
-      FinishEpoch(Clock::now() - epoch_start, position_.cursor - cursor_at_start,
-                  SecondsSince(run_start));
+      if (FinishEpoch(Clock::now() - epoch_start, position_.cursor - cursor_at_start,
+                      SecondsSince(run_start))) {
+        break;  // early stopping
+      }
     }
     return false;
   }
 
-  void FinishEpoch(Clock::duration epoch_time, std::int64_t rows_this_session,
+  // Logs the finished epoch, checkpoints when due, and applies early stopping; returns
+  // whether early stopping ends training.
+  bool FinishEpoch(Clock::duration epoch_time, std::int64_t rows_this_session,
                    double elapsed_seconds) {
     const double train_loss = position_.epoch_loss_sum / static_cast<double>(position_.cursor);
     EpochRecord record;
     record.epoch = position_.epoch + 1;
     record.global_step = position_.global_step;
     record.train_loss = train_loss;
-    record.learning_rate = LearningRateAt(config_.optimizer, position_.global_step - 1,
-                                          total_steps_);
+    record.learning_rate = LearningRateAt(schedule_, position_.global_step - 1, total_steps_);
+    record.samples_per_second = static_cast<double>(rows_this_session) /
+                                std::chrono::duration<double>(epoch_time).count();
+    record.elapsed_seconds = elapsed_seconds;
     std::string line = StrCat("epoch ", position_.epoch + 1, "/", config_.epochs, "  step ",
                               position_.global_step, "  train_loss ", FormatFixed(train_loss, 6));
-    if (validation_) {
-      const Metrics metrics =
-          EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
-      line += StrCat("  val_loss ", FormatFixed(metrics.loss, 6), "  val_acc ",
-                     FormatFixed(100.0 * metrics.accuracy, 2), "%");
-      record.validation_loss = metrics.loss;
-      record.validation_accuracy = metrics.accuracy;
-    }
-    const double seconds = std::chrono::duration<double>(epoch_time).count();
-    record.samples_per_second = static_cast<double>(rows_this_session) / seconds;
-    record.elapsed_seconds = elapsed_seconds;
-    line += StrCat("  samples/s ", FormatFixed(record.samples_per_second, 0), "  elapsed ",
-                   FormatFixed(elapsed_seconds, 2), "s");
-    LogInfo(line);
-    RunAndAgree(comm_, [&] {
-      if (comm_.is_root()) AppendMetricsLog(metrics_log_, record);
-    });
+    const std::optional<Metrics> validation = ReportEpoch(&record, &line);
 
-    position_ = TrainingPosition{position_.epoch + 1, 0, position_.global_step, 0, 0.0};
+    position_.epoch += 1;
+    position_.step_in_epoch = 0;
+    position_.cursor = 0;
+    position_.epoch_loss_sum = 0.0;
+    const bool stop_early = validation && UpdateEarlyStopping(validation->loss);
     const bool due = config_.checkpoint.unit == CheckpointUnit::kEpoch
                          ? position_.epoch % config_.checkpoint.every == 0
                          : IsStepCheckpointDue();
-    if (due || ReachedMaxSteps()) WriteCheckpointIfNew();
+    if (due || ReachedMaxSteps() || stop_early) WriteCheckpointIfNew();
+    return stop_early;
+  }
+
+  // Keeps the best model by validation loss as its own file; true once the loss has not
+  // improved for --early-stopping-patience epochs.
+  bool UpdateEarlyStopping(double validation_loss) {
+    if (config_.early_stopping_patience <= 0) return false;
+    if (validation_loss < position_.best_validation_loss) {
+      position_.best_validation_loss = validation_loss;
+      position_.best_epoch = position_.epoch;
+      WriteModel(best_model_path_);
+      return false;
+    }
+    if (position_.epoch - position_.best_epoch < config_.early_stopping_patience) return false;
+    LogInfo(StrCat("early stopping after epoch ", position_.epoch, ": the validation loss has not "
+                   "improved for ", config_.early_stopping_patience, " epochs (best ",
+                   FormatFixed(position_.best_validation_loss, 6), " at epoch ",
+                   position_.best_epoch, ", kept in '", best_model_path_, "')"));
+    stopped_early_ = true;
+    return true;
   }
 
   bool IsStepCheckpointDue() const {
@@ -333,7 +479,7 @@ class TrainingRun {
     Checkpoint checkpoint;
     checkpoint.model = model_;
     checkpoint.position = position_;
-    for (const OptimizerStateArray& state : optimizer_->State()) {
+    for (const OptimizerStateArray& state : SolverState()) {
       checkpoint.optimizer_state.push_back({state.name, *state.values});
     }
     checkpoint.run = RunSignature{config_.seed,
@@ -346,7 +492,7 @@ class TrainingRun {
                                   config_.optimizer.momentum,
                                   config_.optimizer.weight_decay,
                                   std::string(loss_->name()),
-                                  std::string(optimizer_->name()),
+                                  IsLbfgs() ? std::string("lbfgs") : std::string(optimizer_->name()),
                                   config_.train_path};
     return checkpoint;
   }
@@ -364,7 +510,18 @@ class TrainingRun {
   std::int64_t last_checkpoint_step_ = -1;
   std::int64_t total_steps_ = 0;  // over all epochs: the horizon of the learning-rate schedule
   std::string model_path_;
+  std::string best_model_path_;
   std::string metrics_log_;
+  std::int64_t steps_per_epoch_ = 0;
+  OptimizerConfig schedule_;  // the optimizer options with the step schedule in steps
+  bool stopped_early_ = false;
+  // L-BFGS: its state, and the arrays checkpoints hold it in.
+  static constexpr Eigen::Index kLbfgsScalars = 5;  // value, pairs, iteration, evaluations, step
+  LbfgsState lbfgs_state_;
+  Matrix lbfgs_gradient_;
+  Matrix lbfgs_scalars_;
+  bool resumed_lbfgs_ = false;
+  double last_elapsed_ = 0.0;
 };
 
 }  // namespace

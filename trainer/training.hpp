@@ -21,6 +21,7 @@ struct TrainResult {
   std::string model_path;       // empty unless training finished
   std::string metrics_log;
   bool stopped_at_max_steps = false;
+  bool stopped_early = false;  // by --early-stopping-patience
 };
 
 // Collective over comm. Throws AgreedError (same on every rank) for bad data or checkpoints,

@@ -11,6 +11,7 @@
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
+#include "common/logging.hpp"
 #include "common/random.hpp"
 #include "io/checkpoint.hpp"
 #include "io/model_file.hpp"
@@ -270,6 +271,134 @@ TEST_F(DistributedTest, DivergenceStopsBeforeAnyNonFiniteCheckpoint) {
     RunAndAgree(world_, [&] { finite = ReadCheckpoint(*newest).model.IsFinite(); });
     EXPECT_TRUE(finite);
   }
+}
+
+// --- Full-batch L-BFGS -----------------------------------------------------------------
+
+// The scikit-learn reference problem: `shardmax gen --rows 300 --features 4 --classes 3
+// --separation 1 --seed 7`, lambda = 0.01. Reference values from scikit-learn 1.2.1,
+// LogisticRegression(multi_class="multinomial", solver="lbfgs", C=1/(N lambda) = 1/3,
+// tol=1e-12, max_iter=100000) on the same float32 features read as float64 (13 iterations);
+// objective = mean cross-entropy + (lambda/2)||W||^2 computed from its coef_ and intercept_.
+constexpr double kSklearnObjective = 0.71990471194898664;
+constexpr double kSklearnWeights[3][4] = {
+    {-0.5598743136001876, -0.3675145272720306, -0.3564410362482153, -0.2606792791884667},
+    {0.3873396753578599, -0.4128621756045564, -0.5081730367393831, -0.2901866103215931},
+    {0.17253463824232754, 0.7803767028765863, 0.8646140729875984, 0.5508658895100595}};
+constexpr double kSklearnBias[3] = {0.19352544832089502, -0.11088254894870744,
+                                    -0.08264289937218776};
+
+class LbfgsTest : public DistributedTest {
+ protected:
+  SyntheticConfig WriteSklearnProblem() {
+    SyntheticConfig config =
+        shardmax::testing::SmallSynthetic(directory_ + "/sklearn.h5", 300, 4, 3, 1.0);
+    config.seed = 7;
+    RunAndAgree(world_, [&] {
+      if (world_.is_root()) WriteSyntheticDataset(config);
+    });
+    return config;
+  }
+
+  TrainConfig LbfgsConfig(const std::string& train_path, const std::string& checkpoints) const {
+    TrainConfig config;
+    config.train_path = train_path;
+    config.optimizer.solver = Solver::kLbfgs;
+    config.optimizer.weight_decay = 0.01;
+    config.optimizer.gradient_tolerance = 1e-8;  // f ~ 0.5 resolves gradients to about 1e-8
+    config.optimizer.objective_tolerance = 0.0;
+    config.checkpoint.directory = directory_ + "/" + checkpoints;
+    return config;
+  }
+};
+
+TEST_F(LbfgsTest, ReachesScikitLearnsOptimum) {
+  const SyntheticConfig data = WriteSklearnProblem();
+  const TrainResult result = Train(world_, LbfgsConfig(data.output_path, "sklearn"));
+  EXPECT_NEAR(result.train.objective, kSklearnObjective, 1e-6 * kSklearnObjective);
+  double worst = 0.0;
+  for (int k = 0; k < 3; ++k) {
+    for (int j = 0; j < 4; ++j) {
+      worst = std::max(worst, std::abs(result.model.weights(k, j) - kSklearnWeights[k][j]));
+    }
+    worst = std::max(worst, std::abs(result.model.bias(k) - kSklearnBias[k]));
+  }
+  EXPECT_LT(worst, 1e-4);
+}
+
+TEST_F(LbfgsTest, SameOptimumOnAnyRankCountAndBitwiseRepeatable) {
+  const SyntheticConfig data = WriteSynthetic("lbfgs.h5", 1000, 6, 4, 1.5);
+  const TrainResult distributed = Train(world_, LbfgsConfig(data.output_path, "p"));
+  EXPECT_TRUE(std::isfinite(distributed.train.objective));
+  // The same problem on this rank alone.
+  const Communicator alone(MPI_COMM_SELF);
+  TrainConfig single = LbfgsConfig(data.output_path, StrCat("single-", world_.rank()));
+  const TrainResult reference = Train(alone, single);
+  EXPECT_NEAR(distributed.train.objective, reference.train.objective,
+              1e-10 * reference.train.objective);
+  const Objective at_optimum = ComputeShardedObjective(
+      world_, SoftmaxCrossEntropy(), distributed.model, ReadShard(world_, data.output_path, {}),
+      0.01);
+  EXPECT_LE(at_optimum.grad_weights.cwiseAbs().maxCoeff(), 1e-8);
+  EXPECT_TRUE(SameOnAllRanks(distributed.model.weights));
+  const TrainResult again = Train(world_, LbfgsConfig(data.output_path, "p-again"));
+  EXPECT_EQ(std::memcmp(again.model.weights.data(), distributed.model.weights.data(),
+                        sizeof(double) * static_cast<std::size_t>(again.model.weights.size())),
+            0);
+}
+
+TEST_F(LbfgsTest, StopAndResumeContinuesExactly) {
+  const SyntheticConfig data = WriteSynthetic("lbfgs-resume.h5", 800, 5, 3, 1.5);
+  TrainConfig straight = LbfgsConfig(data.output_path, "straight");
+  straight.optimizer.history = 3;  // so the saved history has wrapped
+  straight.optimizer.max_iterations = 15;
+  const TrainResult reference = Train(world_, straight);
+  TrainConfig stopped = straight;
+  stopped.checkpoint.directory = directory_ + "/stopped";
+  stopped.checkpoint.resume = "auto";
+  stopped.max_steps = 6;
+  EXPECT_TRUE(Train(world_, stopped).stopped_at_max_steps);
+  stopped.max_steps = 0;
+  const TrainResult resumed = Train(world_, stopped);
+  EXPECT_EQ(resumed.position.global_step, reference.position.global_step);
+  EXPECT_EQ(std::memcmp(resumed.model.weights.data(), reference.model.weights.data(),
+                        sizeof(double) * static_cast<std::size_t>(resumed.model.weights.size())),
+            0);
+}
+
+// --- Early stopping -----------------------------------------------------------------------
+
+TEST_F(DistributedTest, EarlyStoppingKeepsTheBestModel) {
+  const SyntheticConfig data = WriteSynthetic("early.h5", 2000, 8, 3, 2.0);
+  // Validation labels independent of the features: fitting the training set makes the
+  // validation loss worse after the first epochs, so patience runs out.
+  Matrix features(400, 8);
+  std::vector<Label> ignored(400);
+  SyntheticConfig noise = data;
+  noise.seed = 99;
+  GenerateSyntheticRows(noise, 1, 0, features, ignored);
+  std::vector<long long> random_labels(400);
+  SplitMix64 generator(3);
+  for (long long& label : random_labels) label = static_cast<long long>(generator.Below(3));
+  const std::string validation = directory_ + "/noise-val.h5";
+  WriteOnRoot(validation, features, random_labels);
+
+  TrainConfig config = BaseTrainConfig(data, "early");
+  config.validation_path = validation;
+  config.epochs = 40;
+  config.optimizer.learning_rate = 0.5;
+  config.early_stopping_patience = 2;
+  const TrainResult result = Train(world_, config);
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_LT(result.position.epoch, 40);
+  EXPECT_EQ(result.position.epoch, result.position.best_epoch + 2);
+  // The best model is the one whose validation loss was lowest, and it is kept.
+  ModelFile best;
+  RunAndAgree(world_, [&] { best = ReadModelFile(directory_ + "/early/best-model.h5"); });
+  const Shard validation_shard = ReadShard(world_, validation, {});
+  const Metrics best_metrics =
+      EvaluateSharded(world_, SoftmaxCrossEntropy(), best.model, validation_shard, 0.0);
+  EXPECT_EQ(best_metrics.loss, result.position.best_validation_loss);
 }
 
 }  // namespace
