@@ -1,0 +1,46 @@
+# The solvers end to end: L-BFGS to the optimum, AdamW and Nesterov, schedules, early
+# stopping, and their bad option values.
+source "$(dirname "$0")/common.sh" "$@"
+
+"$shardmax" gen --output train.h5 --val-output val.h5 --rows 3000 --val-rows 600 --features 6 \
+  --classes 4 --separation 2 > /dev/null || exit 1
+
+mpi 2 train --train train.h5 --val val.h5 --solver lbfgs --weight-decay 0.01 \
+  --gradient-tolerance 1e-7 --checkpoint-dir lbfgs
+check "lbfgs trains" test "$status" = 0
+check "lbfgs logs why it stopped" grep -q "^L-BFGS converged" out.txt
+check "lbfgs logs one line per iteration" grep -q "^iteration 3  objective " out.txt
+check "lbfgs writes one metrics row per iteration" \
+  test "$(($(wc -l < lbfgs/metrics.csv) - 1))" = "$(grep -c '^iteration ' out.txt)"
+
+for solver in "adamw --lr 0.01" "sgd --momentum 0.9 --nesterov --lr 0.05"; do
+  # shellcheck disable=SC2086
+  mpi 2 train --train train.h5 --val val.h5 --solver $solver --epochs 4 --warmup-steps 20 \
+    --lr-schedule step --lr-step-epochs 2 --checkpoint-dir "run-${solver%% *}"
+  check "${solver%% *} trains" test "$status" = 0
+  check "${solver%% *} names itself" grep -q "(global batch 256, ${solver%% *})" out.txt
+  check "${solver%% *} learns" awk '/^final validation/ { sub("%", "", $8); exit !($8 >= 70) }' out.txt
+done
+
+mpi 2 train --train train.h5 --val val.h5 --epochs 30 --lr 2 --early-stopping-patience 1 \
+  --checkpoint-dir early
+check "early stopping ends the run" grep -q "^early stopping after epoch" out.txt
+check "early stopping keeps the best model" test -f early/best-model.h5
+
+expect_error "unknown solver" 2 2 "--solver must be 'sgd', 'adamw' or 'lbfgs' (got 'newton')" \
+  train --train train.h5 --solver newton
+expect_error "nesterov without momentum" 2 2 "--nesterov needs --momentum > 0" \
+  train --train train.h5 --nesterov
+expect_error "step schedule without its size" 2 2 "--lr-schedule step needs --lr-step-epochs" \
+  train --train train.h5 --lr-schedule step
+expect_error "early stopping without validation" 2 2 \
+  "--early-stopping-patience needs a validation file (--val)" \
+  train --train train.h5 --early-stopping-patience 3
+expect_error "beta2 out of range" 2 2 "--beta2 must be in [0, 1) (got 1)" \
+  train --train train.h5 --solver adamw --beta2 1
+expect_error "history zero" 2 2 "--history must be at least 1 (got 0)" \
+  train --train train.h5 --solver lbfgs --history 0
+expect_error "resume sgd as lbfgs" 2 1 "lacks optimizer state '/optimizer/lbfgs_s'" \
+  train --train train.h5 --val val.h5 --solver lbfgs --checkpoint-dir run-sgd --resume auto
+
+finish
