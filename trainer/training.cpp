@@ -11,6 +11,7 @@
 #include "common/logging.hpp"
 #include "common/optimizer.hpp"
 #include "common/random.hpp"
+#include "common/stop_signal.hpp"
 #include "io/dataset_reader.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
@@ -69,10 +70,12 @@ class TrainingRun {
                    StepsPerEpoch(train_.total_rows, config_.batch_size),
                    " steps per epoch (global batch ", config_.batch_size, ")"));
     TrainResult result;
-    result.stopped_at_max_steps = TrainEpochs();
+    const bool stopped_early = TrainEpochs();
+    result.stop_signal = stop_signal_;
+    result.stopped_at_max_steps = stopped_early && stop_signal_ == 0;
     WriteCheckpointIfNew();
 
-    if (!result.stopped_at_max_steps) {
+    if (!stopped_early) {
       WriteFinalModel();
       result.model_path = model_path_;
     }
@@ -80,6 +83,7 @@ class TrainingRun {
     result.position = position_;
     result.last_checkpoint = last_checkpoint_;
     result.metrics_log = metrics_log_;
+    if (stop_signal_ != 0) return result;  // the job is about to be preempted: exit fast
     result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay);
     if (validation_) {
       result.validation =
@@ -203,7 +207,8 @@ class TrainingRun {
     }
   }
 
-  // Runs epochs until done or until --max-steps; returns whether --max-steps stopped it.
+  // Runs epochs until done, until --max-steps or until a stop signal; returns whether it
+  // stopped early.
   bool TrainEpochs() {
     const std::int64_t steps = StepsPerEpoch(train_.total_rows, config_.batch_size);
     total_steps_ = steps * config_.epochs;
@@ -223,6 +228,9 @@ class TrainingRun {
       const std::int64_t cursor_at_start = position_.cursor;
 
       while (position_.step_in_epoch < steps) {
+        // Any rank's SIGUSR1/SIGUSR2 stops every rank here, between two steps.
+        stop_signal_ = AgreeOnStopSignal(comm_);
+        if (stop_signal_ != 0) return true;
         const RowRange batch = LocalBatch(local_rows, position_.step_in_epoch, steps);
         batch_features.resize(batch.size(), train_.feature_count);
         batch_labels.resize(static_cast<std::size_t>(batch.size()));
@@ -363,6 +371,7 @@ class TrainingRun {
   std::string last_checkpoint_;
   std::int64_t last_checkpoint_step_ = -1;
   std::int64_t total_steps_ = 0;  // over all epochs: the horizon of the learning-rate schedule
+  int stop_signal_ = 0;           // the stop signal the ranks agreed on, or 0
   std::string model_path_;
   std::string metrics_log_;
 };

@@ -1,0 +1,110 @@
+# Stop signals end to end: SIGUSR1 to mpirun (which forwards it to every rank) or SIGUSR2 to
+# one rank alone stops every rank after the same step with a checkpoint and exit status 75;
+# --resume auto then ends bit for bit where an uninterrupted run ends.
+source "$(dirname "$0")/common.sh" "$@"
+
+h5diff_exact() {  # h5diff compares values exactly unless told a tolerance
+  h5diff "$1" "$2" /model/weights && h5diff "$1" "$2" /model/bias &&
+    h5diff "$1" "$2" /optimizer/velocity_weights
+}
+newest_step() {
+  ls "$1" 2> /dev/null | sed -n 's/^ckpt-0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1
+}
+# wait_for_step DIR STEP: until DIR holds a checkpoint of at least STEP (at most 60 s).
+wait_for_step() {
+  for _ in $(seq 1 3000); do
+    [ "$(newest_step "$1")" -ge "$2" ] 2> /dev/null && return 0
+    sleep 0.02
+  done
+  return 1
+}
+# wait_job PID: its exit status in `status`; a job still running after 60 s is a hang (124).
+# (Not `timeout mpirun`: the signal must reach mpirun itself.)
+wait_job() {
+  local tenths=0
+  while kill -0 "$1" 2> /dev/null && [ "$tenths" -lt 600 ]; do
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  if kill -0 "$1" 2> /dev/null; then
+    kill -9 "$1"
+    wait "$1"
+    status=124
+    return
+  fi
+  wait "$1"
+  status=$?
+}
+
+"$shardmax" gen --output train.h5 --val-output val.h5 --rows 40000 --val-rows 2000 \
+  --features 100 --classes 5 --separation 2 > /dev/null || exit 1
+args=(train --train train.h5 --val val.h5 --epochs 4 --batch-size 40 --lr 0.05 --momentum 0.9
+      --checkpoint-unit step --checkpoint-every 100 --keep 2)
+steps_per_epoch=1000
+final_step=$((4 * steps_per_epoch))
+
+mpi 3 "${args[@]}" --checkpoint-dir straight
+checks=$((checks + 1))
+[ "$status" = 0 ] || { fail "uninterrupted run: status $status"; cat err.txt; }
+reference=straight/ckpt-$(printf %09d "$final_step").h5
+grep '^final' out.txt > reference-final.txt
+
+# finish_stopped NAME: the stopped run must have exited 75 on every rank after a checkpoint
+# mid-training; resuming it must end as the uninterrupted run did.
+finish_stopped() {
+  local name=$1 signal=$2 stopped_step
+  checks=$((checks + 1))
+  if [ "$status" != 75 ]; then
+    fail "$name: every rank should exit 75, got '$status'"; cat out.txt err.txt
+    return
+  fi
+  stopped_step=$(sed -n "s/^stopped by $signal at epoch [0-9]*, step \([0-9]*\); continue with --resume auto (exit status 75)$/\1/p" out.txt)
+  checks=$((checks + 1))
+  if [ -z "$stopped_step" ] || [ "$stopped_step" -ge "$final_step" ]; then
+    fail "$name: no stop by $signal before the end"; cat out.txt
+    return
+  fi
+  check "$name: the checkpoint of the stop step is committed" \
+    test -f "$name/ckpt-$(printf %09d "$stopped_step").h5"
+  check "$name: no final model after a stop" test ! -e "$name/model.h5"
+  check "$name: stopped without the final evaluation" bash -c '! grep -q "^final" out.txt'
+  mpi 3 "${args[@]}" --checkpoint-dir "$name" --resume auto
+  checks=$((checks + 1))
+  [ "$status" = 0 ] || { fail "$name: resume: status $status"; cat err.txt; return; }
+  echo "$name: stopped by $signal at step $stopped_step; $(grep '^resuming' out.txt)"
+  checks=$((checks + 1))
+  h5diff_exact "$reference" "$name/ckpt-$(printf %09d "$final_step").h5" ||
+    fail "$name: resumed weights differ from the uninterrupted run"
+  checks=$((checks + 1))
+  grep '^final' out.txt | diff - reference-final.txt || fail "$name: final metrics differ"
+}
+
+# 1. SIGUSR1 to mpirun once a random checkpoint in the first half is written.
+RANDOM=7
+target=$((100 * (1 + RANDOM % 20)))
+"$mpiexec" -n 3 --oversubscribe "$shardmax" "${args[@]}" --checkpoint-dir usr1 \
+  > out.txt 2> err.txt &
+job=$!
+wait_for_step usr1 "$target" || fail "usr1: no checkpoint of step $target within 60 s"
+kill -USR1 "$job"
+wait_job "$job"
+finish_stopped usr1 SIGUSR1
+
+# 2. SIGUSR2 to the last rank alone: the step's all-reduce tells the others. Each rank runs
+#    in the background of a shell that records its pid and, afterwards, its exit status.
+rm -rf pids statuses.txt && mkdir pids
+"$mpiexec" -n 3 --oversubscribe bash -c \
+  '"$0" "$@" & echo $! > pids/$OMPI_COMM_WORLD_RANK; wait $!; echo $? >> statuses.txt' \
+  "$shardmax" "${args[@]}" --checkpoint-dir usr2 > out.txt 2> err.txt &
+job=$!
+wait_for_step usr2 "$target" || fail "usr2: no checkpoint of step $target within 60 s"
+kill -USR2 "$(cat pids/2)"
+wait_job "$job"
+if [ "$(sort -u statuses.txt | wc -l)" -eq 1 ] && [ "$(wc -l < statuses.txt)" -eq 3 ]; then
+  status=$(head -n 1 statuses.txt)
+else
+  status="mixed:$(tr '\n' ' ' < statuses.txt)"
+fi
+finish_stopped usr2 SIGUSR2
+
+finish
