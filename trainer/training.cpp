@@ -15,6 +15,7 @@
 #include "io/dataset_reader.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
+#include "trainer/progress.hpp"
 
 namespace shardmax {
 namespace {
@@ -217,6 +218,8 @@ class TrainingRun {
     FeatureMatrix batch_features;
     std::vector<Label> batch_labels;
     const auto run_start = Clock::now();
+    ProgressReporter progress(DetectProgressStyle(), config_.progress_seconds,
+                              train_.total_rows, steps, config_.epochs, position_.global_step);
 
     while (position_.epoch < config_.epochs) {
       if (ReachedMaxSteps()) return true;
@@ -258,6 +261,7 @@ class TrainingRun {
         ++position_.global_step;
         position_.cursor += static_cast<std::int64_t>(sums.count());
         position_.epoch_loss_sum += sums.loss_sum();
+        progress.AfterStep(position_);
 
         if (position_.step_in_epoch == steps) break;  // the epoch's end is handled below
         if (IsStepCheckpointDue()) WriteCheckpointIfNew();

@@ -1,6 +1,7 @@
 # Stop signals end to end: SIGUSR1 to mpirun (which forwards it to every rank) or SIGUSR2 to
 # one rank alone stops every rank after the same step with a checkpoint and exit status 75;
-# --resume auto then ends bit for bit where an uninterrupted run ends.
+# --resume auto then ends bit for bit where an uninterrupted run ends. Also the progress
+# output: plain lines into a file, a bar on a terminal, and the Slurm job tag on every line.
 source "$(dirname "$0")/common.sh" "$@"
 
 h5diff_exact() {  # h5diff compares values exactly unless told a tolerance
@@ -39,7 +40,7 @@ wait_job() {
 "$shardmax" gen --output train.h5 --val-output val.h5 --rows 40000 --val-rows 2000 \
   --features 100 --classes 5 --separation 2 > /dev/null || exit 1
 args=(train --train train.h5 --val val.h5 --epochs 4 --batch-size 40 --lr 0.05 --momentum 0.9
-      --checkpoint-unit step --checkpoint-every 100 --keep 2)
+      --checkpoint-unit step --checkpoint-every 100 --keep 2 --progress-every 0.2)
 steps_per_epoch=1000
 final_step=$((4 * steps_per_epoch))
 
@@ -48,6 +49,9 @@ checks=$((checks + 1))
 [ "$status" = 0 ] || { fail "uninterrupted run: status $status"; cat err.txt; }
 reference=straight/ckpt-$(printf %09d "$final_step").h5
 grep '^final' out.txt > reference-final.txt
+check "plain progress lines go to a file" grep -q '^progress: epoch [0-9]/4  step [0-9]*/4000  samples/s [0-9]*  ETA ' out.txt
+check "no bar goes to a file" bash -c '! grep -q $'"'"'\r'"'"' out.txt'
+check "the per-epoch lines keep their form" grep -q '^epoch 4/4  step 4000  train_loss ' out.txt
 
 # finish_stopped NAME: the stopped run must have exited 75 on every rank after a checkpoint
 # mid-training; resuming it must end as the uninterrupted run did.
@@ -106,5 +110,29 @@ else
   status="mixed:$(tr '\n' ' ' < statuses.txt)"
 fi
 finish_stopped usr2 SIGUSR2
+
+# 3. Inside a Slurm job every line of the job log ends with the job tag (the variables are
+#    given to the ranks only: mpirun itself would take them for an allocation).
+short=(train --train train.h5 --epochs 2 --batch-size 10 --progress-every 0.05)
+"$mpiexec" -n 2 --oversubscribe env SLURM_JOB_ID=4242 SLURM_ARRAY_JOB_ID=4240 \
+  SLURM_ARRAY_TASK_ID=2 SLURM_RESTART_COUNT=1 "$shardmax" "${short[@]}" \
+  --checkpoint-dir tagged > out.txt 2> err.txt
+check "a Slurm job's lines all end with the tag" \
+  bash -c '[ "$(grep -vc "  \[slurm job 4240_2 restart 1\]$" out.txt)" = 0 ]'
+check "a Slurm job's log has progress lines" grep -q '^progress: .*restart 1\]$' out.txt
+check "a Slurm job's epoch line keeps its start" grep -q '^epoch 2/2  step 8000 ' out.txt
+
+# 4. A terminal gets a bar redrawn in place (script gives mpirun a terminal), no plain lines.
+if command -v script > /dev/null; then
+  script -qec "$mpiexec -n 2 --oversubscribe $shardmax ${short[*]} --checkpoint-dir bar" \
+    typescript > /dev/null
+  checks=$((checks + 1))
+  if ! grep -qa $'\repoch [12]/2 \[[#.]*\] step [0-9]*/8000  [0-9]* samples/s  ETA ' typescript ||
+     ! grep -qa $'\r\e\[Kepoch 2/2  step 8000 ' typescript; then
+    fail "a terminal gets a progress bar, which the epoch line replaces"
+    head -c 3000 typescript | cat -A
+  fi
+  check "a terminal gets no plain progress lines" bash -c '! grep -qa "^progress:" typescript'
+fi
 
 finish
