@@ -18,6 +18,8 @@ readonly PACKAGES=(
   gnuplot-nox
   dataset-fashion-mnist
   zlib1g-dev
+  # Network namespaces for the run across two hosts (tests/launch/across_hosts.sh).
+  iproute2
 )
 
 is_installed() {
