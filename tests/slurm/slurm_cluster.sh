@@ -7,6 +7,9 @@
 # slurm.conf written into a temporary directory: node `localhost` with this machine's CPUs,
 # no cgroups (proctrack/linuxproc, task/none), PMIx for srun, private ports and state
 # directories, and scheduler intervals of a second so that a requeued job restarts at once.
+# Jobs in partition `urgent` preempt those in `test` (the default) as a busy cluster would:
+# the job is requeued, and its --signal is sent at once (preempt_send_user_signal), 30 s
+# before SIGTERM (GraceTime).
 # Needs root (slurmd starts jobs as their user). Every daemon started here is stopped by its
 # process id.
 
@@ -63,7 +66,11 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 NodeName=localhost CPUs=$(nproc) State=UNKNOWN
-PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+SlurmctldParameters=preempt_send_user_signal
+PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=30
+PartitionName=urgent Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 CONF
   : > "${slurm_dir}/plugstack.conf"
 }

@@ -7,7 +7,9 @@
 #      message;
 #   4. srun --mpi=pmix -n 2, Slurm's direct launch: the same weights as mpirun;
 #   5. the weight-decay sweep as a 2-task job array, one task stopped and requeued alone
-#      (array-aware), and collect_scores.sh ranking the tasks.
+#      (array-aware), and collect_scores.sh ranking the tasks;
+#   6. preemption: a job of a higher partition takes the node; the running job gets its
+#      SIGUSR1 at once, checkpoints, is requeued, and resumes after the other job.
 # Skipped (status 77, with the reason) where the private Slurm cannot run.
 #   bash tests/slurm/slurm_jobs.sh SHARDMAX MPIEXEC
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -176,6 +178,31 @@ if signal_after_checkpoint "${array}_1" "$work/sweep/weight-decay-0.05" &&
      h5dump -a /weight_decay "$0/weight-decay-1e-4/model.h5" | grep -q "0.0001"' "$work/sweep"
 else
   cat "$work"/sweep-*.out
+fi
+
+# 6. Preemption by a job of a higher-priority partition.
+started=$SECONDS
+job=$(submit preemptible -- --epochs 20)
+log="$work/preemptible-$job.out"
+checks=$((checks + 1))
+if wait_for 120 has_checkpoint "$work/preemptible"; then
+  urgent=$(sbatch --parsable --partition=urgent --ntasks=2 --output="$work/urgent-%j.out" \
+    --wrap "echo the urgent job ran")
+  expect_job "$urgent" 120 COMPLETED 0:0 0 "$work/urgent-$urgent.out"
+  if requeue_at_once "$job"; then
+    expect_job "$job" 180 COMPLETED 0:0 1 "$log"
+    echo "case 6: the preempted job took $((SECONDS - started)) s in all"
+    stop_line=$(grep "^stopped by SIGUSR1 at epoch" "$log")
+    echo "preemption: $stop_line"
+    check "preemption: SIGUSR1 came at once, and the ranks stopped mid-training" \
+      test -n "$stop_line" -a -z "$(echo "$stop_line" | grep "step 20000;")"
+    check "preemption: the restart resumed from that checkpoint" \
+      grep -q "^resuming from '$work/preemptible/ckpt-.*restart 1\]$" "$log"
+    check "preemption: the job finished" grep -q "^run_preemptible.sh: training finished" "$log"
+  fi
+else
+  fail "job $job wrote no checkpoint within 120 s"
+  cat "$log"
 fi
 
 finish
