@@ -61,21 +61,24 @@ signal_after_checkpoint() {
   scancel --signal=USR1 --batch "$1"
 }
 
-"$shardmax" gen --output train.h5 --val-output val.h5 --rows 40000 --val-rows 2000 \
-  --features 100 --classes 5 --separation 2 > /dev/null || exit 1
+# Few, heavy steps (500 rows x 400 features x 10 classes, a few ms each), whose time varies
+# little with the machine's load, so that signals sent after the first checkpoints land
+# mid-training everywhere (tests/cli/stop_signal.sh says more).
+"$shardmax" gen --output train.h5 --val-output val.h5 --rows 20000 --val-rows 2000 \
+  --features 400 --classes 10 --separation 2 > /dev/null || exit 1
 cat > run.ini << INI
 train = $work/train.h5
 val = $work/val.h5
-epochs = 6
-batch-size = 40
+epochs = 8
+batch-size = 500
 lr = 0.05
 momentum = 0.9
 checkpoint-unit = step
-checkpoint-every = 200
+checkpoint-every = 10
 keep = 2
 progress-every = 1
 INI
-final=ckpt-000006000.h5
+final=ckpt-000000320.h5
 
 # The reference: plain mpirun, 2 ranks.
 mpi 2 train --config run.ini --checkpoint-dir "$work/reference"
@@ -117,7 +120,7 @@ if signal_after_checkpoint "$job" "$work/preempted" && requeue_at_once "$job"; t
   stop_line=$(grep "^stopped by SIGUSR1 at epoch" "$log")
   echo "preempted: $stop_line"
   check "preempted: the ranks stopped mid-training with a checkpoint" \
-    test -n "$stop_line" -a -z "$(echo "$stop_line" | grep "step 6000;")"
+    test -n "$stop_line" -a -z "$(echo "$stop_line" | grep "step 320;")"
   check "preempted: requeued itself" grep -q "stopped after a checkpoint: requeued job $job" "$log"
   check "preempted: restarted with SLURM_RESTART_COUNT=1 and resumed" \
     grep -q "^run_preemptible.sh: restart 1 of the job: resuming .*\[slurm job $job restart 1\]$" "$log"
@@ -159,7 +162,7 @@ check "srun: the model equals mpirun's bit for bit" \
 started=$SECONDS
 array=$(SHARDMAX="$shardmax" SHARDMAX_CONFIG="$work/run.ini" SHARDMAX_SWEEP_DIR="$work/sweep" \
   SHARDMAX_WEIGHT_DECAYS="1e-4 0.05" sbatch --parsable --chdir="$repo" --array=0-1 \
-  --output="$work/sweep-%A_%a.out" "$repo/launch/slurm/sweep_weight_decay.sbatch" --epochs 4)
+  --output="$work/sweep-%A_%a.out" "$repo/launch/slurm/sweep_weight_decay.sbatch" --epochs 6)
 if signal_after_checkpoint "${array}_1" "$work/sweep/weight-decay-0.05" &&
    requeue_at_once "${array}_1"; then
   expect_job "${array}_0" 180 COMPLETED 0:0 0 "$work/sweep-${array}_0.out"
@@ -168,7 +171,7 @@ if signal_after_checkpoint "${array}_1" "$work/sweep/weight-decay-0.05" &&
   check "sweep: task 1 requeued itself by its array name" \
     grep -q "requeued job ${array}_1;" "$work/sweep-${array}_1.out"
   check "sweep: task 1's lines name the array task and its restart" \
-    grep -q "^epoch 4/4 .*  \[slurm job ${array}_1 restart 1\]$" "$work/sweep-${array}_1.out"
+    grep -q "^epoch 6/6 .*  \[slurm job ${array}_1 restart 1\]$" "$work/sweep-${array}_1.out"
   bash "$repo/launch/slurm/collect_scores.sh" "$work/sweep" > scores.txt
   cat scores.txt
   check "sweep: collect_scores.sh lists both tasks" test "$(wc -l < scores.txt)" = 2
@@ -195,7 +198,7 @@ if wait_for 120 has_checkpoint "$work/preemptible"; then
     stop_line=$(grep "^stopped by SIGUSR1 at epoch" "$log")
     echo "preemption: $stop_line"
     check "preemption: SIGUSR1 came at once, and the ranks stopped mid-training" \
-      test -n "$stop_line" -a -z "$(echo "$stop_line" | grep "step 20000;")"
+      test -n "$stop_line" -a -z "$(echo "$stop_line" | grep "step 800;")"
     check "preemption: the restart resumed from that checkpoint" \
       grep -q "^resuming from '$work/preemptible/ckpt-.*restart 1\]$" "$log"
     check "preemption: the job finished" grep -q "^run_preemptible.sh: training finished" "$log"
