@@ -8,17 +8,6 @@ h5diff_exact() {  # h5diff compares values exactly unless told a tolerance
   h5diff "$1" "$2" /model/weights && h5diff "$1" "$2" /model/bias &&
     h5diff "$1" "$2" /optimizer/velocity_weights
 }
-newest_step() {
-  ls "$1" 2> /dev/null | sed -n 's/^ckpt-0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1
-}
-# wait_for_step DIR STEP: until DIR holds a checkpoint of at least STEP (at most 60 s).
-wait_for_step() {
-  for _ in $(seq 1 3000); do
-    [ "$(newest_step "$1")" -ge "$2" ] 2> /dev/null && return 0
-    sleep 0.02
-  done
-  return 1
-}
 # wait_job PID: its exit status in `status`; a job still running after 60 s is a hang (124).
 # (Not `timeout mpirun`: the signal must reach mpirun itself.)
 wait_job() {
@@ -37,9 +26,8 @@ wait_job() {
   status=$?
 }
 
-# Few, heavy steps (500 rows x 400 features x 10 classes, a few ms each): their time varies
-# little with the machine's load, unlike that of tiny steps, which is mostly waiting for the
-# other rank; so a signal sent after the first checkpoints lands mid-training everywhere.
+# The signals are sent while the ranks are held still (hold_ranks in common.sh), so they land
+# mid-training however fast the machine is.
 "$shardmax" gen --output train.h5 --val-output val.h5 --rows 20000 --val-rows 2000 \
   --features 400 --classes 10 --separation 2 > /dev/null || exit 1
 args=(train --train train.h5 --val val.h5 --epochs 8 --batch-size 500 --lr 0.05 --momentum 0.9
@@ -92,8 +80,12 @@ target=$((10 * (1 + RANDOM % 15)))
 "$mpiexec" -n 3 --oversubscribe "$shardmax" "${args[@]}" --checkpoint-dir usr1 \
   > out.txt 2> err.txt &
 job=$!
-wait_for_step usr1 "$target" || fail "usr1: no checkpoint of step $target within 60 s"
-kill -USR1 "$job"
+if held=$(hold_ranks usr1 3 "$target"); then
+  kill -USR1 "$job"
+  release_when_pending 10 $held || fail "usr1: SIGUSR1 did not reach every rank through mpirun"
+else
+  fail "usr1: could not hold the 3 ranks after step $target"
+fi
 wait_job "$job"
 finish_stopped usr1 SIGUSR1
 
@@ -104,8 +96,13 @@ rm -rf pids statuses.txt && mkdir pids
   '"$0" "$@" & echo $! > pids/$OMPI_COMM_WORLD_RANK; wait $!; echo $? >> statuses.txt' \
   "$shardmax" "${args[@]}" --checkpoint-dir usr2 > out.txt 2> err.txt &
 job=$!
-wait_for_step usr2 "$target" || fail "usr2: no checkpoint of step $target within 60 s"
-kill -USR2 "$(cat pids/2)"
+if held=$(hold_ranks usr2 3 "$target"); then
+  kill -USR2 "$(cat pids/2)"
+  release_when_pending 12 "$(cat pids/2)" || fail "usr2: SIGUSR2 did not reach rank 2"
+  kill -CONT $held
+else
+  fail "usr2: could not hold the 3 ranks after step $target"
+fi
 wait_job "$job"
 if [ "$(sort -u statuses.txt | wc -l)" -eq 1 ] && [ "$(wc -l < statuses.txt)" -eq 3 ]; then
   status=$(head -n 1 statuses.txt)

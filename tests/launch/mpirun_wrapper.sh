@@ -8,8 +8,6 @@ wrapper="$repo/launch/mpirun.sh"
 export SHARDMAX_TMPDIR="$work/tmp"
 mkdir "$SHARDMAX_TMPDIR"
 
-# Heavy steps (tests/cli/stop_signal.sh says why): a 50-epoch run lasts long enough to be
-# signalled on any machine, and stops within a second when it is.
 "$shardmax" gen --output train.h5 --rows 20000 --features 400 --classes 10 > /dev/null || exit 1
 
 # The ranks see the job's directory as TMPDIR, and Open MPI keeps its session files there.
@@ -29,14 +27,16 @@ check "a usage error exits 2" test $? = 2
 bash "$wrapper" -np 2 "$shardmax" train --train train.h5 --epochs 50 --batch-size 500 \
   --checkpoint-dir usr1 --progress-every 0 > out.txt 2> err.txt &
 job=$!
-for _ in $(seq 1 600); do [ -e usr1/metrics.csv ] && break; sleep 0.1; done
-kill -USR1 "$job"
+if held=$(hold_ranks usr1 2 1); then  # still, so that the signal lands mid-training
+  kill -USR1 "$job"
+  release_when_pending 10 $held || fail "SIGUSR1 did not reach the ranks through the wrapper"
+fi
 wait "$job"
 check "SIGUSR1 to the wrapper stops the job with status 75" test $? = 75
 check "the ranks checkpointed" grep -q '^stopped by SIGUSR1 at epoch ' out.txt
 
 # mpirun killed outright: the wrapper still removes the job directory.
-bash "$wrapper" -np 2 "$shardmax" train --train train.h5 --epochs 50 --batch-size 500 \
+bash "$wrapper" -np 2 "$shardmax" train --train train.h5 --epochs 1000 --batch-size 500 \
   --checkpoint-dir killed --progress-every 0 > out.txt 2> err.txt &
 job=$!
 for _ in $(seq 1 600); do [ -e killed/metrics.csv ] && break; sleep 0.1; done

@@ -8,8 +8,9 @@
 #   4. srun --mpi=pmix -n 2, Slurm's direct launch: the same weights as mpirun;
 #   5. the weight-decay sweep as a 2-task job array, one task stopped and requeued alone
 #      (array-aware), and collect_scores.sh ranking the tasks;
-#   6. preemption: a job of a higher partition takes the node; the running job gets its
-#      SIGUSR1 at once, checkpoints, is requeued, and resumes after the other job.
+#   6. preemption: a job of a higher partition takes the node; the running job, launched by
+#      srun this time (SHARDMAX_LAUNCHER=srun), gets its SIGUSR1 at once, checkpoints, is
+#      requeued, and resumes after the other job.
 # Skipped (status 77, with the reason) where the private Slurm cannot run.
 #   bash tests/slurm/slurm_jobs.sh SHARDMAX MPIEXEC
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -23,7 +24,6 @@ echo "cluster up in $((SECONDS - started)) s"
 h5diff_exact() {  # h5diff compares values exactly unless told a tolerance
   h5diff "$1" "$2" /model/weights && h5diff "$1" "$2" /model/bias
 }
-has_checkpoint() { compgen -G "$1/ckpt-*.h5" > /dev/null; }
 # expect_job JOB SECONDS STATE EXIT_CODE RESTARTS LOG: the job ends in STATE with
 # EXIT_CODE (as scontrol shows it, e.g. 0:0) after RESTARTS restarts; else prints its log.
 expect_job() {
@@ -51,19 +51,19 @@ requeue_at_once() {
   scontrol update jobid="$1" StartTime=now
 }
 # signal_after_checkpoint JOB RUN_DIR: SIGUSR1 to the job's batch shell once it has written
-# a checkpoint, as Slurm's --signal=B:USR1@<seconds> does before the time limit.
+# a checkpoint, as Slurm's --signal=B:USR1@<seconds> does before the time limit, with the
+# ranks held still until it has reached them (hold_ranks in tests/cli/common.sh).
 signal_after_checkpoint() {
+  local held
   checks=$((checks + 1))
-  if ! wait_for 120 has_checkpoint "$2"; then
-    fail "job $1 wrote no checkpoint in $2 within 120 s"
+  if ! held=$(hold_ranks "$2" 2 1); then
+    fail "job $1: could not hold its 2 ranks after a checkpoint in $2"
     return 1
   fi
   scancel --signal=USR1 --batch "$1"
+  release_when_pending 10 $held || { fail "job $1: SIGUSR1 did not reach the ranks"; return 1; }
 }
 
-# Few, heavy steps (500 rows x 400 features x 10 classes, a few ms each), whose time varies
-# little with the machine's load, so that signals sent after the first checkpoints land
-# mid-training everywhere (tests/cli/stop_signal.sh says more).
 "$shardmax" gen --output train.h5 --val-output val.h5 --rows 20000 --val-rows 2000 \
   --features 400 --classes 10 --separation 2 > /dev/null || exit 1
 cat > run.ini << INI
@@ -183,14 +183,16 @@ else
   cat "$work"/sweep-*.out
 fi
 
-# 6. Preemption by a job of a higher-priority partition.
+# 6. Preemption by a job of a higher-priority partition; the ranks started by srun, to which
+#    the batch shell passes the signal on.
 started=$SECONDS
-job=$(submit preemptible -- --epochs 20)
+job=$(SHARDMAX_LAUNCHER=srun submit preemptible -- --epochs 20)
 log="$work/preemptible-$job.out"
 checks=$((checks + 1))
-if wait_for 120 has_checkpoint "$work/preemptible"; then
+if held=$(hold_ranks "$work/preemptible" 2 1); then
   urgent=$(sbatch --parsable --partition=urgent --ntasks=2 --output="$work/urgent-%j.out" \
     --wrap "echo the urgent job ran")
+  release_when_pending 10 $held || fail "preemption: no SIGUSR1 reached the ranks"
   expect_job "$urgent" 120 COMPLETED 0:0 0 "$work/urgent-$urgent.out"
   if requeue_at_once "$job"; then
     expect_job "$job" 180 COMPLETED 0:0 1 "$log"
@@ -202,9 +204,11 @@ if wait_for 120 has_checkpoint "$work/preemptible"; then
     check "preemption: the restart resumed from that checkpoint" \
       grep -q "^resuming from '$work/preemptible/ckpt-.*restart 1\]$" "$log"
     check "preemption: the job finished" grep -q "^run_preemptible.sh: training finished" "$log"
+    check "preemption: srun, not mpirun, ran the ranks" \
+      bash -c 'grep -q "^srun: error: .*Exited with exit code 75" "$0" && ! grep -q "^mpirun" "$0"' "$log"
   fi
 else
-  fail "job $job wrote no checkpoint within 120 s"
+  fail "job $job: could not hold its 2 ranks after a checkpoint"
   cat "$log"
 fi
 
