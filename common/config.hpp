@@ -63,6 +63,7 @@ struct TrainConfig {
   std::string best_model_path;  // "": <checkpoint dir>/best-model.h5 (with early stopping)
   std::string model_path;   // "": <checkpoint dir>/model.h5
   std::string metrics_log;  // "": <checkpoint dir>/metrics.csv
+  double progress_seconds = 30;  // between plain progress lines when not on a terminal; 0: none
 };
 
 enum class FeatureType { kFloat32, kFloat64, kUint8 };

@@ -29,5 +29,8 @@ class AgreedError : public UserError {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+// Stopped by SIGUSR1 or SIGUSR2 after writing a checkpoint: run it again with --resume auto.
+// 75 is EX_TEMPFAIL of <sysexits.h>, "try again later"; launch/slurm/ requeues on it.
+inline constexpr int kExitStoppedToResume = 75;
 
 }  // namespace shardmax

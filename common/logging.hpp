@@ -1,4 +1,6 @@
-// Logging: rank 0 speaks for the job; any rank may report an error.
+// Logging: rank 0 speaks for the job; any rank may report an error. Inside a Slurm job every
+// line ends with the job tag (common/job_tag.hpp), e.g. "  [slurm job 1234 restart 1]": at the
+// end, so the lines still start with what scripts look for ("epoch ", "final validation: ").
 #pragma once
 
 #include <sstream>
@@ -18,6 +20,10 @@ void LogWarning(std::string_view message);
 void LogError(std::string_view message);
 // An error only this rank may know: printed by the calling rank, tagged with its rank.
 void LogRankError(std::string_view message);
+
+// For a terminal only: rank 0 draws `text` over the current line (a progress bar) without
+// ending it. The next message of any kind erases it first.
+void ShowStatusLine(std::string_view text);
 
 // Joins anything streamable into one string: StrCat("epoch ", 3, " loss ", 0.25).
 template <typename... Parts>

@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# mpirun with the settings shardmax needs on a workstation or in a container:
+# mpirun with the settings shardmax needs on a workstation, in a container, across hosts or
+# inside a Slurm allocation:
 #   launch/mpirun.sh -np 4 build/trainer/shardmax train --train data/train.h5 ...
+#   launch/mpirun.sh --hostfile hosts -np 16 build/trainer/shardmax train ...
 # - as root, sets the two variables without which Open MPI 4.1 refuses to start;
-# - without a host or hostfile option, adds --oversubscribe when more ranks are asked for than
-#   this machine has cores (Open MPI counts a core as one slot);
+# - without a host option, a hostfile or a Slurm allocation (which give the slots), adds
+#   --oversubscribe when more ranks are asked for than this machine has cores (Open MPI
+#   counts a core as one slot);
+# - checks that a --hostfile/--machinefile is readable, so a typo gets a clear message;
 # - sets OMPI_MCA_btl_vader_single_copy_mechanism=none (containers often forbid the CMA
-#   single-copy path) unless it is already set.
-# Everything else goes to mpirun unchanged.
+#   single-copy path) unless it is already set;
+# - gives the job its own temporary directory on this node (under SHARDMAX_TMPDIR, else
+#   TMPDIR, else /tmp) as TMPDIR of mpirun and its local ranks, where Open MPI keeps its
+#   session files; it is removed when mpirun ends, so jobs never share these files and a
+#   killed job leaves none behind.
+# Signals sent to this script (TERM, HUP, USR1, USR2) are passed on to mpirun, which passes
+# USR1 and USR2 on to every rank. Everything else goes to mpirun unchanged; the exit status
+# is mpirun's.
 set -euo pipefail
+
+# shellcheck source=launch/lib/forward_signals.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/forward_signals.sh"
 
 if [[ "$(id -u)" -eq 0 ]]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1
@@ -42,8 +55,15 @@ for ((i = 0; i < ${#args[@]}; ++i)); do
     -np | --np | -n | --n | -c)
       if ((i + 1 < ${#args[@]})); then ranks="${args[i + 1]}"; fi
       ;;
-    -H | -host | --host | -hostfile | --hostfile | -machinefile | --machinefile | \
-      -default-hostfile | --default-hostfile)
+    -hostfile | --hostfile | -machinefile | --machinefile | -default-hostfile | --default-hostfile)
+      has_hosts=true
+      file="${args[i + 1]:-}"
+      if [[ ! -r "${file}" ]]; then
+        echo "mpirun.sh: cannot read the hostfile '${file}' (${arg})" >&2
+        exit 2
+      fi
+      ;;
+    -H | -host | --host)
       has_hosts=true
       ;;
     -oversubscribe | --oversubscribe)
@@ -51,6 +71,8 @@ for ((i = 0; i < ${#args[@]}; ++i)); do
       ;;
   esac
 done
+# Inside a Slurm allocation Open MPI takes the hosts and slots from Slurm.
+if [[ -n "${SLURM_JOB_ID:-}" ]]; then has_hosts=true; fi
 
 extra=()
 if [[ "${ranks}" =~ ^[0-9]+$ ]] && ! ${has_hosts} && ! ${has_oversubscribe}; then
@@ -61,4 +83,12 @@ if [[ "${ranks}" =~ ^[0-9]+$ ]] && ! ${has_hosts} && ! ${has_oversubscribe}; the
   fi
 fi
 
-exec mpirun "${extra[@]}" "$@"
+job_tmp="$(mktemp -d "${SHARDMAX_TMPDIR:-${TMPDIR:-/tmp}}/shardmax-${SLURM_JOB_ID:-job}.XXXXXX")"
+trap 'rm -rf "${job_tmp}"' EXIT
+# Open MPI keeps its session files under TMPDIR; the ranks started on this node get it too.
+# (Its orte_local_tmpdir_base would be narrower, but Open MPI 4.1 then refuses to start the
+# ranks: they see both it and orte_tmpdir_base.)
+export TMPDIR="${job_tmp}"
+
+run_forwarding_signals mpirun "${extra[@]}" "$@"
+exit "${child_status}"

@@ -18,6 +18,11 @@ readonly PACKAGES=(
   gnuplot-nox
   dataset-fashion-mnist
   zlib1g-dev
+  # Run where users run: a private Slurm for the tests (tests/slurm/), network namespaces
+  # for the run across two hosts (tests/launch/across_hosts.sh).
+  slurm-wlm
+  munge
+  iproute2
 )
 
 is_installed() {

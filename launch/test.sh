@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds shardmax with its tests, and runs the whole ctest suite
-# (unit tests, MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests).
+# (unit tests, MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, the
+# launch scripts across two network-namespace hosts and under a private Slurm). Prints the
+# reason of every skipped test.
 #   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  or  -j2
 # BUILD_DIR (default "build") is passed on to build.sh. Exits with ctest's status.
 set -euo pipefail
@@ -25,4 +27,8 @@ BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON
 
 status=0
 ctest --test-dir "${build_dir}" --output-on-failure "$@" || status=$?
+
+# ctest shows no output of a skipped test: print each skipped test's reason from its log.
+awk '/^[0-9]+\/[0-9]+ Testing: / { test = $3 } /^skipped: / { print "test.sh: " test " " $0 }' \
+  "${build_dir}/Testing/Temporary/LastTest.log" 2> /dev/null || true
 exit "${status}"

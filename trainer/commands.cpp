@@ -3,6 +3,7 @@
 #include "common/collective.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
+#include "common/stop_signal.hpp"
 #include "io/synthetic.hpp"
 #include "trainer/convert_command.hpp"
 #include "trainer/evaluate_command.hpp"
@@ -20,8 +21,22 @@ std::string DescribeMetrics(const Metrics& metrics) {
                 FormatFixed(100.0 * metrics.accuracy, 2), "%  (", metrics.rows, " rows)");
 }
 
+// After a stop signal: where training stopped and how to go on, then the dedicated status,
+// which launch/slurm/ answers by requeueing the job.
+int ReportStoppedBySignal(const TrainResult& result) {
+  LogInfo(StrCat("stopped by ", StopSignalName(result.stop_signal), " at epoch ",
+                 result.position.epoch + 1, ", step ", result.position.global_step,
+                 "; continue with --resume auto (exit status ", kExitStoppedToResume, ")"));
+  LogInfo("checkpoint: " + (result.last_checkpoint.empty() ? std::string("none written")
+                                                           : result.last_checkpoint));
+  LogInfo("metrics log: " + result.metrics_log);
+  return kExitStoppedToResume;
+}
+
 int RunTrain(const Communicator& comm, const TrainConfig& config) {
+  InstallStopSignalHandlers();
   const TrainResult result = Train(comm, config);
+  if (result.stop_signal != 0) return ReportStoppedBySignal(result);
   if (result.stopped_at_max_steps) {
     LogInfo(StrCat("stopped at step ", result.position.global_step,
                    " (--max-steps); continue with --resume auto"));

@@ -145,8 +145,15 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "continue from a checkpoint file, or 'auto': the newest in --checkpoint-dir (fresh start "
       "if there is none)");
 
+  po::options_description output("Output");
+  output.add_options()(
+      "progress-every",
+      po::value(&config->progress_seconds)->default_value(config->progress_seconds, "30"),
+      "seconds between progress lines when the output is not a terminal (a terminal gets a "
+      "progress bar); 0: no progress output");
+
   po::options_description all;
-  all.add(data).add(model).add(checkpoints).add(DatasetOptions(&config->layout));
+  all.add(data).add(model).add(checkpoints).add(output).add(DatasetOptions(&config->layout));
   return all;
 }
 
@@ -206,6 +213,8 @@ void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
   RequireOption(config.early_stopping_patience >= 0, "early-stopping-patience",
                 config.early_stopping_patience, "must be >= 0");
   if (config.checkpoint.directory.empty()) throw UsageError("--checkpoint-dir must not be empty");
+  RequireOption(config.progress_seconds >= 0 && std::isfinite(config.progress_seconds),
+                "progress-every", config.progress_seconds, "must be >= 0 seconds");
 }
 
 void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {

@@ -12,9 +12,11 @@
 #include "common/logging.hpp"
 #include "common/optimizer.hpp"
 #include "common/random.hpp"
+#include "common/stop_signal.hpp"
 #include "io/dataset_reader.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
+#include "trainer/progress.hpp"
 
 namespace shardmax {
 namespace {
@@ -73,18 +75,21 @@ class TrainingRun {
                                      train_.feature_count, " features, ", classes_, " classes, ",
                                      comm_.size(), " ranks, ");
     TrainResult result;
+    bool stopped_before_the_end = false;
     if (IsLbfgs()) {
       LogInfo(shape + "full-batch L-BFGS (history " + std::to_string(config_.optimizer.history) +
               ")");
-      result.stopped_at_max_steps = TrainLbfgs();
+      stopped_before_the_end = TrainLbfgs();
     } else {
       LogInfo(StrCat(shape, steps_per_epoch_, " steps per epoch (global batch ", config_.batch_size,
                      ", ", optimizer_->name(), ")"));
-      result.stopped_at_max_steps = TrainEpochs();
+      stopped_before_the_end = TrainEpochs();
     }
+    result.stop_signal = stop_signal_;
+    result.stopped_at_max_steps = stopped_before_the_end && stop_signal_ == 0;
     WriteCheckpointIfNew();
 
-    if (!result.stopped_at_max_steps) {
+    if (!stopped_before_the_end) {
       WriteFinalModel();
       result.model_path = model_path_;
     }
@@ -93,6 +98,7 @@ class TrainingRun {
     result.position = position_;
     result.last_checkpoint = last_checkpoint_;
     result.metrics_log = metrics_log_;
+    if (stop_signal_ != 0) return result;  // the job is about to be preempted: exit fast
     result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay);
     if (validation_) {
       result.validation =
@@ -273,6 +279,9 @@ class TrainingRun {
     LbfgsStatus status = solver.CheckStart();
     while (status == LbfgsStatus::kRunning) {
       if (ReachedMaxSteps()) return true;
+      // Any rank's SIGUSR1/SIGUSR2 stops every rank here, between two iterations.
+      stop_signal_ = AgreeOnStopSignal(comm_);
+      if (stop_signal_ != 0) return true;
       const std::int64_t evaluations_before = solver.state().evaluations;
       status = solver.Iterate();
       if (status == LbfgsStatus::kLineSearchFailed) break;
@@ -333,7 +342,8 @@ class TrainingRun {
     return metrics;
   }
 
-  // Runs epochs until done or until --max-steps; returns whether --max-steps stopped it.
+  // Runs epochs until done, until --max-steps or until a stop signal; returns whether it
+  // stopped early.
   bool TrainEpochs() {
     const std::int64_t steps = steps_per_epoch_;
     total_steps_ = steps * config_.epochs;
@@ -345,6 +355,8 @@ class TrainingRun {
     FeatureMatrix batch_features;
     std::vector<Label> batch_labels;
     const auto run_start = Clock::now();
+    ProgressReporter progress(DetectProgressStyle(), config_.progress_seconds,
+                              train_.total_rows, steps, config_.epochs, position_.global_step);
 
     while (position_.epoch < config_.epochs) {
       if (ReachedMaxSteps()) return true;
@@ -356,6 +368,9 @@ class TrainingRun {
       const std::int64_t cursor_at_start = position_.cursor;
 
       while (position_.step_in_epoch < steps) {
+        // Any rank's SIGUSR1/SIGUSR2 stops every rank here, between two steps.
+        stop_signal_ = AgreeOnStopSignal(comm_);
+        if (stop_signal_ != 0) return true;
         const RowRange batch = LocalBatch(local_rows, position_.step_in_epoch, steps);
         batch_features.resize(batch.size(), train_.feature_count);
         batch_labels.resize(static_cast<std::size_t>(batch.size()));
@@ -382,6 +397,7 @@ class TrainingRun {
         ++position_.global_step;
         position_.cursor += static_cast<std::int64_t>(sums.count());
         position_.epoch_loss_sum += sums.loss_sum();
+        progress.AfterStep(position_);
 
         if (position_.step_in_epoch == steps) break;  // the epoch's end is handled below
         if (IsStepCheckpointDue()) WriteCheckpointIfNew();
@@ -509,6 +525,7 @@ class TrainingRun {
   std::string last_checkpoint_;
   std::int64_t last_checkpoint_step_ = -1;
   std::int64_t total_steps_ = 0;  // over all epochs: the horizon of the learning-rate schedule
+  int stop_signal_ = 0;           // the stop signal the ranks agreed on, or 0
   std::string model_path_;
   std::string best_model_path_;
   std::string metrics_log_;

@@ -22,9 +22,12 @@ struct TrainResult {
   std::string metrics_log;
   bool stopped_at_max_steps = false;
   bool stopped_early = false;  // by --early-stopping-patience
+  int stop_signal = 0;  // SIGUSR1 or SIGUSR2 if one stopped the run (after a checkpoint), else 0
 };
 
-// Collective over comm. Throws AgreedError (same on every rank) for bad data or checkpoints,
+// Collective over comm. A stop signal (common/stop_signal.hpp) received by any rank ends the
+// run at the next step boundary with a checkpoint, without the final model or evaluation.
+// Throws AgreedError (same on every rank) for bad data or checkpoints,
 // UsageError for options that cannot work with this data or rank count.
 TrainResult Train(const Communicator& comm, const TrainConfig& config);
 

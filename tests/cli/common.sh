@@ -70,3 +70,75 @@ finish() {
   exit 1
 }
 checks=0
+
+# Signals mid-training, on any machine: a run may end before a signal sent "soon" arrives
+# (a step takes 0.7 ms or 7 ms depending on the machine's load), so tests hold the ranks
+# still (SIGSTOP) while the signal travels through the launchers, and let them go on once it
+# is pending at every rank; they then stop after the next step.
+
+# The highest step among the checkpoints in DIR (empty if none).
+newest_checkpoint_step() {
+  ls "$1" 2> /dev/null | sed -n 's/^ckpt-0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1
+}
+
+# hold_ranks DIR COUNT STEP: finds the COUNT ranks of $shardmax that train into checkpoint
+# directory DIR (by their command line; at most 60 s), stops them as soon as DIR holds a
+# checkpoint of step STEP or later, waits until they are stopped, and prints their pids.
+hold_ranks() {
+  local dir=$1 count=$2 step=$3 pids=() proc pid stopped
+  for _ in $(seq 1 600); do
+    pids=()
+    for proc in /proc/[0-9]*; do
+      tr '\0' ' ' < "$proc/cmdline" 2> /dev/null |
+        grep -q -- "^$shardmax train .*--checkpoint-dir $dir\( \|$\)" && pids+=("${proc#/proc/}")
+    done
+    [ "${#pids[@]}" -eq "$count" ] && break
+    sleep 0.1
+  done
+  if [ "${#pids[@]}" -ne "$count" ]; then
+    echo "hold_ranks: found ${#pids[@]} of $count ranks training into $dir" >&2
+    return 1
+  fi
+  # The pids are known: stop them within a few milliseconds of the checkpoint.
+  for _ in $(seq 1 6000); do
+    [ "$(newest_checkpoint_step "$dir")" -ge "$step" ] 2> /dev/null && break
+    kill -0 "${pids[0]}" 2> /dev/null || break
+    sleep 0.01
+  done
+  kill -STOP "${pids[@]}" 2> /dev/null
+  if ! [ "$(newest_checkpoint_step "$dir")" -ge "$step" ] 2> /dev/null ||
+     [ -e "$dir/model.h5" ]; then
+    kill -CONT "${pids[@]}" 2> /dev/null
+    echo "hold_ranks: the ranks did not stop mid-training (after step $step)" >&2
+    return 1
+  fi
+  # SIGSTOP takes effect asynchronously; a signal that arrived before it would be handled at
+  # once instead of staying pending.
+  for _ in $(seq 1 100); do
+    stopped=0
+    for pid in "${pids[@]}"; do
+      grep -q '^State:[[:space:]]*T' "/proc/$pid/status" 2> /dev/null && stopped=$((stopped + 1))
+    done
+    [ "$stopped" -eq "$count" ] && break
+    sleep 0.05
+  done
+  echo "${pids[@]}"
+}
+
+# release_when_pending SIGNAL_NUMBER PID...: once every PID has the signal pending (at most
+# 30 s), continues them; fails if the signal never arrived.
+release_when_pending() {
+  local number=$1 pid mask all
+  shift
+  for _ in $(seq 1 300); do
+    all=true
+    for pid in "$@"; do
+      mask=$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$pid/status" 2> /dev/null)
+      [ -n "$mask" ] && (( (0x$mask >> (number - 1)) & 1 )) || all=false
+    done
+    $all && break
+    sleep 0.1
+  done
+  kill -CONT "$@"
+  $all || { echo "release_when_pending: signal $number did not reach every rank" >&2; return 1; }
+}

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/random.hpp"
+#include "common/stop_signal.hpp"
 #include "io/checkpoint.hpp"
 #include "io/model_file.hpp"
 #include "io/synthetic.hpp"
@@ -209,6 +211,53 @@ TEST_F(DistributedTest, StopAndResumeEqualsUninterruptedBitwise) {
   const std::string expected_log = deterministic_columns(reference.metrics_log);
   EXPECT_EQ(std::count(expected_log.begin(), expected_log.end(), '\n'), 4);  // header + 3 epochs
   EXPECT_EQ(deterministic_columns(last.metrics_log), expected_log);
+}
+
+// A stop signal on one rank stops every rank at the same step boundary, after a checkpoint,
+// without a final model; resuming from there ends bitwise where an uninterrupted run ends.
+TEST_F(DistributedTest, StopSignalOnOneRankStopsAllRanksAndResumesBitwise) {
+  InstallStopSignalHandlers();
+  ClearStopSignal();
+  const SyntheticConfig data = WriteSynthetic("signal.h5", 1500, 7, 3);
+  TrainConfig config = BaseTrainConfig(data, "signal-straight");
+  config.optimizer.schedule = LearningRateSchedule::kCosine;
+  const TrainResult reference = Train(world_, config);
+  EXPECT_EQ(reference.stop_signal, 0);
+
+  const auto raise_on = [&](int rank, int signal_number) {
+    if (world_.rank() == rank) std::raise(signal_number);
+  };
+  config.checkpoint.directory = directory_ + "/signal-stopped";
+  // Received while loading, on the last rank only: every rank stops before the first step.
+  raise_on(world_.size() - 1, SIGUSR1);
+  const TrainResult at_start = Train(world_, config);
+  EXPECT_EQ(at_start.stop_signal, SIGUSR1);
+  EXPECT_FALSE(at_start.stopped_at_max_steps);
+  EXPECT_EQ(at_start.position.global_step, 0);
+  EXPECT_TRUE(at_start.model_path.empty());
+  EXPECT_EQ(std::filesystem::path(at_start.last_checkpoint).filename(), "ckpt-000000000.h5");
+
+  // Mid-epoch: --max-steps leaves the run at step 13, then SIGUSR2 on rank 0 stops the
+  // resumed run at its first boundary, keeping that checkpoint.
+  ClearStopSignal();
+  config.checkpoint.resume = "auto";
+  config.max_steps = 13;
+  EXPECT_TRUE(Train(world_, config).stopped_at_max_steps);
+  config.max_steps = 0;
+  raise_on(0, SIGUSR2);
+  const TrainResult mid_epoch = Train(world_, config);
+  EXPECT_EQ(mid_epoch.stop_signal, SIGUSR2);
+  EXPECT_EQ(mid_epoch.position.global_step, 13);
+  EXPECT_EQ(std::filesystem::path(mid_epoch.last_checkpoint).filename(), "ckpt-000000013.h5");
+
+  ClearStopSignal();
+  const TrainResult resumed = Train(world_, config);
+  EXPECT_EQ(resumed.stop_signal, 0);
+  EXPECT_EQ(resumed.position.global_step, reference.position.global_step);
+  EXPECT_EQ(std::memcmp(resumed.model.weights.data(), reference.model.weights.data(),
+                        sizeof(double) * static_cast<std::size_t>(reference.model.weights.size())),
+            0);
+  EXPECT_EQ(resumed.model.bias, reference.model.bias);
 }
 
 TEST_F(DistributedTest, BadLabelInTheLastRanksShardStopsAllRanks) {

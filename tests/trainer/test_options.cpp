@@ -31,6 +31,18 @@ TEST(Options, DefaultsAndValues) {
   EXPECT_EQ(parsed.train.layout.features, "features");
 }
 
+TEST(Options, ProgressInterval) {
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5"}).train.progress_seconds, 30.0);
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5", "--progress-every", "0.5"})
+                .train.progress_seconds,
+            0.5);
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5", "--progress-every", "0"})
+                .train.progress_seconds,
+            0.0);
+  ExpectUsageError({"train", "--train", "t.h5", "--progress-every", "-1"},
+                   "--progress-every must be >= 0 seconds (got -1)");
+}
+
 TEST(Options, CommandLineOverridesTheConfigFile) {
   const std::string path = shardmax::testing::MakeScratchDirectory() + "/run.ini";
   std::ofstream(path) << "train = from_file.h5\nlr = 0.25\nepochs = 7\n";
