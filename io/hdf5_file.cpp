@@ -133,6 +133,34 @@ Handle CreateFile(const std::string& path, const Communicator* comm) {
                 H5Fclose);
 }
 
+Handle CreateFileInMemory(hsize_t user_block_bytes) {
+  ErrorPrintingOff quiet;
+  Handle access = Property(H5P_FILE_ACCESS);
+  Check(H5Pset_fapl_core(access.get(), 1 << 16, /*backing_store=*/false), "H5Pset_fapl_core");
+  Handle creation = Property(H5P_FILE_CREATE);
+  if (user_block_bytes > 0) {
+    Check(H5Pset_userblock(creation.get(), user_block_bytes), "H5Pset_userblock");
+  }
+  // The core driver still wants a name, unique among the files open in this process.
+  static int serial = 0;
+  const std::string name = "in-memory-" + std::to_string(++serial) + ".h5";
+  return Handle(CheckId(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()),
+                        "cannot create an HDF5 file in memory"),
+                H5Fclose);
+}
+
+std::string FileImage(const Handle& file, const std::string& what) {
+  ErrorPrintingOff quiet;
+  Check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), what + ": flushing");
+  const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
+  if (size < 0) Check(-1, what + ": sizing the file image");
+  std::string image(static_cast<std::size_t>(size), '\0');
+  if (H5Fget_file_image(file.get(), image.data(), image.size()) != size) {
+    Check(-1, what + ": copying the file image");
+  }
+  return image;
+}
+
 bool HasObject(const Handle& file, const std::string& name) {
   ErrorPrintingOff quiet;
   // H5LTpath_valid-like walk: every component of the path must exist.
