@@ -18,6 +18,9 @@ readonly PACKAGES=(
   gnuplot-nox
   dataset-fashion-mnist
   zlib1g-dev
+  valgrind
+  clang
+  libclang-rt-14-dev
 )
 
 is_installed() {

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds shardmax with its tests, and runs the whole ctest suite
-# (unit tests, MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests).
-#   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  or  -j2
-# BUILD_DIR (default "build") is passed on to build.sh. Exits with ctest's status.
+# Installs what is missing, then runs every check, each in a build directory of its own:
+#   1. BUILD_DIR (default "build"): the Release build and the whole ctest suite (unit tests,
+#      MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, valgrind memcheck);
+#   2. BUILD_DIR-asan: the same suite built with AddressSanitizer and UndefinedBehaviorSanitizer
+#      (GCC), without the Fashion-MNIST accuracy job (cli_fashion_mnist), which is already run
+#      in 1 and only slow here;
+#   3. BUILD_DIR-fuzz: the libFuzzer targets (clang, with both sanitizers), each fuzzing for
+#      FUZZ_SECONDS (default 10) seconds from its seed corpus.
+#   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
+# SHARDMAX_CHECKS (default "release asan fuzz") picks which of the three run. Exits non-zero
+# if any of them failed, after running all.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
 
 build_dir="${BUILD_DIR:-build}"
+checks="${SHARDMAX_CHECKS:-release asan fuzz}"
 
 # The same settings as launch/mpirun.sh (ctest's MPI entries also set them).
 if [[ "$(id -u)" -eq 0 ]]; then
@@ -19,10 +27,53 @@ if [[ -z "${OMPI_MCA_btl_vader_single_copy_mechanism+set}" ]]; then
   export OMPI_MCA_btl_vader_single_copy_mechanism=none
 fi
 
+bash launch/setup.sh
+failed=()
+run_check() {  # run_check NAME COMMAND...: runs it, timed, and remembers a failure
+  local name=$1 start=$SECONDS
+  shift
+  echo "test.sh: === ${name} ==="
+  if "$@"; then
+    echo "test.sh: ${name} passed in $((SECONDS - start)) s"
+  else
+    echo "test.sh: ${name} FAILED after $((SECONDS - start)) s"
+    failed+=("${name}")
+  fi
+}
+
 # Tests are on by default; saying so explicitly also turns them back on in a build
 # directory configured earlier with -DSHARDMAX_BUILD_TESTS=OFF.
-BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON
+release() {
+  BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON &&
+    ctest --test-dir "${build_dir}" --output-on-failure "$@"
+}
 
-status=0
-ctest --test-dir "${build_dir}" --output-on-failure "$@" || status=$?
-exit "${status}"
+asan() {
+  cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON &&
+    cmake --build "${build_dir}-asan" -j"$(nproc)" &&
+    ctest --test-dir "${build_dir}-asan" --output-on-failure -E '^cli_fashion_mnist$'
+}
+
+fuzz() {
+  CC=clang CXX=clang++ cmake -S . -B "${build_dir}-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_FUZZERS=ON \
+        -DSHARDMAX_BUILD_TESTS=OFF -DSHARDMAX_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" &&
+    cmake --build "${build_dir}-fuzz" -j"$(nproc)" &&
+    ctest --test-dir "${build_dir}-fuzz" --output-on-failure -R '^fuzz_'
+}
+
+for check in ${checks}; do
+  case "${check}" in
+    release) run_check "release build and tests" release "$@" ;;
+    asan) run_check "AddressSanitizer + UndefinedBehaviorSanitizer build and tests" asan ;;
+    fuzz) run_check "libFuzzer targets" fuzz ;;
+    *) echo "test.sh: unknown check '${check}' in SHARDMAX_CHECKS" >&2; exit 2 ;;
+  esac
+done
+
+if ((${#failed[@]} != 0)); then
+  echo "test.sh: failed: ${failed[*]}"
+  exit 1
+fi
+echo "test.sh: all checks passed (${checks})"
