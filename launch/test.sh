@@ -2,21 +2,20 @@
 # Installs what is missing, then runs every check, each in a build directory of its own:
 #   1. BUILD_DIR (default "build"): the Release build and the whole ctest suite (unit tests,
 #      MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, valgrind memcheck);
-#   2. BUILD_DIR-asan: the same suite built with AddressSanitizer and UndefinedBehaviorSanitizer
-#      (GCC), without the Fashion-MNIST accuracy job (cli_fashion_mnist), which is already run
-#      in 1 and only slow here;
-#   3. BUILD_DIR-fuzz: the libFuzzer targets (clang, with both sanitizers), each fuzzing for
-#      FUZZ_SECONDS (default 10) seconds from its seed corpus.
+#   2. BUILD_DIR-asan: built with clang, AddressSanitizer and UndefinedBehaviorSanitizer, the
+#      same suite (without the Fashion-MNIST accuracy job, cli_fashion_mnist, already run in 1
+#      and only slow here) plus the libFuzzer targets, each fuzzing for FUZZ_SECONDS (default
+#      10) seconds. One build serves both, to keep CI short.
 #   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
-# SHARDMAX_CHECKS (default "release asan fuzz") picks which of the three run. Exits non-zero
-# if any of them failed, after running all.
+# SHARDMAX_CHECKS (default "release asan") picks which run. Exits non-zero if any failed,
+# after running all.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
 
 build_dir="${BUILD_DIR:-build}"
-checks="${SHARDMAX_CHECKS:-release asan fuzz}"
+checks="${SHARDMAX_CHECKS:-release asan}"
 
 # The same settings as launch/mpirun.sh (ctest's MPI entries also set them).
 if [[ "$(id -u)" -eq 0 ]]; then
@@ -49,25 +48,17 @@ release() {
 }
 
 asan() {
-  cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON &&
+  CC=clang CXX=clang++ cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
+        -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" &&
     cmake --build "${build_dir}-asan" -j"$(nproc)" &&
     ctest --test-dir "${build_dir}-asan" --output-on-failure -E '^cli_fashion_mnist$'
-}
-
-fuzz() {
-  CC=clang CXX=clang++ cmake -S . -B "${build_dir}-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_FUZZERS=ON \
-        -DSHARDMAX_BUILD_TESTS=OFF -DSHARDMAX_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" &&
-    cmake --build "${build_dir}-fuzz" -j"$(nproc)" &&
-    ctest --test-dir "${build_dir}-fuzz" --output-on-failure -R '^fuzz_'
 }
 
 for check in ${checks}; do
   case "${check}" in
     release) run_check "release build and tests" release "$@" ;;
-    asan) run_check "AddressSanitizer + UndefinedBehaviorSanitizer build and tests" asan ;;
-    fuzz) run_check "libFuzzer targets" fuzz ;;
+    asan) run_check "AddressSanitizer + UndefinedBehaviorSanitizer: tests and fuzzers" asan ;;
     *) echo "test.sh: unknown check '${check}' in SHARDMAX_CHECKS" >&2; exit 2 ;;
   esac
 done
