@@ -1,5 +1,6 @@
 // HDF5 checkpoints (layout in README.md, "Checkpoint format"). Rank 0 writes them to a
-// temporary name, fsyncs and renames into place, so the real name never holds half a file.
+// temporary name, seals them with a checksum header, fsyncs and renames into place, then
+// points the `latest` file at them; a checkpoint is trusted only once it verifies.
 #pragma once
 
 #include <cstdint>
@@ -12,10 +13,19 @@
 
 namespace shardmax {
 
-inline constexpr std::int64_t kCheckpointFormatVersion = 1;
+// 2: a checksum header in the HDF5 user block, and a crc32 attribute on every array.
+inline constexpr std::int64_t kCheckpointFormatVersion = 2;
+
+// Bytes reserved at the start of every checkpoint for its header (HDF5's user block).
+inline constexpr std::int64_t kCheckpointHeaderBytes = 512;
+
+// The small text file in the checkpoint directory naming the checkpoint written last.
+inline constexpr const char* kLatestPointerName = "latest";
 
 // Where training stands, in global terms (no per-rank state), so a later version can
-// resume on another rank count.
+// resume on another rank count. With the seed and world size in RunSignature this is all the
+// random state there is: the shuffle of an epoch is a pure function of (seed, epoch, rank)
+// and the learning rate a pure function of the global step.
 struct TrainingPosition {
   std::int64_t epoch = 0;          // epoch to run next (or in progress)
   std::int64_t step_in_epoch = 0;  // steps of `epoch` already done
@@ -58,16 +68,47 @@ struct Checkpoint {
 // "ckpt-000001234.h5" for global step 1234: names sort in step order.
 std::string CheckpointFileName(std::int64_t global_step);
 
-// Writes atomically: temporary file, fsync, rename, fsync of the directory.
+// Writes atomically (temporary file, seal, fsync, rename, fsync of the directory), then
+// replaces `latest` in the same directory, atomically too, with the checkpoint's name.
+// Throws UserError naming the file; any previous checkpoint is left as it was.
 void WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint);
 
-// Reads and checks structure and shapes; a problem is a UserError naming the file.
+// Reads and verifies, in this order: the header's checksum over the whole file (before HDF5
+// parses a byte of it), the format and version, every array's crc32 attribute, the shapes,
+// and the position. A problem is a UserError starting "checkpoint '<path>': ".
 Checkpoint ReadCheckpoint(const std::string& path);
 
-// The checkpoint with the highest step in `directory`, if any.
+// Writes the header of a finished checkpoint file: its length and CRC-32 after the header.
+// WriteCheckpoint calls it; tests use it to forge a well-sealed but malformed file.
+void SealCheckpointFile(const std::string& path);
+
+// The checkpoint with the highest step in `directory`, verified or not, if any.
 std::optional<std::string> FindNewestCheckpoint(const std::string& directory);
 
-// Deletes all but the newest `keep` checkpoints in `directory`.
+struct SkippedCheckpoint {
+  std::string path;
+  std::string problem;  // ReadCheckpoint's message
+};
+
+struct CheckpointSearch {
+  std::optional<std::string> newest_valid;
+  std::vector<SkippedCheckpoint> skipped;  // newer than newest_valid (or all, if none verifies)
+};
+
+// Tries the checkpoints of `directory` from the highest step down and stops at the first that
+// verifies; what --resume auto uses.
+CheckpointSearch FindNewestValidCheckpoint(const std::string& directory);
+
+// The checkpoint `latest` names (as a path in `directory`), if the pointer exists.
+std::optional<std::string> ReadLatestPointer(const std::string& directory);
+
+// Removes the temporary files a killed writer leaves (".ckpt-*.h5.tmp", ".latest.tmp");
+// returns their paths.
+std::vector<std::string> RemoveUnfinishedCheckpointWrites(const std::string& directory);
+
+// Keeps the `keep` newest checkpoints that verify, and any newer ones that do not, and
+// deletes the rest: a damaged file never counts towards `keep`, so the newest valid
+// checkpoint is never deleted.
 void PruneCheckpoints(const std::string& directory, int keep);
 
 }  // namespace shardmax

@@ -14,6 +14,10 @@
 
 namespace shardmax {
 
+// Rows are held and written dense: a row of more features than this (64 MiB of float32) is
+// refused before anything is allocated for it, whatever a file's header or index claims.
+inline constexpr std::int64_t kMaxConvertedFeatures = std::int64_t{1} << 24;
+
 // Where and how a converted file is written. storage.chunk_rows is also the number of rows
 // held in memory before each write.
 struct ConvertOutput {

@@ -1,8 +1,12 @@
 #include "io/dataset_reader.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
@@ -15,9 +19,18 @@ namespace {
 // Rows read per H5Dread call, so the conversion buffers stay small.
 constexpr std::int64_t kReadRows = 16384;
 
+// Only a readable regular file may reach HDF5: opening a FIFO would block for ever, and a
+// directory gives an obscure HDF5 message.
 void CheckReadable(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw UserError("cannot open data file '" + path + "': no such readable file");
+  const std::string context = "cannot open data file '" + path + "': ";
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) throw UserError(context + "no such file");
+  if (std::filesystem::is_directory(status)) throw UserError(context + "it is a directory");
+  if (!std::filesystem::is_regular_file(status)) {
+    throw UserError(context + "not a regular file (a FIFO, socket or device)");
+  }
+  if (::access(path.c_str(), R_OK) != 0) throw UserError(context + std::strerror(errno));
 }
 
 void ReadFeatures(const h5::Handle& dataset, const std::string& context, Shard* shard) {
@@ -123,6 +136,7 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
                                " rows but '", layout.labels, "' has ", label_dims[0]));
       }
     }
+    if (shard.total_rows == 0) throw UserError(features_context + ": has 0 rows");
     if (shard.feature_count == 0) throw UserError(features_context + ": has 0 features");
     if (shard.total_rows < comm.size()) {
       throw UserError(StrCat(file_context, ": has ", shard.total_rows, " rows, fewer than the ",

@@ -67,6 +67,13 @@ Handle OpenFileForReading(const std::string& path, const Communicator* comm = nu
 // Truncates. With a communicator: collective, through MPI-IO, so every rank can write its rows.
 Handle CreateFile(const std::string& path, const Communicator* comm = nullptr);
 
+// A file held in memory only (HDF5's core driver), for building a file image that the caller
+// writes to disk itself; user_block_bytes (0, or a power of two >= 512) reserves that many
+// bytes at the start for a header of the caller's, which HDF5 leaves alone.
+Handle CreateFileInMemory(hsize_t user_block_bytes = 0);
+// The bytes of a file as they would be on disk after its user block (which is left out).
+std::string FileImage(const Handle& file, const std::string& what);
+
 bool HasObject(const Handle& file, const std::string& name);
 Handle OpenDataset(const Handle& file, const std::string& name, const std::string& context);
 std::vector<hsize_t> DatasetDims(const Handle& dataset, const std::string& context);

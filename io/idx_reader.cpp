@@ -93,6 +93,26 @@ IdxReader::IdxReader(std::string path, int dimensions, std::string kind)
   for (int i = 0; i < dimensions; ++i) {
     dims_.push_back(BigEndian32(header.data() + 4 + 4 * i));
   }
+  // Checked before the product is used anywhere: two 32-bit sizes could overflow it, and a
+  // damaged header must not make the converter allocate terabytes.
+  std::int64_t bytes = 1;
+  for (std::size_t i = 1; i < dims_.size(); ++i) {
+    bytes *= dims_[i];
+    if (bytes > kMaxConvertedFeatures) {
+      throw UserError(StrCat("'", path_, "': IDX ", kind_, " of ", DescribeDims(),
+                             " are larger than the ", kMaxConvertedFeatures,
+                             " values per row shardmax stores"));
+    }
+  }
+}
+
+std::string IdxReader::DescribeDims() const {
+  std::string text;
+  for (std::size_t i = 1; i < dims_.size(); ++i) {
+    if (!text.empty()) text += " x ";
+    text += std::to_string(dims_[i]);
+  }
+  return text;
 }
 
 std::int64_t IdxReader::item_bytes() const {

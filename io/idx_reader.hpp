@@ -41,6 +41,7 @@ class IdxReader {
   // Reads until `bytes` are in or the file ends; returns how many were read.
   std::int64_t ReadFully(std::uint8_t* out, std::int64_t bytes);
   std::string DescribeShape() const;
+  std::string DescribeDims() const;  // the sizes of one item: "28 x 28"
 
   std::string path_;
   std::string kind_;

@@ -26,6 +26,10 @@ SoftmaxModel ReadModelDatasets(const h5::Handle& file, const std::string& contex
   if (dims.size() != 1 || static_cast<Eigen::Index>(dims[0]) != classes) {
     throw UserError(StrCat(context, ": '/model/bias' must have ", classes, " entries"));
   }
+  const std::string type = h5::DescribeType(bias);
+  if (type != "float64" && type != "float32") {
+    throw UserError(context + ": '/model/bias' holds " + type + ", not floating point");
+  }
   model.bias.resize(classes);
   h5::ReadRows(bias, 0, classes, H5T_NATIVE_DOUBLE, model.bias.data(), context);
   return model;

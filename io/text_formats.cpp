@@ -361,6 +361,10 @@ void ReadLibsvm(const LibsvmInput& input, const LibsvmVisit& visit) {
         throw UserError(StrCat(lines.Where(), ": index ", *index, " follows index ",
                                entries.back().index, "; indices must increase along a line"));
       }
+      if (*index > kMaxConvertedFeatures) {
+        throw UserError(StrCat(lines.Where(), ": index ", *index, " is beyond the ",
+                               kMaxConvertedFeatures, " features shardmax stores per row"));
+      }
       if (input.features > 0 && *index > input.features) {
         throw UserError(
             StrCat(lines.Where(), ": index ", *index, " is beyond --features ", input.features));

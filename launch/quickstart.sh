@@ -40,11 +40,12 @@ given_option() {
 }
 
 # Each quickstart run starts afresh: shardmax refuses a fresh run into a directory that holds
-# checkpoints, so the previous quickstart's are removed unless the user resumes or moves them.
+# checkpoints, a model or a metrics log, so the previous quickstart's are removed unless the
+# user resumes or moves them.
 default_run=true
 if given_option --checkpoint-dir "$@" || given_option --model "$@"; then default_run=false; fi
 if ${default_run} && ! given_option --resume "$@"; then
-  rm -f "${run_dir}"/ckpt-*.h5
+  rm -rf "${run_dir}"
 fi
 
 bash launch/mpirun.sh -np 2 "${shardmax}" train --config launch/fashion-mnist.ini "$@"

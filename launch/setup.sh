@@ -23,6 +23,9 @@ readonly PACKAGES=(
   slurm-wlm
   munge
   iproute2
+  valgrind
+  clang
+  libclang-rt-14-dev
 )
 
 is_installed() {

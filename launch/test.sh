@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds shardmax with its tests, and runs the whole ctest suite
-# (unit tests, MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, the
-# launch scripts across two network-namespace hosts and under a private Slurm). Prints the
-# reason of every skipped test.
-#   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  or  -j2
-# BUILD_DIR (default "build") is passed on to build.sh. Exits with ctest's status.
+# Installs what is missing, then runs every check, each in a build directory of its own:
+#   1. BUILD_DIR (default "build"): the Release build and the whole ctest suite (unit tests,
+#      MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, valgrind memcheck,
+#      the launch scripts across two network-namespace hosts and under a private Slurm);
+#   2. BUILD_DIR-asan: built with clang, AddressSanitizer and UndefinedBehaviorSanitizer, the
+#      same suite (without the Fashion-MNIST accuracy job and the Slurm and two-host launch
+#      tests, already run in 1 and only slow here) plus the libFuzzer targets, each fuzzing for FUZZ_SECONDS (default
+#      10) seconds. One build serves both, to keep CI short.
+#   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
+# SHARDMAX_CHECKS (default "release asan") picks which run. Exits non-zero if any failed,
+# after running all.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
 
 build_dir="${BUILD_DIR:-build}"
+checks="${SHARDMAX_CHECKS:-release asan}"
 
 # The same settings as launch/mpirun.sh (ctest's MPI entries also set them).
 if [[ "$(id -u)" -eq 0 ]]; then
@@ -21,14 +27,51 @@ if [[ -z "${OMPI_MCA_btl_vader_single_copy_mechanism+set}" ]]; then
   export OMPI_MCA_btl_vader_single_copy_mechanism=none
 fi
 
+bash launch/setup.sh
+failed=()
+run_check() {  # run_check NAME COMMAND...: runs it, timed, and remembers a failure
+  local name=$1 start=$SECONDS
+  shift
+  echo "test.sh: === ${name} ==="
+  if "$@"; then
+    echo "test.sh: ${name} passed in $((SECONDS - start)) s"
+  else
+    echo "test.sh: ${name} FAILED after $((SECONDS - start)) s"
+    failed+=("${name}")
+  fi
+}
+
 # Tests are on by default; saying so explicitly also turns them back on in a build
 # directory configured earlier with -DSHARDMAX_BUILD_TESTS=OFF.
-BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON
+release() {
+  local status=0
+  BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON &&
+    ctest --test-dir "${build_dir}" --output-on-failure "$@" || status=$?
+  # ctest shows no output of a skipped test: print each skipped test's reason from its log.
+  awk '/^[0-9]+\/[0-9]+ Testing: / { test = $3 } /^skipped: / { print "test.sh: " test " " $0 }' \
+    "${build_dir}/Testing/Temporary/LastTest.log" 2> /dev/null || true
+  return "${status}"
+}
 
-status=0
-ctest --test-dir "${build_dir}" --output-on-failure "$@" || status=$?
+asan() {
+  CC=clang CXX=clang++ cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
+        -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" &&
+    cmake --build "${build_dir}-asan" -j"$(nproc)" &&
+    ctest --test-dir "${build_dir}-asan" --output-on-failure -E '^cli_fashion_mnist$' \
+      -LE '^(slurm|hosts)$'
+}
 
-# ctest shows no output of a skipped test: print each skipped test's reason from its log.
-awk '/^[0-9]+\/[0-9]+ Testing: / { test = $3 } /^skipped: / { print "test.sh: " test " " $0 }' \
-  "${build_dir}/Testing/Temporary/LastTest.log" 2> /dev/null || true
-exit "${status}"
+for check in ${checks}; do
+  case "${check}" in
+    release) run_check "release build and tests" release "$@" ;;
+    asan) run_check "AddressSanitizer + UndefinedBehaviorSanitizer: tests and fuzzers" asan ;;
+    *) echo "test.sh: unknown check '${check}' in SHARDMAX_CHECKS" >&2; exit 2 ;;
+  esac
+done
+
+if ((${#failed[@]} != 0)); then
+  echo "test.sh: failed: ${failed[*]}"
+  exit 1
+fi
+echo "test.sh: all checks passed (${checks})"

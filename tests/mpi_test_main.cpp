@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "common/launcher.hpp"
 #include "common/logging.hpp"
 #include "common/mpi_layer.hpp"
 
@@ -27,6 +28,7 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 int main(int argc, char** argv) {
+  shardmax::DieWithLauncher();
   shardmax::MpiEnvironment environment(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
   int rank = 0;

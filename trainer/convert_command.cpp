@@ -207,7 +207,8 @@ ConvertRequest ParseConvertCommandLine(const std::vector<std::string>& args) {
       request.format = InputFormat::kLibsvm;
       request.libsvm.path = path;
       if (given.features != -1) {
-        RequireOption(given.features >= 1, "features", given.features, "must be at least 1");
+        RequireOption(given.features >= 1 && given.features <= kMaxConvertedFeatures, "features",
+                      given.features, "must be 1 to 16777216");
         request.libsvm.features = given.features;
       }
       request.libsvm.label_values = label_values;

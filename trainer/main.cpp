@@ -9,12 +9,15 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/launcher.hpp"
 #include "common/logging.hpp"
 #include "common/mpi_layer.hpp"
 #include "trainer/commands.hpp"
 
 int main(int argc, char** argv) {
   using namespace shardmax;
+  // First of all: a rank whose mpirun is gone must not train on (or hang in MPI_Init).
+  DieWithLauncher();
   std::optional<MpiEnvironment> environment;
   try {
     environment.emplace(&argc, &argv);

@@ -13,6 +13,7 @@
 #include "common/optimizer.hpp"
 #include "common/random.hpp"
 #include "common/stop_signal.hpp"
+#include "io/atomic_file.hpp"
 #include "io/dataset_reader.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
@@ -60,6 +61,7 @@ class TrainingRun {
     PrepareCheckpointDirectory(comm_, config_.checkpoint.directory);
     LoadData();
     const std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
+    CheckOutputFiles();
     DecideClassCount(checkpoint);
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
     steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
@@ -112,6 +114,34 @@ class TrainingRun {
     return path.empty() ? (fs::path(config_.checkpoint.directory) / name).string() : path;
   }
 
+  // Before any work: a fresh run must not replace another run's model or metrics log, and
+  // both must be writable, rather than fail after hours of training.
+  void CheckOutputFiles() const {
+    RunAndAgree(comm_, [&] {
+      if (!comm_.is_root()) return;
+      const bool is_fresh_run = config_.checkpoint.resume.empty();
+      for (const auto& [path, option] :
+           {std::pair<std::string, const char*>{model_path_, "--model"},
+            {metrics_log_, "--metrics-log"},
+            {best_model_path_, "--best-model"}}) {
+        const std::string named = "output file '" + path + "' (" + option + ")";
+        if (fs::is_directory(path)) throw UserError(named + " is a directory");
+        if (is_fresh_run && fs::exists(path)) {
+          throw UserError(named + " already exists and a fresh run does not replace it: continue "
+                          "its run with --resume auto, or remove it, or choose another path");
+        }
+        const std::string directory = DirectoryOf(path);
+        if (!fs::is_directory(directory)) {
+          throw UserError("cannot write " + named + ": no directory '" + directory + "'");
+        }
+        if (::access(directory.c_str(), W_OK | X_OK) != 0) {
+          throw UserError("cannot write " + named + ": directory '" + directory +
+                          "' is not writable");
+        }
+      }
+    });
+  }
+
   void WriteFinalModel() { WriteModel(model_path_); }
 
   void WriteModel(const std::string& path) {
@@ -145,7 +175,10 @@ class TrainingRun {
   std::optional<Checkpoint> LoadCheckpointToResume() {
     std::string path = config_.checkpoint.resume;
     std::optional<std::string> newest;
-    RunAndAgree(comm_, [&] { newest = FindNewestCheckpoint(config_.checkpoint.directory); });
+    RunAndAgree(comm_, [&] {
+      if (comm_.is_root()) RemoveUnfinishedWrites();
+      newest = FindNewestCheckpoint(config_.checkpoint.directory);
+    });
     if (path.empty()) {
       // A fresh run would overwrite and prune another run's checkpoints.
       if (newest) {
@@ -161,7 +194,7 @@ class TrainingRun {
         LogInfo("no checkpoint in '" + config_.checkpoint.directory + "': starting fresh");
         return std::nullopt;
       }
-      path = *newest;
+      path = ChooseNewestValidCheckpoint();
     }
     std::optional<Checkpoint> checkpoint;
     RunAndAgree(comm_, [&] { checkpoint = ReadCheckpoint(path); });
@@ -170,6 +203,33 @@ class TrainingRun {
                    ", step ", checkpoint->position.global_step));
     last_checkpoint_ = path;
     return checkpoint;
+  }
+
+  // Rank 0 verifies the candidates from the newest down, reporting each one it skips, and
+  // tells every rank which one to load.
+  std::string ChooseNewestValidCheckpoint() {
+    std::string chosen;
+    RunAndAgree(comm_, [&] {
+      if (!comm_.is_root()) return;
+      const CheckpointSearch search = FindNewestValidCheckpoint(config_.checkpoint.directory);
+      for (const SkippedCheckpoint& skipped : search.skipped) {
+        LogWarning("--resume auto skips " + skipped.problem);
+      }
+      if (!search.newest_valid) {
+        throw UserError("no checkpoint in '" + config_.checkpoint.directory +
+                        "' verifies (see the warnings above): move them away to start fresh");
+      }
+      chosen = *search.newest_valid;
+    });
+    Broadcast(comm_, &chosen, 0);
+    return chosen;
+  }
+
+  // Temporary files of a writer killed mid-checkpoint: never read, so only clutter.
+  void RemoveUnfinishedWrites() const {
+    for (const std::string& removed : RemoveUnfinishedCheckpointWrites(config_.checkpoint.directory)) {
+      LogWarning("removed '" + removed + "', left by a checkpoint write that did not finish");
+    }
   }
 
   void CheckCheckpointFitsData(const std::string& path, const RunSignature& run) const {
@@ -484,7 +544,16 @@ class TrainingRun {
             .string();
     RunAndAgree(comm_, [&] {
       if (!comm_.is_root()) return;
-      WriteCheckpoint(path, MakeCheckpoint());
+      try {
+        WriteCheckpoint(path, MakeCheckpoint());
+      } catch (const UserError& error) {
+        // Disk full or an unwritable directory: say what is still safe to resume from.
+        throw UserError(std::string(error.what()) +
+                        (last_checkpoint_.empty()
+                             ? std::string("; no earlier checkpoint exists")
+                             : "; the last checkpoint, '" + last_checkpoint_ +
+                                   "', is intact: free space and continue with --resume auto"));
+      }
       PruneCheckpoints(config_.checkpoint.directory, config_.checkpoint.keep);
     });
     last_checkpoint_ = path;

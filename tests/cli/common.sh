@@ -16,14 +16,18 @@ fail() {
 
 # mpi RANKS ARGS...: runs shardmax on RANKS ranks; output in out.txt and err.txt. Each rank
 # records its own exit status in statuses.txt, so a test can see that every rank stopped.
-# A run that takes 60 s is a hang (status 124).
+# A run that takes SHARDMAX_TEST_HANG_SECONDS (default 60; more under the sanitizers, whose
+# binaries run several times slower) is a hang (status 124); `seconds` is how long the whole
+# job took.
 mpi() {
   local ranks=$1
   shift
   rm -f statuses.txt
-  timeout 60 "$mpiexec" -n "$ranks" --oversubscribe bash -c \
+  local start=$SECONDS
+  timeout "${SHARDMAX_TEST_HANG_SECONDS:-60}" "$mpiexec" -n "$ranks" --oversubscribe bash -c \
     '"$0" "$@"; echo $? >> statuses.txt' "$shardmax" "$@" > out.txt 2> err.txt
   local launcher=$?
+  seconds=$((SECONDS - start))
   if [ "$launcher" -eq 124 ]; then
     status=124
   elif [ "$(sort -u statuses.txt 2> /dev/null | wc -l)" -eq 1 ] &&
@@ -41,8 +45,8 @@ check() {  # check DESCRIPTION COMMAND...: the command must succeed
   if "$@"; then echo "ok: $description"; else fail "$description"; fi
 }
 
-# expect_error NAME RANKS STATUS MESSAGE ARGS...: on RANKS ranks every rank exits STATUS and
-# the one error line holds MESSAGE.
+# expect_error NAME RANKS STATUS MESSAGE ARGS...: on RANKS ranks every rank exits STATUS,
+# within 10 seconds, and the one error line holds MESSAGE.
 expect_error() {
   local name=$1 ranks=$2 expected_status=$3 message=$4
   shift 4
@@ -52,6 +56,8 @@ expect_error() {
   errors=$(grep -c '^shardmax: error' err.txt)
   if [ "$status" != "$expected_status" ]; then
     fail "$name: every rank should exit $expected_status, got '$status'"; cat err.txt
+  elif [ "$seconds" -gt 10 ]; then
+    fail "$name: the ranks took $seconds s to stop, more than 10 s"
   elif ! grep -qF -- "$message" err.txt; then
     fail "$name: message lacks '$message'"; cat err.txt
   elif [ "$errors" -ne 1 ]; then

@@ -1,21 +1,53 @@
-// Writes the bad-input matrix files used by cli/bad_input.sh into the given directory.
+// Test helper for the end-to-end scripts.
+//   make_bad_inputs DIRECTORY                 writes the bad-input matrix files used by
+//                                             cli/bad_input.sh into DIRECTORY
+//   make_bad_inputs delete-dataset FILE NAME  deletes dataset NAME from an HDF5 file in place
+//   make_bad_inputs reseal FILE               recomputes a checkpoint's checksum header, as a
+//                                             writer with a bug would have sealed the file
 #include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "io/checkpoint.hpp"
 #include "io/hdf5_file.hpp"
 #include "tests/test_support.hpp"
 
 using shardmax::Matrix;
 using shardmax::testing::WriteDataFile;
+namespace h5 = shardmax::h5;
 
-int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: make_bad_inputs DIRECTORY\n");
-    return 2;
+namespace {
+
+// A data file whose features and labels have the given shapes and HDF5 types.
+void WriteShaped(const std::string& path, std::vector<hsize_t> feature_dims, hid_t feature_type,
+                 std::vector<hsize_t> label_dims, hid_t label_type) {
+  h5::Handle file = h5::CreateFile(path);
+  for (const auto& [name, dims, type] :
+       {std::tuple{"features", feature_dims, feature_type}, {"labels", label_dims, label_type}}) {
+    h5::Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                     H5Sclose);
+    h5::Handle dataset(
+        H5Dcreate2(file.get(), name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        H5Dclose);
+    hsize_t count = 1;
+    for (hsize_t dim : dims) count *= dim;
+    std::vector<double> values(count, 1.0);
+    if (count > 0) {
+      H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    }
   }
-  const std::string directory = argv[1];
+}
+
+// Format version 1 had no checksum header: an HDF5 file with the old attributes.
+void WriteVersion1Checkpoint(const std::string& path) {
+  h5::Handle file = h5::CreateFile(path);
+  h5::WriteAttribute(file, "/", "format", std::string("shardmax-checkpoint"));
+  h5::WriteAttribute(file, "/", "format_version", std::int64_t{1});
+  h5::WriteMatrix(file, "/model/weights", Matrix::Zero(3, 4));
+}
+
+void WriteMatrixFiles(const std::string& directory) {
   const std::vector<long long> labels{0, 1, 2, 0, 1, 2, 0, 1};
 
   Matrix nan = Matrix::Ones(8, 3);
@@ -33,18 +65,51 @@ int main(int argc, char** argv) {
   std::vector<long long> large = labels;
   large[7] = 9;  // in the last rank's shard
   WriteDataFile(directory + "/large_label.h5", Matrix::Ones(8, 3), large, H5T_IEEE_F32LE);
+  std::vector<long long> large_first = labels;
+  large_first[0] = 5;  // in rank 0's shard
+  WriteDataFile(directory + "/large_label_first.h5", Matrix::Ones(8, 3), large_first,
+                H5T_IEEE_F32LE);
 
   WriteDataFile(directory + "/row_mismatch.h5", Matrix::Ones(9, 3), labels, H5T_IEEE_F32LE);
   WriteDataFile(directory + "/three_rows.h5", Matrix::Ones(3, 3), {0, 1, 0}, H5T_IEEE_F32LE);
 
-  {
-    const std::string path = directory + "/features_1d.h5";
-    shardmax::h5::Handle file = shardmax::h5::CreateFile(path);
-    std::vector<double> values(8, 1.0);
-    auto features = shardmax::h5::CreateDataset(file, "features", H5T_IEEE_F32LE, 8, 0, 0);
-    shardmax::h5::WriteRows(features, 0, 8, H5T_NATIVE_DOUBLE, values.data(), path);
-    auto label_set = shardmax::h5::CreateDataset(file, "labels", H5T_STD_I64LE, 8, 0, 0);
-    shardmax::h5::WriteRows(label_set, 0, 8, H5T_NATIVE_LLONG, labels.data(), path);
+  WriteShaped(directory + "/features_1d.h5", {8}, H5T_IEEE_F32LE, {8}, H5T_STD_I64LE);
+  WriteShaped(directory + "/features_3d.h5", {8, 2, 2}, H5T_IEEE_F32LE, {8}, H5T_STD_I64LE);
+  WriteShaped(directory + "/labels_2d.h5", {8, 3}, H5T_IEEE_F32LE, {8, 1}, H5T_STD_I64LE);
+  WriteShaped(directory + "/int_features.h5", {8, 3}, H5T_STD_I32LE, {8}, H5T_STD_I64LE);
+  WriteShaped(directory + "/float_labels.h5", {8, 3}, H5T_IEEE_F32LE, {8}, H5T_IEEE_F64LE);
+  WriteShaped(directory + "/zero_rows.h5", {0, 3}, H5T_IEEE_F32LE, {0}, H5T_STD_I64LE);
+  WriteShaped(directory + "/zero_features.h5", {8, 0}, H5T_IEEE_F32LE, {8}, H5T_STD_I64LE);
+
+  WriteVersion1Checkpoint(directory + "/ckpt-000000001.h5");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.size() == 1) {
+      WriteMatrixFiles(args[0]);
+      return 0;
+    }
+    if (args.size() == 3 && args[0] == "delete-dataset") {
+      h5::Handle file(H5Fopen(args[1].c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+      if (file.get() < 0 || H5Ldelete(file.get(), args[2].c_str(), H5P_DEFAULT) < 0) {
+        std::fprintf(stderr, "cannot delete '%s' from '%s'\n", args[2].c_str(), args[1].c_str());
+        return 1;
+      }
+      return 0;
+    }
+    if (args.size() == 2 && args[0] == "reseal") {
+      shardmax::SealCheckpointFile(args[1]);
+      return 0;
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "make_bad_inputs: %s\n", error.what());
+    return 1;
   }
-  return 0;
+  std::fprintf(stderr,
+               "usage: make_bad_inputs DIRECTORY | delete-dataset FILE NAME | reseal FILE\n");
+  return 2;
 }

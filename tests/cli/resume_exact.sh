@@ -7,7 +7,7 @@ h5diff_exact() {  # h5diff compares values exactly unless told a tolerance
     h5diff "$1" "$2" /optimizer/velocity_weights
 }
 
-"$shardmax" gen --output train.h5 --val-output val.h5 --rows 60000 --val-rows 3000 \
+"$shardmax" gen --output train.h5 --val-output val.h5 --rows "${SHARDMAX_TEST_ROWS:-60000}" --val-rows 3000 \
   --features 160 --classes 6 --separation 2 > /dev/null || exit 1
 args=(train --train train.h5 --val val.h5 --epochs 4 --batch-size 100 --lr 0.05 --momentum 0.9
       --checkpoint-unit step --checkpoint-every 25 --keep 2)

@@ -235,6 +235,17 @@ TEST_F(ConvertIdxTest, WrongMagicNumbersNameTheFileAndBothNumbers) {
   EXPECT_TRUE(HoldsOnlyInputs());
 }
 
+// Image sizes come from the header: their product could overflow 64 bits, or ask for
+// terabytes, before a byte of data is read.
+TEST_F(ConvertIdxTest, HugeImageSizesInTheHeaderAreRefusedBeforeAllocating) {
+  WriteRaw(Path("huge.idx"), IdxBytes(kImagesMagic, {3, 0xffffffffu, 0xffffffffu}, kPixels));
+  EXPECT_EQ(UserErrorOf([&] { ConvertIdx(Input("huge.idx"), Output()); }),
+            "'" + Path("huge.idx") +
+                "': IDX images of 4294967295 x 4294967295 are larger than the 16777216 values "
+                "per row shardmax stores");
+  EXPECT_TRUE(HoldsOnlyInputs());
+}
+
 TEST_F(ConvertIdxTest, ImageAndLabelCountsMustAgree) {
   WriteGzip(Path("two.gz"), IdxBytes(kLabelsMagic, {2}, {1, 0}));
   EXPECT_EQ(

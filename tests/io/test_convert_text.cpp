@@ -236,6 +236,13 @@ TEST_F(ConvertTextTest, LibsvmIndexZeroAndOutOfOrderIndicesAreRefused) {
             Where("in.svm", 1) + ": index 2 follows index 2; indices must increase along a line");
 }
 
+// Rows are stored dense: one huge index must be refused, not allocate terabytes.
+TEST_F(ConvertTextTest, LibsvmIndexBeyondTheStoredWidthIsRefusedBeforeAllocating) {
+  EXPECT_EQ(ErrorOf(Libsvm("1 1:1\n1 99999999999:1\n")),
+            Where("in.svm", 2) + ": index 99999999999 is beyond the 16777216 features shardmax "
+                                 "stores per row");
+}
+
 TEST_F(ConvertTextTest, LibsvmMalformedAndNonNumericTokensAreRefused) {
   EXPECT_EQ(ErrorOf(Libsvm("1 3\n")), Where("in.svm", 1) + ": '3' is not an index:value pair");
   EXPECT_EQ(ErrorOf(Libsvm("1 a:3\n")), Where("in.svm", 1) + ": 'a:3' is not an index:value pair");

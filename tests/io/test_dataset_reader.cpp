@@ -151,6 +151,15 @@ TEST_F(DatasetReaderTest, FloatLabelsAndStringFeaturesAreRefused) {
   ExpectReadError(path, {"types.h5", "int32", "not supported"});
 }
 
+// Regression test for a finding of tests/fuzz/fuzz_data: a file whose labels type was
+// damaged into a 65540-byte integer made HDF5 read past its buffer (AddressSanitizer:
+// heap-buffer-overflow in H5VM_memcpyvv). Such types are refused before any read.
+TEST_F(DatasetReaderTest, NonstandardNumberTypesAreRefusedBeforeReading) {
+  ExpectReadError(std::string(SHARDMAX_TEST_DATA_DIR) + "/fuzz_data_65540_byte_label_type.h5",
+                  {"dataset 'labels': labels must be integers, found nonstandard number type "
+                   "(524320 bits)"});
+}
+
 TEST_F(DatasetReaderTest, LabelsAtOrAboveClassCountAreRefused) {
   WriteDataFile(Path("k.h5"), Matrix::Ones(4, 2), {0, 1, 2, 5}, H5T_IEEE_F32LE);
   const Shard shard = ReadShard(comm_, Path("k.h5"), {});

@@ -1,6 +1,7 @@
 // Run under mpiexec with 1, 2 and 4 ranks: sharded reads, the all-reduced gradient,
 // training, exact resume and collective errors.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <csignal>
@@ -448,6 +449,49 @@ TEST_F(DistributedTest, EarlyStoppingKeepsTheBestModel) {
   const Metrics best_metrics =
       EvaluateSharded(world_, SoftmaxCrossEntropy(), best.model, validation_shard, 0.0);
   EXPECT_EQ(best_metrics.loss, result.position.best_validation_loss);
+}
+
+// A disk that fills mid-run (simulated with a file-size limit on every rank, which makes
+// writes past it fail with EFBIG): every rank stops with one message naming the checkpoint
+// that failed and the intact one to resume from, which still loads; resuming then finishes.
+TEST_F(DistributedTest, FullDiskStopsTrainingWithThePreviousCheckpointIntact) {
+  const SyntheticConfig data = WriteSynthetic("wide.h5", 400, 200, 10);
+  TrainConfig config = BaseTrainConfig(data, "full");
+  config.validation_path.clear();
+  config.max_steps = 7;  // one checkpoint, of step 7, written while there is room
+  Train(world_, config);
+  const std::string intact = config.checkpoint.directory + "/" + CheckpointFileName(7);
+
+  config.max_steps = 0;
+  config.checkpoint.resume = "auto";
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = 16384;  // below one checkpoint (two 10 x 200 float64 arrays)
+  const auto saved_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  std::string message;
+  try {
+    Train(world_, config);
+  } catch (const AgreedError& error) {
+    message = error.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, saved_handler);
+
+  EXPECT_NE(message.find("writing '" + config.checkpoint.directory + "/" + CheckpointFileName(14) +
+                         "' failed"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+  EXPECT_NE(message.find("the last checkpoint, '" + intact +
+                         "', is intact: free space and continue with --resume auto"),
+            std::string::npos)
+      << message;
+  RunAndAgree(world_, [&] { ReadCheckpoint(intact); });
+  EXPECT_EQ(ReadLatestPointer(config.checkpoint.directory).value(), intact);
+  const TrainResult finished = Train(world_, config);
+  EXPECT_EQ(finished.position.epoch, 3);
 }
 
 }  // namespace
