@@ -70,7 +70,7 @@ void ScoreBlock(const SoftmaxModel& model, const RowBlock& block, const ScoringR
     }
     // Last: the loss overwrites the logits with their gradient.
     if (request.loss != nullptr) {
-      scores->loss_sum += request.loss->SumAndLogitGradient(&logits, std::span(&label, 1));
+      scores->loss_sum += request.loss->RowLossAndGradient(logits.row(0), block, i);
     }
   }
 }

@@ -22,6 +22,13 @@ std::string MakeScratchDirectory(const Communicator& comm);
 void WriteDataFile(const std::string& path, const Matrix& features,
                    const std::vector<long long>& labels, hid_t file_type);
 
+// A block of rows that carries only labels (no features): what a loss needs to score logits
+// computed elsewhere.
+inline RowBlock LabelsOnly(std::span<const Label> labels) {
+  const auto rows = static_cast<Eigen::Index>(labels.size());
+  return RowBlock{Eigen::Map<const FeatureMatrix>(nullptr, rows, 0), labels};
+}
+
 // A small synthetic set: `rows` x `features`, `classes` classes, well separated.
 SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,
                                std::int64_t classes, double separation = 3.0);
