@@ -19,6 +19,7 @@ struct OptimizerConfig {
 struct DatasetLayout {
   std::string features = "features";
   std::string labels = "labels";
+  std::string sample_weights{};  // 1-D per-row weights, read only when named
 };
 
 enum class CheckpointUnit { kEpoch, kStep };
@@ -61,6 +62,7 @@ struct SyntheticConfig {
   FeatureType type = FeatureType::kFloat32;
   std::int64_t chunk_rows = 8192;
   DatasetLayout layout;
+  bool multi_label = false;  // labels as an N x K 0/1 matrix (io/synthetic.hpp)
 };
 
 }  // namespace shardmax

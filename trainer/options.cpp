@@ -20,7 +20,7 @@ constexpr const char* kUsage =
     "  predict   the predicted class (and probabilities) of every row of a data file\n"
     "  convert   write an IDX (MNIST), CSV or LIBSVM dataset as an HDF5 data file\n"
     "  inspect   describe an HDF5 file: datasets, attributes, class counts, value range\n"
-    "  gen       write a synthetic multi-class HDF5 dataset\n"
+    "  gen       write a synthetic multi-class (or multi-label) HDF5 dataset\n"
     "\n"
     "`shardmax <command> --help` lists the command's options.\n";
 
@@ -124,7 +124,10 @@ po::options_description GenerateOptions(SyntheticConfig* config, std::string* ty
       "class means lie this many noise standard deviations from the origin")(
       "dtype", po::value(type)->default_value(*type), "feature type: float32, float64 or uint8")(
       "chunk-rows", po::value(&config->chunk_rows)->default_value(config->chunk_rows),
-      "rows per HDF5 chunk and per write");
+      "rows per HDF5 chunk and per write")(
+      "multi-label", po::bool_switch(&config->multi_label),
+      "write labels as an N x K 0/1 matrix: each label on with probability 1/2, features the "
+      "sum of the means of a row's labels plus noise");
   po::options_description all;
   all.add(generate).add(DatasetOptions(&config->layout));
   return all;

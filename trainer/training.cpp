@@ -209,8 +209,7 @@ class TrainingRun {
     total_steps_ = steps * config_.epochs;
     const std::int64_t local_rows = train_.rows.size();
     GradientSums sums(classes_, train_.feature_count);
-    FeatureMatrix batch_features;
-    std::vector<Label> batch_labels;
+    GatheredRows batch_rows;
     const auto run_start = Clock::now();
 
     while (position_.epoch < config_.epochs) {
@@ -224,18 +223,10 @@ class TrainingRun {
 
       while (position_.step_in_epoch < steps) {
         const RowRange batch = LocalBatch(local_rows, position_.step_in_epoch, steps);
-        batch_features.resize(batch.size(), train_.feature_count);
-        batch_labels.resize(static_cast<std::size_t>(batch.size()));
-        for (std::int64_t i = 0; i < batch.size(); ++i) {
-          const std::int64_t row = order[static_cast<std::size_t>(batch.begin + i)];
-          batch_features.row(i) = train_.features.row(row);
-          batch_labels[static_cast<std::size_t>(i)] = train_.labels[static_cast<std::size_t>(row)];
-        }
+        const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
+                                                          static_cast<std::size_t>(batch.size()));
         sums.Clear();
-        AccumulateBlock(*loss_, model_,
-                        MakeRowBlock(batch_features.data(), batch_labels.data(), batch.size(),
-                                     train_.feature_count),
-                        &sums);
+        AccumulateBlock(*loss_, model_, train_.Gather(batch_order, &batch_rows), &sums);
         const Objective objective =
             ReduceObjective(comm_, &sums, model_, config_.optimizer.weight_decay);
         if (!std::isfinite(objective.value)) {
