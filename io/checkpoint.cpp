@@ -38,6 +38,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "format_version", kCheckpointFormatVersion);
 
   WriteModelDatasets(file, checkpoint.model);
+  if (checkpoint.feature_scaling) WriteFeatureScaling(file, *checkpoint.feature_scaling);
   for (const NamedMatrix& state : checkpoint.optimizer_state) {
     h5::WriteMatrix(file, "/optimizer/" + state.name, state.values);
   }
@@ -48,6 +49,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "global_step", position.global_step);
   h5::WriteAttribute(file, "/", "cursor", position.cursor);
   h5::WriteAttribute(file, "/", "epoch_loss_sum", position.epoch_loss_sum);
+  h5::WriteAttribute(file, "/", "epoch_weight_sum", position.epoch_weight_sum);
 
   const RunSignature& run = checkpoint.run;
   h5::WriteAttribute(file, "/", "seed", static_cast<std::int64_t>(run.seed));
@@ -122,6 +124,12 @@ Checkpoint ReadCheckpoint(const std::string& path) {
       h5::ReadIntAttribute(file, "/", "global_step", context),
       h5::ReadIntAttribute(file, "/", "cursor", context),
       h5::ReadDoubleAttribute(file, "/", "epoch_loss_sum", context)};
+  // Checkpoints from before row weights lack it: their rows all weighed 1.
+  checkpoint.position.epoch_weight_sum =
+      h5::HasAttribute(file, "/", "epoch_weight_sum")
+          ? h5::ReadDoubleAttribute(file, "/", "epoch_weight_sum", context)
+          : static_cast<double>(checkpoint.position.cursor);
+  checkpoint.feature_scaling = ReadFeatureScaling(file, run.features, context);
 
   if (h5::HasObject(file, "/optimizer")) {
     h5::ErrorPrintingOff quiet;

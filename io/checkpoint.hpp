@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/model.hpp"
+#include "common/standardization.hpp"
 
 namespace shardmax {
 
@@ -21,6 +22,7 @@ struct TrainingPosition {
   std::int64_t global_step = 0;    // steps done since the start of training
   std::int64_t cursor = 0;         // rows of `epoch` consumed so far, over all ranks
   double epoch_loss_sum = 0.0;     // sum of per-row losses over those rows (for the epoch log)
+  double epoch_weight_sum = 0.0;   // sum of their row weights (= cursor when unweighted)
 };
 
 // The options and data shape that determine the run; checked on resume.
@@ -45,7 +47,8 @@ struct NamedMatrix {
 };
 
 struct Checkpoint {
-  SoftmaxModel model;
+  SoftmaxModel model;  // on the training scale (standardized features, with --standardize)
+  std::optional<FeatureScaling> feature_scaling;  // m and s of --standardize
   std::vector<NamedMatrix> optimizer_state;
   TrainingPosition position;
   RunSignature run;

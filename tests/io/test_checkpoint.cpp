@@ -135,5 +135,22 @@ TEST_F(CheckpointTest, TruncatedOrForeignFilesAreRefusedByName) {
   EXPECT_THROW(ReadCheckpoint(directory_ + "/absent.h5"), UserError);
 }
 
+TEST_F(CheckpointTest, StandardizationAndEpochWeightSumRoundTrip) {
+  Checkpoint written = SampleCheckpoint(7);
+  written.position.epoch_weight_sum = 4321.25;
+  written.feature_scaling =
+      FeatureScaling{Vector::LinSpaced(5, -1.0, 3.0), Vector::Constant(5, 0.3)};
+  written.feature_scaling->scale(2) = 1.0;
+  const std::string path = directory_ + "/" + CheckpointFileName(8);
+  WriteCheckpoint(path, written);
+  const Checkpoint read = ReadCheckpoint(path);
+  ASSERT_TRUE(read.feature_scaling.has_value());
+  EXPECT_EQ(*read.feature_scaling, *written.feature_scaling);
+  EXPECT_EQ(read.position.epoch_weight_sum, 4321.25);
+  // Without standardization there is none to read.
+  WriteCheckpoint(path, SampleCheckpoint(7));
+  EXPECT_FALSE(ReadCheckpoint(path).feature_scaling.has_value());
+}
+
 }  // namespace
 }  // namespace shardmax
