@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace shardmax {
 
@@ -22,6 +23,18 @@ struct DatasetLayout {
   std::string sample_weights{};  // 1-D per-row weights, read only when named
 };
 
+enum class ClassWeighting { kNone, kBalanced, kGiven };
+enum class BiasInit { kZero, kPriors };
+
+// What shapes the objective and the start beyond the loss: row weights, feature
+// standardization and the initial bias (trainer/training_data.hpp).
+struct DataPreparation {
+  ClassWeighting class_weighting = ClassWeighting::kNone;  // balanced: N / (K n_k)
+  std::vector<double> class_weights;                       // kGiven: one per class, >= 0
+  bool standardize = false;  // train on (x - mean) / std of the training data
+  BiasInit init_bias = BiasInit::kZero;  // kPriors: b_k = log(n_k / N)
+};
+
 enum class CheckpointUnit { kEpoch, kStep };
 
 struct CheckpointConfig {
@@ -38,6 +51,7 @@ struct TrainConfig {
   DatasetLayout layout;
   std::int64_t classes = 0;  // 0: largest label + 1
   std::string loss = "softmax";
+  DataPreparation preparation;
   OptimizerConfig optimizer;
   std::int64_t batch_size = 256;  // global; >= N means full-batch gradient descent
   std::int64_t epochs = 10;

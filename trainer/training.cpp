@@ -14,6 +14,7 @@
 #include "io/dataset_reader.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
+#include "trainer/training_data.hpp"
 
 namespace shardmax {
 namespace {
@@ -57,7 +58,11 @@ class TrainingRun {
     LoadData();
     const std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
     DecideClassCount(checkpoint);
+    prepared_ = PrepareTrainingData(comm_, config_, *loss_, classes_,
+                                    checkpoint ? &*checkpoint : nullptr, last_checkpoint_, &train_,
+                                    validation_ ? &*validation_ : nullptr);
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
+    model_.bias = prepared_.initial_bias;
     optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
     if (checkpoint) RestoreFrom(*checkpoint);
     RunAndAgree(comm_, [&] {
@@ -65,7 +70,9 @@ class TrainingRun {
     });
 
     LogInfo(StrCat("training on ", train_.total_rows, " rows x ", train_.feature_count,
-                   " features, ", classes_, " classes, ", comm_.size(), " ranks, ",
+                   " features, ", classes_,
+                   loss_->is_multi_label() ? " labels (multi-label), " : " classes, ", comm_.size(),
+                   " ranks, ",
                    StepsPerEpoch(train_.total_rows, config_.batch_size),
                    " steps per epoch (global batch ", config_.batch_size, ")"));
     TrainResult result;
@@ -95,7 +102,8 @@ class TrainingRun {
 
   void WriteFinalModel() {
     ModelFile file;
-    file.model = model_;
+    file.model = ModelForRawFeatures(model_, prepared_);
+    file.feature_scaling = prepared_.feature_scaling;
     file.loss = std::string(loss_->name());
     file.weight_decay = config_.optimizer.weight_decay;
     file.feature_type = train_.feature_type;
@@ -112,7 +120,8 @@ class TrainingRun {
                               comm_.size(), " ranks: each rank needs rows in every step"));
     }
     if (!config_.validation_path.empty()) {
-      validation_ = ReadShard(comm_, config_.validation_path, config_.layout);
+      validation_ =
+          ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout));
       if (validation_->feature_count != train_.feature_count) {
         throw AgreedError(StrCat("validation file '", config_.validation_path, "' has ",
                                  validation_->feature_count, " features but '",
@@ -239,8 +248,9 @@ class TrainingRun {
                          objective.grad_weights, objective.grad_bias, &model_);
         ++position_.step_in_epoch;
         ++position_.global_step;
-        position_.cursor += static_cast<std::int64_t>(sums.count());
+        position_.cursor += static_cast<std::int64_t>(sums.rows());
         position_.epoch_loss_sum += sums.loss_sum();
+        position_.epoch_weight_sum += sums.count();
 
         if (position_.step_in_epoch == steps) break;  // the epoch's end is handled below
         if (IsStepCheckpointDue()) WriteCheckpointIfNew();
@@ -257,7 +267,7 @@ class TrainingRun {
 
   void FinishEpoch(Clock::duration epoch_time, std::int64_t rows_this_session,
                    double elapsed_seconds) {
-    const double train_loss = position_.epoch_loss_sum / static_cast<double>(position_.cursor);
+    const double train_loss = position_.epoch_loss_sum / position_.epoch_weight_sum;
     EpochRecord record;
     record.epoch = position_.epoch + 1;
     record.global_step = position_.global_step;
@@ -323,6 +333,7 @@ class TrainingRun {
   Checkpoint MakeCheckpoint() {
     Checkpoint checkpoint;
     checkpoint.model = model_;
+    checkpoint.feature_scaling = prepared_.feature_scaling;
     checkpoint.position = position_;
     for (const OptimizerStateArray& state : optimizer_->State()) {
       checkpoint.optimizer_state.push_back({state.name, *state.values});
@@ -348,6 +359,7 @@ class TrainingRun {
   Shard train_;
   std::optional<Shard> validation_;
   std::int64_t classes_ = 0;
+  PreparedTraining prepared_;
   SoftmaxModel model_;
   std::unique_ptr<Optimizer> optimizer_;
   TrainingPosition position_;
