@@ -1,4 +1,5 @@
-// Writes the bad-input matrix files used by cli/bad_input.sh into the given directory.
+// Writes the bad-input matrix files used by cli/bad_input.sh, and the weighted and
+// multi-label files used by cli/losses.sh, into the given directory.
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -45,6 +46,34 @@ int main(int argc, char** argv) {
     shardmax::h5::WriteRows(features, 0, 8, H5T_NATIVE_DOUBLE, values.data(), path);
     auto label_set = shardmax::h5::CreateDataset(file, "labels", H5T_STD_I64LE, 8, 0, 0);
     shardmax::h5::WriteRows(label_set, 0, 8, H5T_NATIVE_LLONG, labels.data(), path);
+  }
+  // Sample weights (dataset "weights"): 40 rows of 3 features and 3 classes, and bad weights.
+  {
+    Matrix features(40, 3);
+    std::vector<long long> classes(40);
+    std::vector<double> weights(40);
+    for (int i = 0; i < 40; ++i) {
+      classes[static_cast<std::size_t>(i)] = i % 3;
+      for (int j = 0; j < 3; ++j) {
+        features(i, j) = (j == i % 3 ? 2.0 : 0.0) + 0.1 * ((i * 7 + j) % 5);
+      }
+      weights[static_cast<std::size_t>(i)] = 0.5 + (i % 4);
+    }
+    WriteDataFile(directory + "/weighted.h5", features, classes, H5T_IEEE_F32LE, weights);
+    weights[5] = -1.0;
+    WriteDataFile(directory + "/negative_weight.h5", features, classes, H5T_IEEE_F32LE, weights);
+  }
+  // 2-D labels with one entry that is not 0 or 1 (row 3, column 2).
+  {
+    const std::string path = directory + "/bad_targets.h5";
+    shardmax::h5::Handle file = shardmax::h5::CreateFile(path);
+    const Matrix features = Matrix::Ones(8, 3);
+    auto feature_set = shardmax::h5::CreateDataset(file, "features", H5T_IEEE_F32LE, 8, 3, 0);
+    shardmax::h5::WriteRows(feature_set, 0, 8, H5T_NATIVE_DOUBLE, features.data(), path);
+    Matrix targets = Matrix::Zero(8, 4);
+    targets(3, 2) = 0.5;
+    auto label_set = shardmax::h5::CreateDataset(file, "labels", H5T_IEEE_F32LE, 8, 4, 0);
+    shardmax::h5::WriteRows(label_set, 0, 8, H5T_NATIVE_DOUBLE, targets.data(), path);
   }
   return 0;
 }
