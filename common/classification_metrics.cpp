@@ -64,4 +64,48 @@ ClassificationReport ComputeClassificationReport(const ConfusionMatrix& confusio
   return report;
 }
 
+namespace {
+
+ClassScores ScoresFromCounts(const LabelCounts& counts) {
+  ClassScores scores;
+  scores.support = counts.true_positives + counts.false_negatives;
+  scores.predicted = counts.true_positives + counts.false_positives;
+  scores.precision = RatioOrZero(counts.true_positives, scores.predicted);
+  scores.recall = RatioOrZero(counts.true_positives, scores.support);
+  scores.f1 = RatioOrZero(2 * counts.true_positives, scores.support + scores.predicted);
+  return scores;
+}
+
+}  // namespace
+
+MultiLabelReport ComputeMultiLabelReport(const MultiLabelCounts& counts) {
+  MultiLabelReport report;
+  report.rows = counts.rows;
+  report.exact_rows = counts.exact_rows;
+  report.subset_accuracy = RatioOrZero(counts.exact_rows, counts.rows);
+  LabelCounts summed;
+  for (const LabelCounts& label : counts.per_label) {
+    report.per_label.push_back(ScoresFromCounts(label));
+    summed.true_positives += label.true_positives;
+    summed.false_positives += label.false_positives;
+    summed.false_negatives += label.false_negatives;
+    const ClassScores& scores = report.per_label.back();
+    report.macro.precision += scores.precision;
+    report.macro.recall += scores.recall;
+    report.macro.f1 += scores.f1;
+  }
+  const auto labels = static_cast<std::int64_t>(counts.per_label.size());
+  report.hamming_loss =
+      RatioOrZero(summed.false_positives + summed.false_negatives, counts.rows * labels);
+  report.micro = ScoresFromCounts(summed);
+  report.macro.support = report.micro.support;
+  report.macro.predicted = report.micro.predicted;
+  if (labels > 0) {
+    report.macro.precision /= static_cast<double>(labels);
+    report.macro.recall /= static_cast<double>(labels);
+    report.macro.f1 /= static_cast<double>(labels);
+  }
+  return report;
+}
+
 }  // namespace shardmax

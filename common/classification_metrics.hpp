@@ -11,6 +11,17 @@
 //                 (= 2 precision_k recall_k / (precision_k + recall_k) whenever both are defined)
 //   macro avg   = (1/K) sum_k m_k             every class counts, also those with support 0
 //   weighted    = (1/N) sum_k support_k m_k   (so weighted recall = accuracy)
+//
+// Multi-label metrics come from per-label counts instead, over N rows and K labels, where
+// label k of a row is predicted on or off and its true target t_k is 1 or 0:
+//   TP_k = #{t_k = 1, on},  FP_k = #{t_k = 0, on},  FN_k = #{t_k = 1, off}
+//   support_k = TP_k + FN_k,  predicted_k = TP_k + FP_k, and precision, recall and f1 as above
+//   micro avg       = the same formulas on TP, FP and FN summed over the labels
+//   macro avg       = (1/K) sum_k m_k
+//   subset accuracy = #{rows with all K labels right} / N
+//   Hamming loss    = sum_k (FP_k + FN_k) / (N K)       the fraction of wrong label decisions
+// as scikit-learn's classification_report (micro and macro rows), accuracy_score and
+// hamming_loss on multi-label indicator matrices, with zero_division = 0.
 #pragma once
 
 #include <cstdint>
@@ -56,5 +67,31 @@ struct ClassificationReport {
 };
 
 ClassificationReport ComputeClassificationReport(const ConfusionMatrix& confusion);
+
+struct LabelCounts {
+  std::int64_t true_positives = 0;
+  std::int64_t false_positives = 0;
+  std::int64_t false_negatives = 0;
+  bool operator==(const LabelCounts& other) const = default;
+};
+
+struct MultiLabelCounts {
+  std::int64_t rows = 0;
+  std::int64_t exact_rows = 0;  // rows with every label decided right
+  std::vector<LabelCounts> per_label;
+  bool operator==(const MultiLabelCounts& other) const = default;
+};
+
+struct MultiLabelReport {
+  std::int64_t rows = 0;
+  std::int64_t exact_rows = 0;
+  double subset_accuracy = 0.0;  // 0 when there are no rows
+  double hamming_loss = 0.0;     // 0 when there are no rows
+  std::vector<ClassScores> per_label;
+  ClassScores micro;  // support and predicted: summed over the labels
+  ClassScores macro;  // support and predicted: summed over the labels
+};
+
+MultiLabelReport ComputeMultiLabelReport(const MultiLabelCounts& counts);
 
 }  // namespace shardmax

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace shardmax {
 
@@ -35,6 +36,19 @@ struct OptimizerConfig {
 struct DatasetLayout {
   std::string features = "features";
   std::string labels = "labels";
+  std::string sample_weights{};  // 1-D per-row weights, read only when named
+};
+
+enum class ClassWeighting { kNone, kBalanced, kGiven };
+enum class BiasInit { kZero, kPriors };
+
+// What shapes the objective and the start beyond the loss: row weights, feature
+// standardization and the initial bias (trainer/training_data.hpp).
+struct DataPreparation {
+  ClassWeighting class_weighting = ClassWeighting::kNone;  // balanced: N / (K n_k)
+  std::vector<double> class_weights;                       // kGiven: one per class, >= 0
+  bool standardize = false;  // train on (x - mean) / std of the training data
+  BiasInit init_bias = BiasInit::kZero;  // kPriors: b_k = log(n_k / N)
 };
 
 enum class CheckpointUnit { kEpoch, kStep };
@@ -53,6 +67,7 @@ struct TrainConfig {
   DatasetLayout layout;
   std::int64_t classes = 0;  // 0: largest label + 1
   std::string loss = "softmax";
+  DataPreparation preparation;
   OptimizerConfig optimizer;
   std::int64_t batch_size = 256;  // global; >= N means full-batch gradient descent
   std::int64_t epochs = 10;
@@ -80,6 +95,7 @@ struct SyntheticConfig {
   FeatureType type = FeatureType::kFloat32;
   std::int64_t chunk_rows = 8192;
   DatasetLayout layout;
+  bool multi_label = false;  // labels as an N x K 0/1 matrix (io/synthetic.hpp)
 };
 
 }  // namespace shardmax

@@ -1,28 +1,105 @@
 #include "common/loss.hpp"
 
+#include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "common/error.hpp"
 #include "common/softmax.hpp"
 
 namespace shardmax {
+namespace {
 
-double SoftmaxCrossEntropy::SumAndLogitGradient(Matrix* logits,
-                                                std::span<const Label> labels) const {
+Label LabelOf(const RowBlock& block, Eigen::Index row) {
+  return block.labels[static_cast<std::size_t>(row)];
+}
+
+}  // namespace
+
+void Loss::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> /*logits*/) const {
+  throw std::logic_error("loss '" + std::string(name()) + "' does not model probabilities");
+}
+
+double Loss::SumAndLogitGradient(Matrix* logits, const RowBlock& block) const {
   double loss_sum = 0.0;
   for (Eigen::Index i = 0; i < logits->rows(); ++i) {
-    const Label y = labels[static_cast<std::size_t>(i)];
-    auto row = logits->row(i);
-    const double label_logit = row(y);
-    loss_sum += SoftmaxRowInPlace(row) - label_logit;
-    row(y) -= 1.0;
+    const double row_loss = RowLossAndGradient(logits->row(i), block, i);
+    if (block.weights.empty()) {
+      loss_sum += row_loss;
+    } else {
+      const double weight = block.weight(i);
+      loss_sum += weight * row_loss;
+      logits->row(i) *= weight;
+    }
   }
   return loss_sum;
 }
 
+double SoftmaxCrossEntropy::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
+                                               const RowBlock& block, Eigen::Index row) const {
+  const Label y = LabelOf(block, row);
+  const double label_logit = logits(y);
+  const double loss = SoftmaxRowInPlace(logits) - label_logit;
+  logits(y) -= 1.0;
+  return loss;
+}
+
+void SoftmaxCrossEntropy::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const {
+  SoftmaxRowInPlace(logits);
+}
+
+double SquaredError::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
+                                        const RowBlock& block, Eigen::Index row) const {
+  logits(LabelOf(block, row)) -= 1.0;  // now z - onehot(y), the gradient
+  return 0.5 * logits.squaredNorm();
+}
+
+double MulticlassHinge::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
+                                           const RowBlock& block, Eigen::Index row) const {
+  const Label y = LabelOf(block, row);
+  Eigen::Index rival = y == 0 ? 1 : 0;
+  for (Eigen::Index k = rival + 1; k < logits.size(); ++k) {
+    if (k != y && logits(k) > logits(rival)) rival = k;
+  }
+  const double loss = std::max(0.0, 1.0 + logits(rival) - logits(y));
+  logits.setZero();
+  if (loss > 0.0) {
+    logits(rival) = 1.0;
+    logits(y) = -1.0;
+  }
+  return loss;
+}
+
+double Sigmoid(double z) {
+  if (z >= 0.0) return 1.0 / (1.0 + std::exp(-z));
+  const double e = std::exp(z);
+  return e / (1.0 + e);
+}
+
+double SigmoidCrossEntropy::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
+                                               const RowBlock& block, Eigen::Index row) const {
+  const auto targets = block.targets.row(row);
+  double loss = 0.0;
+  for (Eigen::Index k = 0; k < logits.size(); ++k) {
+    const double z = logits(k);
+    const double target = static_cast<double>(targets(k));
+    loss += std::max(z, 0.0) + std::log1p(std::exp(-std::abs(z))) - target * z;
+    logits(k) = Sigmoid(z) - target;
+  }
+  return loss;
+}
+
+void SigmoidCrossEntropy::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const {
+  for (Eigen::Index k = 0; k < logits.size(); ++k) logits(k) = Sigmoid(logits(k));
+}
+
 std::unique_ptr<Loss> MakeLoss(std::string_view name) {
   if (name == "softmax") return std::make_unique<SoftmaxCrossEntropy>();
-  throw UsageError("unknown loss '" + std::string(name) + "' (known: softmax)");
+  if (name == "squared") return std::make_unique<SquaredError>();
+  if (name == "hinge") return std::make_unique<MulticlassHinge>();
+  if (name == "sigmoid") return std::make_unique<SigmoidCrossEntropy>();
+  throw UsageError("unknown loss '" + std::string(name) +
+                   "' (known: softmax, squared, hinge, sigmoid)");
 }
 
 }  // namespace shardmax

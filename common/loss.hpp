@@ -1,5 +1,21 @@
-// Per-sample losses on the logits: the one place to add a loss.
-// Softmax cross-entropy:  l(z, y) = lse(z) - z_y,   dl/dz = softmax(z) - onehot(y).
+// Per-sample losses on the logits z = W x + b (K entries): the one place to add a loss. Each
+// gives l(z, y) of one row and its gradient g = dl/dz; the objective weighs rows and divides
+// by the weight sum (common/objective.hpp).
+//
+//   softmax  cross-entropy, the default:
+//              l = lse(z) - z_y                        g = softmax(z) - onehot(y)
+//   squared  squared error of the logits on one-hot targets:
+//              l = 1/2 ||z - onehot(y)||^2             g = z - onehot(y)
+//   hinge    multi-class margin loss of Crammer and Singer (2001):
+//              l = max(0, 1 + max_{k != y} z_k - z_y)
+//              g = e_m - e_y while l > 0, m the first k != y with the largest z_k; else 0
+//              (a subgradient: l has kinks where l = 0 and where the max is tied)
+//   sigmoid  multi-label: K independent binary logistic outputs, against 0/1 targets t_k:
+//              l = sum_k [log(1 + exp(z_k)) - t_k z_k] g = sigmoid(z) - t
+//              with log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), finite for any z
+//
+// softmax and sigmoid model probabilities (softmax(z), and sigmoid(z_k) for each label);
+// squared and hinge give scores only. Every single-label loss predicts argmax_k z_k.
 #pragma once
 
 #include <memory>
@@ -14,15 +30,59 @@ class Loss {
  public:
   virtual ~Loss() = default;
   virtual std::string_view name() const = 0;
-  // Returns sum_i l(z_i, y_i) over the rows of `logits` and overwrites each row with dl/dz_i.
-  virtual double SumAndLogitGradient(Matrix* logits, std::span<const Label> labels) const = 0;
+  // True when rows are scored against RowBlock::targets (K 0/1 values) rather than a label.
+  virtual bool is_multi_label() const { return false; }
+  // True when ToProbabilities means something (softmax, sigmoid).
+  virtual bool has_probabilities() const { return false; }
+
+  // l(z, y) of row `row` of `block`, whose logits are `logits`; overwrites them with dl/dz.
+  virtual double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                                    Eigen::Index row) const = 0;
+  // Replaces one row of logits with the probabilities the loss models; only if
+  // has_probabilities(), else throws std::logic_error.
+  virtual void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const;
+
+  // sum_i w_i l(z_i, y_i) over the rows of `block` (whose logits are the rows of `logits`),
+  // overwriting each row of `logits` with w_i dl/dz_i. Without weights the rows are left
+  // unscaled, so all-one weights give the same bits as none.
+  double SumAndLogitGradient(Matrix* logits, const RowBlock& block) const;
 };
 
 class SoftmaxCrossEntropy final : public Loss {
  public:
   std::string_view name() const override { return "softmax"; }
-  double SumAndLogitGradient(Matrix* logits, std::span<const Label> labels) const override;
+  bool has_probabilities() const override { return true; }
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                            Eigen::Index row) const override;
+  void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const override;
 };
+
+class SquaredError final : public Loss {
+ public:
+  std::string_view name() const override { return "squared"; }
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                            Eigen::Index row) const override;
+};
+
+class MulticlassHinge final : public Loss {
+ public:
+  std::string_view name() const override { return "hinge"; }
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                            Eigen::Index row) const override;
+};
+
+class SigmoidCrossEntropy final : public Loss {
+ public:
+  std::string_view name() const override { return "sigmoid"; }
+  bool is_multi_label() const override { return true; }
+  bool has_probabilities() const override { return true; }
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                            Eigen::Index row) const override;
+  void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const override;
+};
+
+// 1 / (1 + exp(-z)), without overflow for any z.
+double Sigmoid(double z);
 
 // Throws UsageError for an unknown name.
 std::unique_ptr<Loss> MakeLoss(std::string_view name);

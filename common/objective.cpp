@@ -7,7 +7,7 @@ namespace shardmax {
 GradientSums::GradientSums(Eigen::Index classes, Eigen::Index features)
     : classes_(classes),
       features_(features),
-      buffer_(static_cast<std::size_t>(classes * features + classes + 2), 0.0) {}
+      buffer_(static_cast<std::size_t>(classes * features + classes + 3), 0.0) {}
 
 void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
 
@@ -17,10 +17,11 @@ void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock
   const Matrix features = block.features.cast<double>();
   Matrix logit_gradient = features * model.weights.transpose();
   logit_gradient.rowwise() += model.bias.transpose();
-  sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block.labels);
+  sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block);
   sums->weights().noalias() += logit_gradient.transpose() * features;
   sums->bias() += logit_gradient.colwise().sum().transpose();
-  sums->count() += static_cast<double>(block.rows());
+  sums->count() += block.WeightSum();
+  sums->rows() += static_cast<double>(block.rows());
 }
 
 double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay) {
@@ -29,7 +30,7 @@ double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay) {
 
 Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model,
                           double weight_decay) {
-  const double inverse_count = 1.0 / sums.count();
+  const double inverse_count = sums.count() > 0.0 ? 1.0 / sums.count() : 0.0;
   Objective objective;
   objective.data_loss = sums.loss_sum() * inverse_count;
   objective.value = objective.data_loss + WeightDecayPenalty(model, weight_decay);

@@ -8,6 +8,12 @@
 //   loss       = l(z, y) of the Loss       (softmax cross-entropy: lse(z) - z_y)
 //   p          = softmax(z)                                        (common/softmax.hpp)
 //
+// A multi-label model (sigmoid loss) scores a row against K 0/1 targets t instead:
+//   p_k        = sigmoid(z_k)                                      one probability per label
+//   decision_k = 1 if p_k >= threshold, else 0                     (threshold in (0, 1))
+//   loss       = l(z, t) of the Loss       (sum_k log(1 + exp(z_k)) - t_k z_k)
+// Scores are unweighted: row weights shape the training objective, not the evaluation.
+//
 // Each row is scored on its own, in buffers of its own, rather than as one matrix product per
 // block: the blocked product's summation order (and the alignment-dependent vector paths of
 // the reductions) depend on where a row sits in its block, and a shard boundary moves that.
@@ -24,21 +30,27 @@
 
 namespace shardmax {
 
+// The multi-label decision threshold unless one is chosen (--threshold).
+inline constexpr double kDefaultThreshold = 0.5;
+
 struct ScoringRequest {
-  const Loss* loss = nullptr;  // sum the loss (needs labels); nullptr: no loss
+  const Loss* loss = nullptr;  // sum the loss (needs labels or targets); nullptr: no loss
   std::int64_t top_k = 0;      // count top-k hits (needs labels); 0: none
-  bool probabilities = false;  // keep softmax(z) of every row
+  bool probabilities = false;  // keep p of every row
+  bool multi_label = false;    // K label decisions per row instead of one predicted class
+  double threshold = kDefaultThreshold;  // multi-label: label k is on when p_k >= threshold
 };
 
 struct BlockScores {
-  std::vector<Label> predicted;  // one per row
+  std::vector<Label> predicted;  // one per row (single-label)
+  TargetMatrix decisions;        // rows x K 0/1 (multi-label)
   Matrix probabilities;          // rows x K, when requested
   double loss_sum = 0.0;
   std::int64_t top_k_hits = 0;
 };
 
 // Scores every row of `block` (overwriting `scores`). Labels must be < K when a loss or
-// top-k is requested.
+// top-k is requested; a multi-label loss needs the block's targets (rows x K).
 void ScoreBlock(const SoftmaxModel& model, const RowBlock& block, const ScoringRequest& request,
                 BlockScores* scores);
 
@@ -62,6 +74,25 @@ class EvaluationSums {
 
  private:
   std::int64_t classes_;
+  std::vector<double> buffer_;
+};
+
+// Multi-label evaluation sums in one buffer
+// [true positives (K) | false positives (K) | false negatives (K) | exact rows | rows | loss sum],
+// counts held as doubles for the reason given above.
+class MultiLabelEvaluationSums {
+ public:
+  explicit MultiLabelEvaluationSums(std::int64_t labels);
+
+  // Adds one scored block: its rows' targets against their decisions, and its loss sum.
+  void Add(const RowBlock& block, const BlockScores& scores);
+
+  std::span<double> buffer() { return buffer_; }
+  MultiLabelCounts counts() const;
+  double loss_sum() const { return buffer_.back(); }
+
+ private:
+  std::int64_t labels_;
   std::vector<double> buffer_;
 };
 

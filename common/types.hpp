@@ -12,14 +12,30 @@ using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 using Vector = Eigen::VectorXd;
 using FeatureMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Label = std::int32_t;
+// Multi-label targets: rows x K, each entry 0 or 1 (the reader checks).
+using TargetMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Consecutive rows of features (row-major, contiguous) with their labels: the unit the
-// objective consumes, so a streaming reader or a fused kernel can slot in behind it.
+// Consecutive rows of features (row-major, contiguous) with what they are scored against: the
+// unit the objective consumes, so a streaming reader or a fused kernel can slot in behind it.
+// A row has a class label (single-label losses) or a row of 0/1 targets (multi-label), and
+// optionally a weight w_i >= 0 in the weighted mean sum_i w_i l_i / sum_i w_i.
 struct RowBlock {
   Eigen::Map<const FeatureMatrix> features;
-  std::span<const Label> labels;
+  std::span<const Label> labels;  // one per row, or empty (multi-label data, or unlabelled)
+  std::span<const double> weights = {};  // one per row, or empty: every row weighs 1
+  Eigen::Map<const TargetMatrix> targets{nullptr, 0, 0};  // rows x K for multi-label data
 
   Eigen::Index rows() const { return features.rows(); }
+  double weight(Eigen::Index row) const {
+    return weights.empty() ? 1.0 : weights[static_cast<std::size_t>(row)];
+  }
+  // sum_i w_i, added in row order (so n exactly when every weight is 1).
+  double WeightSum() const {
+    if (weights.empty()) return static_cast<double>(rows());
+    double sum = 0.0;
+    for (const double weight : weights) sum += weight;
+    return sum;
+  }
 };
 
 inline RowBlock MakeRowBlock(const float* features, const Label* labels, Eigen::Index rows,

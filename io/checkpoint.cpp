@@ -81,6 +81,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
                      static_cast<std::int64_t>(Crc32Of(checkpoint.model.weights)));
   h5::WriteAttribute(file, "/model/bias", kChecksumAttribute,
                      static_cast<std::int64_t>(Crc32Of(checkpoint.model.bias)));
+  if (checkpoint.feature_scaling) WriteFeatureScaling(file, *checkpoint.feature_scaling);
   for (const NamedMatrix& state : checkpoint.optimizer_state) {
     WriteArray(file, "/optimizer/" + state.name, state.values);
   }
@@ -93,6 +94,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "epoch_loss_sum", position.epoch_loss_sum);
   h5::WriteAttribute(file, "/", "best_validation_loss", position.best_validation_loss);
   h5::WriteAttribute(file, "/", "best_epoch", position.best_epoch);
+  h5::WriteAttribute(file, "/", "epoch_weight_sum", position.epoch_weight_sum);
 
   const RunSignature& run = checkpoint.run;
   h5::WriteAttribute(file, "/", "seed", static_cast<std::int64_t>(run.seed));
@@ -353,6 +355,12 @@ Checkpoint ReadVerifiedContents(const std::string& path, const std::string& cont
     throw UserError(StrCat(context, ": holds global step ", position.global_step,
                            ", not the step its name says"));
   }
+  // Checkpoints from before row weights lack it: their rows all weighed 1.
+  checkpoint.position.epoch_weight_sum =
+      h5::HasAttribute(file, "/", "epoch_weight_sum")
+          ? h5::ReadDoubleAttribute(file, "/", "epoch_weight_sum", context)
+          : static_cast<double>(checkpoint.position.cursor);
+  checkpoint.feature_scaling = ReadFeatureScaling(file, run.features, context);
 
   // Each solver keeps arrays of its own shapes (velocities K x D, the L-BFGS history M x n,
   // AdamW's step count 1 x 1); the trainer checks them against what it expects on resume.

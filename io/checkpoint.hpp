@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/model.hpp"
+#include "common/standardization.hpp"
 
 namespace shardmax {
 
@@ -35,6 +36,7 @@ struct TrainingPosition {
   // Early stopping: the lowest validation loss so far and the epoch (from 1) that reached it.
   double best_validation_loss = std::numeric_limits<double>::infinity();
   std::int64_t best_epoch = 0;
+  double epoch_weight_sum = 0.0;   // sum of their row weights (= cursor when unweighted)
 };
 
 // The options and data shape that determine the run; checked on resume.
@@ -59,7 +61,8 @@ struct NamedMatrix {
 };
 
 struct Checkpoint {
-  SoftmaxModel model;
+  SoftmaxModel model;  // on the training scale (standardized features, with --standardize)
+  std::optional<FeatureScaling> feature_scaling;  // m and s of --standardize
   std::vector<NamedMatrix> optimizer_state;
   TrainingPosition position;
   RunSignature run;

@@ -69,17 +69,93 @@ void ReadLabels(const h5::Handle& dataset, const std::string& context, Shard* sh
   }
 }
 
+// 2-D labels: each entry must be exactly 0 or 1.
+void ReadTargets(const h5::Handle& dataset, std::int64_t labels, const std::string& context,
+                 Shard* shard) {
+  shard->targets.resize(shard->rows.size(), labels);
+  std::vector<double> raw;
+  for (std::int64_t done = 0; done < shard->rows.size(); done += kReadRows) {
+    const std::int64_t count = std::min(kReadRows, shard->rows.size() - done);
+    raw.resize(static_cast<std::size_t>(count * labels));
+    h5::ReadRows(dataset, shard->rows.begin + done, count, H5T_NATIVE_DOUBLE, raw.data(), context);
+    for (std::int64_t i = 0; i < count; ++i) {
+      for (std::int64_t k = 0; k < labels; ++k) {
+        const double value = raw[static_cast<std::size_t>(i * labels + k)];
+        if (value != 0.0 && value != 1.0) {
+          throw UserError(StrCat(context, ": row ", shard->rows.begin + done + i, ", column ", k,
+                                 " is ", value, "; multi-label targets must be 0 or 1"));
+        }
+        shard->targets(done + i, k) = value == 1.0 ? 1 : 0;
+      }
+    }
+  }
+}
+
+void ReadSampleWeights(const h5::Handle& dataset, const std::string& context, Shard* shard) {
+  shard->weights.resize(static_cast<std::size_t>(shard->rows.size()));
+  h5::ReadRows(dataset, shard->rows.begin, shard->rows.size(), H5T_NATIVE_DOUBLE,
+               shard->weights.data(), context);
+  for (std::size_t i = 0; i < shard->weights.size(); ++i) {
+    const double weight = shard->weights[i];
+    if (std::isfinite(weight) && weight >= 0.0) continue;
+    throw UserError(StrCat(context, ": row ", shard->rows.begin + static_cast<std::int64_t>(i),
+                           " has weight ", weight, "; sample weights must be finite and >= 0"));
+  }
+}
+
+// The dataset must be 1-D with one numeric entry per row (`kind` says of what).
+void CheckPerRowDataset(const h5::Handle& dataset, const std::string& context,
+                        std::int64_t total_rows, const char* kind) {
+  const auto dims = h5::DatasetDims(dataset, context);
+  if (dims.size() != 1) {
+    throw UserError(StrCat(context, ": must be 1-D (one ", kind, " per row), found ", dims.size(),
+                           "-D"));
+  }
+  if (!h5::IsNumericType(dataset)) {
+    throw UserError(StrCat(context, ": ", kind, "s must be numbers, found ",
+                           h5::DescribeType(dataset)));
+  }
+  if (static_cast<std::int64_t>(dims[0]) != total_rows) {
+    throw UserError(StrCat(context, ": has ", dims[0], " rows, but the features have ",
+                           total_rows));
+  }
+}
+
 }  // namespace
 
 RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
-  if (!has_labels()) {
-    return RowBlock{
-        Eigen::Map<const FeatureMatrix>(features.data() + local_begin * feature_count, count,
-                                        feature_count),
-        std::span<const Label>()};
+  const auto begin = static_cast<std::size_t>(local_begin);
+  const auto size = static_cast<std::size_t>(count);
+  const Eigen::Index label_columns = targets.cols();
+  return RowBlock{
+      Eigen::Map<const FeatureMatrix>(features.data() + local_begin * feature_count, count,
+                                      feature_count),
+      labels.empty() ? std::span<const Label>() : std::span(labels).subspan(begin, size),
+      weights.empty() ? std::span<const double>() : std::span(weights).subspan(begin, size),
+      Eigen::Map<const TargetMatrix>(targets.data() + local_begin * label_columns,
+                                     label_columns > 0 ? count : 0, label_columns)};
+}
+
+RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const {
+  const auto count = static_cast<Eigen::Index>(local_rows.size());
+  const Eigen::Index label_columns = targets.cols();
+  storage->features.resize(count, feature_count);
+  storage->labels.resize(labels.empty() ? 0 : local_rows.size());
+  storage->targets.resize(label_columns > 0 ? count : 0, label_columns);
+  storage->weights.resize(weights.empty() ? 0 : local_rows.size());
+  for (std::size_t i = 0; i < local_rows.size(); ++i) {
+    const auto row = local_rows[i];
+    const auto index = static_cast<Eigen::Index>(i);
+    storage->features.row(index) = features.row(row);
+    if (!labels.empty()) storage->labels[i] = labels[static_cast<std::size_t>(row)];
+    if (label_columns > 0) storage->targets.row(index) = targets.row(row);
+    if (!weights.empty()) storage->weights[i] = weights[static_cast<std::size_t>(row)];
   }
-  return MakeRowBlock(features.data() + local_begin * feature_count,
-                      labels.data() + local_begin, count, feature_count);
+  return RowBlock{
+      Eigen::Map<const FeatureMatrix>(storage->features.data(), count, feature_count),
+      storage->labels, storage->weights,
+      Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
+                                     label_columns)};
 }
 
 void Shard::ForEachBlock(const std::function<void(const RowBlock&)>& visit) const {
@@ -121,13 +197,23 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     }
     shard.total_rows = static_cast<std::int64_t>(feature_dims[0]);
     shard.feature_count = static_cast<std::int64_t>(feature_dims[1]);
+    std::int64_t label_columns = 0;  // 0: 1-D class labels
     if (reads_labels) {
       const auto label_dims = h5::DatasetDims(labels, labels_context);
-      if (label_dims.size() != 1) {
-        throw UserError(StrCat(labels_context, ": must be 1-D (one label per row), found ",
+      if (label_dims.size() != 1 && label_dims.size() != 2) {
+        throw UserError(StrCat(labels_context,
+                               ": must be 1-D (one class label per row) or 2-D (rows x K 0/1 "
+                               "labels), found ",
                                label_dims.size(), "-D"));
       }
-      if (!h5::IsIntegerType(labels)) {
+      if (label_dims.size() == 2) {
+        label_columns = static_cast<std::int64_t>(label_dims[1]);
+        if (label_columns == 0) throw UserError(labels_context + ": has 0 label columns");
+        if (!h5::IsNumericType(labels)) {
+          throw UserError(labels_context + ": 2-D labels must be 0/1 numbers, found " +
+                          h5::DescribeType(labels));
+        }
+      } else if (!h5::IsIntegerType(labels)) {
         throw UserError(labels_context + ": labels must be integers, found " +
                         h5::DescribeType(labels));
       }
@@ -145,7 +231,17 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     }
     shard.rows = ShardRows(shard.total_rows, comm.size(), comm.rank());
     ReadFeatures(features, features_context, &shard);
-    if (reads_labels) ReadLabels(labels, labels_context, &shard);
+    if (reads_labels && label_columns == 0) ReadLabels(labels, labels_context, &shard);
+    if (reads_labels && label_columns > 0) {
+      ReadTargets(labels, label_columns, labels_context, &shard);
+    }
+    if (!layout.sample_weights.empty()) {
+      const std::string weights_context =
+          file_context + ", dataset '" + layout.sample_weights + "'";
+      h5::Handle weights = h5::OpenDataset(file, layout.sample_weights, file_context);
+      CheckPerRowDataset(weights, weights_context, shard.total_rows, "weight");
+      ReadSampleWeights(weights, weights_context, &shard);
+    }
     if (h5::HasObject(file, "label_values")) {
       shard.classes.label_values = h5::ReadInts(file, "label_values", file_context);
     }
@@ -157,14 +253,29 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
 }
 
 std::int64_t CountClasses(const Communicator& comm, const Shard& shard) {
+  // Every rank sees the same K columns: no need to agree.
+  if (shard.is_multi_label()) return shard.targets.cols();
   Label largest = 0;
   for (Label label : shard.labels) largest = std::max(largest, label);
   return AllreduceMax(comm, static_cast<std::int64_t>(largest)) + 1;
 }
 
+std::vector<std::int64_t> CountRowsPerClass(const Communicator& comm, const Shard& shard,
+                                            std::int64_t classes) {
+  std::vector<double> counts(static_cast<std::size_t>(classes), 0.0);
+  for (const Label label : shard.labels) counts[static_cast<std::size_t>(label)] += 1.0;
+  AllreduceSum(comm, counts);  // integers below 2^53: exact in any order
+  return std::vector<std::int64_t>(counts.begin(), counts.end());
+}
+
 void CheckLabelsBelow(const Communicator& comm, const Shard& shard, const DatasetLayout& layout,
                       std::int64_t classes, const std::string& classes_source) {
   RunAndAgree(comm, [&] {
+    if (shard.is_multi_label() && shard.targets.cols() != classes) {
+      throw UserError(StrCat("data file '", shard.path, "', dataset '", layout.labels, "': has ",
+                             shard.targets.cols(), " label columns, not the number of classes ",
+                             classes, " (", classes_source, ")"));
+    }
     for (std::size_t i = 0; i < shard.labels.size(); ++i) {
       if (shard.labels[i] < classes) continue;
       throw UserError(StrCat("data file '", shard.path, "', dataset '", layout.labels, "': row ",
@@ -173,6 +284,20 @@ void CheckLabelsBelow(const Communicator& comm, const Shard& shard, const Datase
                              " (", classes_source, ")"));
     }
   });
+}
+
+void CheckLabelsSuitLoss(const Shard& shard, const DatasetLayout& layout, const Loss& loss,
+                         const std::string& loss_source) {
+  if (shard.is_multi_label() == loss.is_multi_label()) return;
+  const std::string context = "data file '" + shard.path + "', dataset '" + layout.labels + "'";
+  const std::string loss_name = "loss '" + std::string(loss.name()) + "' (" + loss_source + ")";
+  if (loss.is_multi_label()) {
+    throw AgreedError(context + ": holds 1-D class labels, but " + loss_name +
+                      " needs a 2-D matrix of 0/1 labels (rows x K)");
+  }
+  throw AgreedError(StrCat(context, ": holds 2-D multi-label targets (", shard.targets.cols(),
+                           " columns), but ", loss_name,
+                           " needs 1-D class labels; multi-label data trains with --loss sigmoid"));
 }
 
 }  // namespace shardmax

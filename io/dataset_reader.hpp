@@ -1,6 +1,9 @@
 // Reads one rank's shard of an HDF5 data file (documented in README.md, "Data format"):
-// 2-D `features` (N x D; float32, float64 or uint8 read as value/255) and 1-D integer
-// `labels` (N); optionally `label_values` (K int64) and `class_names` (K strings). Each rank opens the file through MPI-IO and reads only its hyperslab.
+// 2-D `features` (N x D; float32, float64 or uint8 read as value/255) and `labels`, either 1-D
+// integer class labels (N) or a 2-D matrix of 0/1 multi-label targets (N x K, integer or float);
+// optionally per-row sample weights (1-D, N, finite and >= 0, when a dataset is named),
+// `label_values` (K int64) and `class_names` (K strings). Each rank opens the file through
+// MPI-IO and reads only its hyperslab.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "common/loss.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/types.hpp"
 #include "io/model_file.hpp"
@@ -23,6 +27,14 @@ inline constexpr std::int64_t kBlockRows = 1024;
 // predict need not have labels, and any it has are left unread (and unchecked).
 enum class ShardLabels { kRead, kSkip };
 
+// The storage behind Shard::Gather, reused from batch to batch.
+struct GatheredRows {
+  FeatureMatrix features;
+  std::vector<Label> labels;
+  TargetMatrix targets;
+  std::vector<double> weights;
+};
+
 struct Shard {
   std::string path;
   std::int64_t total_rows = 0;
@@ -30,13 +42,23 @@ struct Shard {
   std::string feature_type;  // as stored: "float32", "float64" or "uint8"
   RowRange rows;             // global rows held here
   FeatureMatrix features;    // rows.size() x feature_count
-  std::vector<Label> labels;  // empty when read with ShardLabels::kSkip
+  std::vector<Label> labels;  // 1-D labels; empty when read with ShardLabels::kSkip or 2-D
+  TargetMatrix targets;       // 2-D labels (multi-label): rows.size() x K; else no columns
+  // Row weights w_i of the training objective: the sample weights read, times the class
+  // weights once training sets them; empty: every row weighs 1.
+  std::vector<double> weights;
   ClassInfo classes;         // optional `label_values` and `class_names` datasets of the file
 
-  bool has_labels() const { return labels.size() == static_cast<std::size_t>(rows.size()); }
+  bool is_multi_label() const { return targets.cols() > 0; }
+  bool has_labels() const {
+    return is_multi_label() || labels.size() == static_cast<std::size_t>(rows.size());
+  }
 
-  // Local rows [local_begin, local_begin + count) as a block (with no labels if it has none).
+  // Local rows [local_begin, local_begin + count) as a block, with whatever labels, targets
+  // and weights the shard has.
   RowBlock Block(std::int64_t local_begin, std::int64_t count) const;
+  // The local rows `local_rows`, in that order, copied into `storage` (a training batch).
+  RowBlock Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const;
   // Calls visit on consecutive blocks cut at global multiples of kBlockRows.
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
 };
@@ -48,12 +70,23 @@ struct Shard {
 Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout,
                 ShardLabels labels = ShardLabels::kRead);
 
-// Collective: the largest label over all ranks' shards, plus one.
+// Collective: the largest label over all ranks' shards, plus one; for 2-D labels, K columns.
 std::int64_t CountClasses(const Communicator& comm, const Shard& shard);
 
-// Collective: every label must be < classes, else an AgreedError naming the first bad row
-// and, in parentheses, where the class count came from (an option, or a model file).
+// Collective: rows per class n_k over every rank's shard (1-D labels below `classes`).
+std::vector<std::int64_t> CountRowsPerClass(const Communicator& comm, const Shard& shard,
+                                            std::int64_t classes);
+
+// Collective: every label must be < classes (2-D labels: K must equal classes), else an
+// AgreedError naming the first bad row and, in parentheses, where the class count came from
+// (an option, or a model file).
 void CheckLabelsBelow(const Communicator& comm, const Shard& shard, const DatasetLayout& layout,
                       std::int64_t classes, const std::string& classes_source = "--classes");
+
+// Throws AgreedError (the same on every rank: it depends on the file's shape) unless the labels
+// suit the loss: 2-D 0/1 labels for a multi-label loss, 1-D class labels for the others.
+// `loss_source` says where the loss came from ("--loss", or a model file).
+void CheckLabelsSuitLoss(const Shard& shard, const DatasetLayout& layout, const Loss& loss,
+                         const std::string& loss_source);
 
 }  // namespace shardmax

@@ -209,11 +209,14 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
     throw UserError(StrCat(features_context, ": must be 2-D (rows x features), found ",
                            feature_dims.size(), "-D"));
   }
-  if (label_dims.size() != 1 || !h5::IsIntegerType(labels)) {
-    throw UserError(StrCat(labels_context, ": must be 1-D integers, found ", label_dims.size(),
-                           "-D ", h5::DescribeType(labels)));
+  const bool multi_label = label_dims.size() == 2 && h5::IsNumericType(labels);
+  if (!multi_label && (label_dims.size() != 1 || !h5::IsIntegerType(labels))) {
+    throw UserError(StrCat(labels_context, ": must be 1-D integers or a 2-D 0/1 matrix, found ",
+                           label_dims.size(), "-D ", h5::DescribeType(labels)));
   }
   DataSummary summary;
+  if (multi_label) summary.label_columns = static_cast<std::int64_t>(label_dims[1]);
+  const std::int64_t label_values_per_row = std::max<std::int64_t>(summary.label_columns, 1);
   summary.rows = static_cast<std::int64_t>(feature_dims[0]);
   summary.features = static_cast<std::int64_t>(feature_dims[1]);
   summary.feature_type = h5::DescribeType(features);
@@ -230,7 +233,7 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
       ChunkDims(CreationProperties(features, features_context).get(), 2, features_context);
   if (!chunk.empty()) block_rows = chunk[0] * std::max<std::int64_t>(1, block_rows / chunk[0]);
   std::vector<double> values;
-  std::vector<std::int64_t> block_labels;
+  std::vector<double> block_labels;
   double sum = 0.0;
   std::int64_t finite = 0;
   summary.min = std::numeric_limits<double>::infinity();
@@ -238,9 +241,9 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
   for (std::int64_t first = 0; first < summary.rows; first += block_rows) {
     const std::int64_t count = std::min(block_rows, summary.rows - first);
     values.resize(static_cast<std::size_t>(count * summary.features));
-    block_labels.resize(static_cast<std::size_t>(count));
+    block_labels.resize(static_cast<std::size_t>(count * label_values_per_row));
     h5::ReadRows(features, first, count, H5T_NATIVE_DOUBLE, values.data(), features_context);
-    h5::ReadRows(labels, first, count, H5T_NATIVE_INT64, block_labels.data(), labels_context);
+    h5::ReadRows(labels, first, count, H5T_NATIVE_DOUBLE, block_labels.data(), labels_context);
     for (const double value : values) {
       if (!std::isfinite(value)) {
         ++summary.non_finite;
@@ -251,7 +254,17 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
       sum += value;
       ++finite;
     }
-    for (const std::int64_t label : block_labels) ++summary.label_counts[label];
+    if (!multi_label) {
+      for (const double label : block_labels) {
+        ++summary.label_counts[static_cast<std::int64_t>(label)];
+      }
+      continue;
+    }
+    for (std::size_t i = 0; i < block_labels.size(); ++i) {
+      const auto column = static_cast<std::int64_t>(i) % summary.label_columns;
+      summary.label_counts[column] += block_labels[i] == 1.0 ? 1 : 0;
+      summary.invalid_targets += block_labels[i] != 0.0 && block_labels[i] != 1.0 ? 1 : 0;
+    }
   }
   if (finite > 0) {
     summary.mean = sum / static_cast<double>(finite);

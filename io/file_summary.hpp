@@ -43,6 +43,9 @@ struct DataSummary {
   std::int64_t features = 0;
   std::string feature_type;
   std::map<std::int64_t, std::int64_t> label_counts;  // stored label -> rows holding it
+  // 2-D (multi-label) labels: K columns, and label_counts holds column k -> rows with it on.
+  std::int64_t label_columns = 0;
+  std::int64_t invalid_targets = 0;  // 2-D entries other than 0 and 1, which training refuses
   ClassInfo classes;                                  // `label_values`, `class_names` if present
   // Over every finite feature value as stored (uint8 as 0..255).
   double min = 0.0;

@@ -247,6 +247,13 @@ bool IsIntegerType(const Handle& dataset) {
          IsStandardNumber(type.get());
 }
 
+bool IsNumericType(const Handle& dataset) {
+  Handle type(H5Dget_type(dataset.get()), H5Tclose);
+  if (type.get() < 0) return false;
+  const H5T_class_t type_class = H5Tget_class(type.get());
+  return type_class == H5T_INTEGER || type_class == H5T_FLOAT;
+}
+
 void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, hid_t memory_type,
               void* out, const std::string& context) {
   if (rows == 0) return;
@@ -345,6 +352,22 @@ std::vector<std::int64_t> ReadInts(const Handle& file, const std::string& name,
   return values;
 }
 
+void WriteDoubles(const Handle& file, const std::string& name, const Vector& values) {
+  const auto count = static_cast<std::int64_t>(values.size());
+  Handle dataset = CreateDataset(file, name, H5T_IEEE_F64LE, count, 0, Storage{});
+  WriteRows(dataset, 0, count, H5T_NATIVE_DOUBLE, values.data(), "dataset '" + name + "'");
+}
+
+Vector ReadDoubles(const Handle& file, const std::string& name, const std::string& context) {
+  Handle dataset = OpenDataset(file, name, context);
+  const auto dims = DatasetDims(dataset, context);
+  if (dims.size() != 1) throw UserError(context + ": dataset '" + name + "' is not 1-D");
+  Vector values(static_cast<Eigen::Index>(dims[0]));
+  ReadRows(dataset, 0, values.size(), H5T_NATIVE_DOUBLE, values.data(),
+           context + ", dataset '" + name + "'");
+  return values;
+}
+
 void WriteMatrix(const Handle& file, const std::string& name, const Matrix& values) {
   Handle dataset = CreateDataset(file, name, H5T_IEEE_F64LE, values.rows(), values.cols(), 0);
   WriteRows(dataset, 0, values.rows(), H5T_NATIVE_DOUBLE, values.data(), "dataset '" + name + "'");
@@ -381,6 +404,11 @@ void WriteAttribute(const Handle& file, const std::string& object, const std::st
   Handle type = StringType();
   const char* text = value.c_str();
   WriteScalarAttribute(file, object, name, type.get(), &text);
+}
+
+bool HasAttribute(const Handle& file, const std::string& object, const std::string& name) {
+  ErrorPrintingOff quiet;
+  return H5Aexists_by_name(file.get(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
 double ReadDoubleAttribute(const Handle& file, const std::string& object, const std::string& name,

@@ -81,6 +81,7 @@ std::vector<hsize_t> DatasetDims(const Handle& dataset, const std::string& conte
 // The stored element type, as users name it: "float32", "float64", "uint8", "int32", ...
 std::string DescribeType(const Handle& dataset);
 bool IsIntegerType(const Handle& dataset);
+bool IsNumericType(const Handle& dataset);  // integer or floating point
 
 // Reads rows [first_row, first_row + rows) of a 1-D or 2-D dataset, converted to memory_type.
 void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, hid_t memory_type,
@@ -117,6 +118,10 @@ void WriteInts(const Handle& file, const std::string& name, const std::vector<st
 std::vector<std::int64_t> ReadInts(const Handle& file, const std::string& name,
                                    const std::string& context);
 
+// Whole 1-D float64 datasets (any stored numeric type is converted).
+void WriteDoubles(const Handle& file, const std::string& name, const Vector& values);
+Vector ReadDoubles(const Handle& file, const std::string& name, const std::string& context);
+
 // Whole double matrices (contiguous, row-major).
 void WriteMatrix(const Handle& file, const std::string& name, const Matrix& values);
 Matrix ReadMatrix(const Handle& file, const std::string& name, const std::string& context);
@@ -128,6 +133,7 @@ void WriteAttribute(const Handle& file, const std::string& object, const std::st
                     std::int64_t value);
 void WriteAttribute(const Handle& file, const std::string& object, const std::string& name,
                     const std::string& value);
+bool HasAttribute(const Handle& file, const std::string& object, const std::string& name);
 double ReadDoubleAttribute(const Handle& file, const std::string& object, const std::string& name,
                            const std::string& context);
 std::int64_t ReadIntAttribute(const Handle& file, const std::string& object,

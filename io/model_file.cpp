@@ -35,6 +35,27 @@ SoftmaxModel ReadModelDatasets(const h5::Handle& file, const std::string& contex
   return model;
 }
 
+void WriteFeatureScaling(const h5::Handle& file, const FeatureScaling& scaling) {
+  h5::WriteDoubles(file, "/standardization/mean", scaling.mean);
+  h5::WriteDoubles(file, "/standardization/scale", scaling.scale);
+}
+
+std::optional<FeatureScaling> ReadFeatureScaling(const h5::Handle& file, std::int64_t features,
+                                                 const std::string& context) {
+  if (!h5::HasObject(file, "/standardization")) return std::nullopt;
+  FeatureScaling scaling{h5::ReadDoubles(file, "/standardization/mean", context),
+                         h5::ReadDoubles(file, "/standardization/scale", context)};
+  if (scaling.mean.size() != features || scaling.scale.size() != features) {
+    throw UserError(StrCat(context, ": '/standardization' must have ", features,
+                           " means and scales"));
+  }
+  if (!scaling.mean.allFinite() || !(scaling.scale.array() > 0.0).all() ||
+      !scaling.scale.allFinite()) {
+    throw UserError(context + ": '/standardization' must hold finite means and positive scales");
+  }
+  return scaling;
+}
+
 void WriteModelFile(const std::string& path, const ModelFile& model) {
   WriteFileAtomically(path, [&](const std::string& temporary) {
     h5::Handle file = h5::CreateFile(temporary);
@@ -46,6 +67,7 @@ void WriteModelFile(const std::string& path, const ModelFile& model) {
     h5::WriteAttribute(file, "/", "weight_decay", model.weight_decay);
     h5::WriteAttribute(file, "/", "feature_type", model.feature_type);
     WriteModelDatasets(file, model.model);
+    if (model.feature_scaling) WriteFeatureScaling(file, *model.feature_scaling);
     if (!model.classes.label_values.empty()) {
       h5::WriteInts(file, "/model/label_values", model.classes.label_values);
     }
@@ -70,6 +92,10 @@ ModelFile ReadModelFile(const std::string& path) {
   model.weight_decay = h5::ReadDoubleAttribute(file, "/", "weight_decay", context);
   if (format == "shardmax-model") {
     model.feature_type = h5::ReadStringAttribute(file, "/", "feature_type", context);
+  }
+  model.feature_scaling = ReadFeatureScaling(file, model.model.features(), context);
+  if (format == "shardmax-checkpoint" && model.feature_scaling) {
+    model.model = ToOriginalScale(model.model, *model.feature_scaling);
   }
   if (h5::HasObject(file, "/model/label_values")) {
     model.classes.label_values = h5::ReadInts(file, "/model/label_values", context);

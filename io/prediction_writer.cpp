@@ -38,7 +38,7 @@ class RowCursor {
  public:
   explicit RowCursor(const RowRange& rows) : rows_(rows), next_(rows.begin) {}
   void Advance(const PredictionBlock& block) {
-    const auto count = static_cast<std::int64_t>(block.predicted.size());
+    const std::int64_t count = block.rows();
     if (block.first_row != next_ || next_ + count > rows_.end) {
       throw std::logic_error(StrCat("prediction block of rows ", block.first_row, "..",
                                     block.first_row + count, " out of order (expected row ",
@@ -77,7 +77,11 @@ void WriteHdf5(const Communicator& comm, const PredictionOutput& output, const s
       h5::WriteAttribute(file, "/", "data", output.data_path);
       // Contiguous (no chunks): parallel HDF5 writes contiguous datasets without filters or
       // chunk-index bookkeeping, each rank straight to its own byte range.
-      predicted = h5::CreateDataset(file, "predicted", H5T_STD_I32LE, total_rows, 0, h5::Storage{});
+      h5::WriteAttribute(file, "/", "multi_label", static_cast<std::int64_t>(output.multi_label));
+      predicted = output.multi_label ? h5::CreateDataset(file, "predicted", H5T_STD_U8LE,
+                                                         total_rows, classes, h5::Storage{})
+                                     : h5::CreateDataset(file, "predicted", H5T_STD_I32LE,
+                                                         total_rows, 0, h5::Storage{});
       if (!output.label_values.empty()) {
         predicted_label =
             h5::CreateDataset(file, "predicted_label", H5T_STD_I64LE, total_rows, 0, h5::Storage{});
@@ -95,9 +99,14 @@ void WriteHdf5(const Communicator& comm, const PredictionOutput& output, const s
       std::vector<std::int64_t> labels;
       produce([&](const PredictionBlock& block) {
         cursor.Advance(block);
-        const auto count = static_cast<std::int64_t>(block.predicted.size());
-        h5::WriteRows(predicted, block.first_row, count, H5T_NATIVE_INT32, block.predicted.data(),
-                      context + ", dataset 'predicted'");
+        const std::int64_t count = block.rows();
+        if (output.multi_label) {
+          h5::WriteRows(predicted, block.first_row, count, H5T_NATIVE_UINT8,
+                        block.decisions->data(), context + ", dataset 'predicted'");
+        } else {
+          h5::WriteRows(predicted, block.first_row, count, H5T_NATIVE_INT32,
+                        block.predicted.data(), context + ", dataset 'predicted'");
+        }
         if (!output.label_values.empty()) {
           labels.clear();
           for (const Label k : block.predicted) {
@@ -134,7 +143,12 @@ void AppendNumber(std::string* text, std::int64_t value) {
 }
 
 std::string CsvHeader(const PredictionOutput& output, std::int64_t classes) {
-  std::string header = "row,predicted";
+  std::string header = "row";
+  if (output.multi_label) {
+    for (std::int64_t k = 0; k < classes; ++k) header += StrCat(",predicted_", k);
+  } else {
+    header += ",predicted";
+  }
   if (!output.label_values.empty()) header += ",predicted_label";
   if (output.probabilities) {
     for (std::int64_t k = 0; k < classes; ++k) header += StrCat(",p_", k);
@@ -144,12 +158,19 @@ std::string CsvHeader(const PredictionOutput& output, std::int64_t classes) {
 
 void FormatCsvRows(const PredictionOutput& output, const PredictionBlock& block, std::string* text) {
   text->clear();
-  for (std::size_t i = 0; i < block.predicted.size(); ++i) {
-    const Label predicted = block.predicted[i];
+  for (std::size_t i = 0; i < static_cast<std::size_t>(block.rows()); ++i) {
     AppendNumber(text, block.first_row + static_cast<std::int64_t>(i));
-    *text += ',';
-    AppendNumber(text, predicted);
+    if (output.multi_label) {
+      const auto decisions = block.decisions->row(static_cast<Eigen::Index>(i));
+      for (Eigen::Index k = 0; k < decisions.size(); ++k) {
+        *text += decisions(k) != 0 ? ",1" : ",0";
+      }
+    } else {
+      *text += ',';
+      AppendNumber(text, block.predicted[i]);
+    }
     if (!output.label_values.empty()) {
+      const Label predicted = block.predicted[i];
       *text += ',';
       AppendNumber(text, output.label_values[static_cast<std::size_t>(predicted)]);
     }

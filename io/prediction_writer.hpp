@@ -1,10 +1,12 @@
 // Writes the predictions of a sharded run as ONE output file, rows in input order, each rank
 // writing its own rows (layouts in README.md, "Prediction output"):
-//   hdf5: contiguous datasets `predicted` (N int32), `predicted_label` (N int64, when the
-//         model has label values) and `probabilities` (N x K float64, on request), created
+//   hdf5: contiguous datasets `predicted` (N int32; for a multi-label model N x K uint8 0/1
+//         decisions), `predicted_label` (N int64, when the model has label values) and
+//         `probabilities` (N x K float64, on request), created
 //         collectively through MPI-IO; each rank writes its row range with independent
 //         transfers, block by block. float64 keeps the probabilities exactly as computed.
-//   csv:  `row,predicted[,predicted_label][,p_0..p_{K-1}]`; rank 0 writes the header, then the
+//   csv:  `row,predicted[,predicted_label][,p_0..p_{K-1}]`, for a multi-label model
+//         `row,predicted_0..predicted_{K-1}[,p_0..p_{K-1}]`; rank 0 writes the header, then the
 //         ranks append their rows in rank order, passing a token, each streaming block by
 //         block, so memory per rank stays at one block. Reals are written in the shortest
 //         form that reads back to the same double.
@@ -34,6 +36,7 @@ struct PredictionOutput {
   PredictionFormat format = PredictionFormat::kHdf5;
   bool overwrite = false;
   bool probabilities = false;
+  bool multi_label = false;  // K 0/1 decisions per row instead of one class
   std::vector<std::int64_t> label_values;  // one per class: also write `predicted_label`
   std::string model_path;                  // recorded in the HDF5 file's attributes
   std::string data_path;
@@ -42,8 +45,13 @@ struct PredictionOutput {
 // Consecutive rows to write, from global row `first_row`.
 struct PredictionBlock {
   std::int64_t first_row = 0;
-  std::span<const Label> predicted;
+  std::span<const Label> predicted;       // one per row (single-label)
   const Matrix* probabilities = nullptr;  // rows x K, when the output has them
+  const TargetMatrix* decisions = nullptr;  // rows x K (multi-label)
+
+  std::int64_t rows() const {
+    return decisions != nullptr ? decisions->rows() : static_cast<std::int64_t>(predicted.size());
+  }
 };
 using PredictionSink = std::function<void(const PredictionBlock&)>;
 

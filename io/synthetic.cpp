@@ -52,27 +52,39 @@ void WriteSplit(const SyntheticConfig& config, int split, const std::string& pat
   h5::Handle features = h5::CreateDataset(file, config.layout.features, FileType(config.type),
                                           rows, config.features, config.chunk_rows);
   h5::Handle labels =
-      h5::CreateDataset(file, config.layout.labels, H5T_STD_I32LE, rows, 0, config.chunk_rows);
+      config.multi_label
+          ? h5::CreateDataset(file, config.layout.labels, H5T_STD_U8LE, rows, config.classes,
+                              config.chunk_rows)
+          : h5::CreateDataset(file, config.layout.labels, H5T_STD_I32LE, rows, 0,
+                              config.chunk_rows);
   const std::string context = "writing '" + path + "'";
   Matrix block_features;
   std::vector<Label> block_labels;
+  TargetMatrix block_targets;
   for (std::int64_t first = 0; first < rows; first += config.chunk_rows) {
     const std::int64_t count = std::min(config.chunk_rows, rows - first);
     block_features.resize(count, config.features);
-    block_labels.resize(static_cast<std::size_t>(count));
-    GenerateSyntheticRows(config, split, first, block_features, block_labels);
+    if (config.multi_label) {
+      block_targets.resize(count, config.classes);
+      GenerateMultiLabelRows(config, split, first, block_features, block_targets);
+      h5::WriteRows(labels, first, count, H5T_NATIVE_UINT8, block_targets.data(), context);
+    } else {
+      block_labels.resize(static_cast<std::size_t>(count));
+      GenerateSyntheticRows(config, split, first, block_features, block_labels);
+      h5::WriteRows(labels, first, count, H5T_NATIVE_INT32, block_labels.data(), context);
+    }
     if (config.type == FeatureType::kUint8) {
       h5::WriteRows(features, first, count, H5T_NATIVE_UINT8, ToUint8(block_features).data(),
                     context);
     } else {
       h5::WriteRows(features, first, count, H5T_NATIVE_DOUBLE, block_features.data(), context);
     }
-    h5::WriteRows(labels, first, count, H5T_NATIVE_INT32, block_labels.data(), context);
   }
   h5::WriteAttribute(file, "/", "classes", config.classes);
   h5::WriteAttribute(file, "/", "generator", std::string("shardmax gen"));
   h5::WriteAttribute(file, "/", "seed", static_cast<std::int64_t>(config.seed));
   h5::WriteAttribute(file, "/", "separation", config.separation);
+  h5::WriteAttribute(file, "/", "multi_label", static_cast<std::int64_t>(config.multi_label));
   });
 }
 
@@ -90,6 +102,22 @@ void GenerateSyntheticRows(const SyntheticConfig& config, int split, std::int64_
     for (Eigen::Index j = 0; j < features.cols(); ++j) {
       features(i, j) = means(label, j) + generator.Normal();
     }
+  }
+}
+
+void GenerateMultiLabelRows(const SyntheticConfig& config, int split, std::int64_t first_row,
+                            Eigen::Ref<Matrix> features, Eigen::Ref<TargetMatrix> targets) {
+  const Matrix means = ClassMeans(config);
+  for (Eigen::Index i = 0; i < features.rows(); ++i) {
+    SplitMix64 generator = SplitMix64::ForStream(
+        config.seed, kRows, static_cast<std::uint64_t>(split),
+        static_cast<std::uint64_t>(first_row + i));
+    features.row(i).setZero();
+    for (Eigen::Index k = 0; k < config.classes; ++k) {
+      targets(i, k) = static_cast<std::uint8_t>(generator.Below(2));
+      if (targets(i, k) != 0) features.row(i) += means.row(k);
+    }
+    for (Eigen::Index j = 0; j < features.cols(); ++j) features(i, j) += generator.Normal();
   }
 }
 

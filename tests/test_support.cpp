@@ -22,7 +22,8 @@ std::string MakeScratchDirectory(const Communicator& comm) {
 }
 
 void WriteDataFile(const std::string& path, const Matrix& features,
-                   const std::vector<long long>& labels, hid_t file_type) {
+                   const std::vector<long long>& labels, hid_t file_type,
+                   const std::vector<double>& sample_weights) {
   h5::Handle file = h5::CreateFile(path);
   h5::Handle feature_set =
       h5::CreateDataset(file, "features", file_type, features.rows(), features.cols(), 0);
@@ -31,6 +32,11 @@ void WriteDataFile(const std::string& path, const Matrix& features,
                                            static_cast<std::int64_t>(labels.size()), 0, 0);
   h5::WriteRows(label_set, 0, static_cast<std::int64_t>(labels.size()), H5T_NATIVE_LLONG,
                 labels.data(), path);
+  if (!sample_weights.empty()) {
+    h5::WriteDoubles(file, "weights",
+                     Eigen::Map<const Vector>(sample_weights.data(),
+                                              static_cast<Eigen::Index>(sample_weights.size())));
+  }
 }
 
 SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,

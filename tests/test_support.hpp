@@ -18,9 +18,18 @@ std::string MakeScratchDirectory();
 std::string MakeScratchDirectory(const Communicator& comm);
 
 // Writes a data file with `features` (stored as `file_type`, e.g. H5T_IEEE_F32LE) and
-// `labels` (stored as int64) under the default dataset names.
+// `labels` (stored as int64) under the default dataset names, and `sample_weights` (if any)
+// as a float64 dataset "weights".
 void WriteDataFile(const std::string& path, const Matrix& features,
-                   const std::vector<long long>& labels, hid_t file_type);
+                   const std::vector<long long>& labels, hid_t file_type,
+                   const std::vector<double>& sample_weights = {});
+
+// A block of rows that carries only labels (no features): what a loss needs to score logits
+// computed elsewhere.
+inline RowBlock LabelsOnly(std::span<const Label> labels) {
+  const auto rows = static_cast<Eigen::Index>(labels.size());
+  return RowBlock{Eigen::Map<const FeatureMatrix>(nullptr, rows, 0), labels};
+}
 
 // A small synthetic set: `rows` x `features`, `classes` classes, well separated.
 SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,

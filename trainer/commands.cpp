@@ -56,7 +56,8 @@ int RunGenerate(const Communicator& comm, const SyntheticConfig& config) {
     if (comm.is_root()) WriteSyntheticDataset(config);
   });
   LogInfo(StrCat("wrote ", config.rows, " rows x ", config.features, " features, ",
-                 config.classes, " classes to '", config.output_path, "'"));
+                 config.classes, config.multi_label ? " labels (multi-label)" : " classes",
+                 " to '", config.output_path, "'"));
   if (!config.validation_output_path.empty()) {
     LogInfo(StrCat("wrote ", config.validation_rows, " validation rows to '",
                    config.validation_output_path, "'"));

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "common/classification_metrics.hpp"
 #include "common/collective.hpp"
@@ -30,6 +31,7 @@ struct EvaluateConfig {
   std::string data_path;
   std::string json_path;  // optional
   std::int64_t top_k = kTopKFromClassCount;
+  std::optional<double> threshold;
   DatasetLayout layout;
 };
 
@@ -54,7 +56,7 @@ po::options_description EvaluateOptions(EvaluateConfig* config) {
       "reported)")("json", po::value(&config->json_path),
                    "also write the results as JSON to this file (replaced atomically)");
   po::options_description all;
-  all.add(options).add(DatasetOptions(&config->layout));
+  all.add(options).add(ThresholdOption(&config->threshold)).add(DatasetOptions(&config->layout));
   return all;
 }
 
@@ -67,8 +69,14 @@ void CheckEvaluateConfig(const EvaluateConfig& config) {
 }
 
 // The k to count top-k hits for, or 0 for none.
-std::int64_t ChooseTopK(const EvaluateConfig& config, std::int64_t classes) {
-  if (config.top_k == kTopKFromClassCount) return classes > kDefaultTopK ? kDefaultTopK : 0;
+std::int64_t ChooseTopK(const EvaluateConfig& config, std::int64_t classes, bool multi_label) {
+  if (config.top_k == kTopKFromClassCount) {
+    return classes > kDefaultTopK && !multi_label ? kDefaultTopK : 0;
+  }
+  if (multi_label) {
+    throw UsageError("--top-k applies to single-label models; model '" + config.model_path +
+                     "' is multi-label (loss 'sigmoid')");
+  }
   if (config.top_k > classes) {
     throw UsageError(StrCat("--top-k ", config.top_k, " is more than the ", classes,
                             " classes of model '", config.model_path, "'"));
@@ -280,6 +288,97 @@ std::string FormatJson(const EvaluationResult& result) {
   return json.Finish();
 }
 
+// Everything the multi-label report and JSON are made from.
+struct MultiLabelResult {
+  const EvaluateConfig& config;
+  const Shard& shard;
+  const ModelFile& model;
+  const ClassInfo& classes;
+  const MultiLabelEvaluation& evaluation;
+  const MultiLabelReport& report;
+  int ranks = 1;
+};
+
+std::string FormatMultiLabelText(const MultiLabelResult& result) {
+  const MultiLabelReport& report = result.report;
+  const Metrics& metrics = result.evaluation.metrics;
+  const std::int64_t labels = result.model.model.classes();
+  const std::vector<std::string> names = DisplayNames(result.classes, labels);
+  std::int64_t wrong_decisions = 0;
+  for (const LabelCounts& counts : result.evaluation.counts.per_label) {
+    wrong_decisions += counts.false_positives + counts.false_negatives;
+  }
+
+  std::string text = StrCat("evaluated model '", result.config.model_path, "' on '",
+                            result.config.data_path, "': ", report.rows, " rows x ",
+                            result.shard.feature_count, " features, ", labels,
+                            " labels (multi-label), ", result.ranks,
+                            result.ranks == 1 ? " rank\n" : " ranks\n");
+  text += StrCat("loss ", FormatFixed(metrics.loss, 6), "  objective ",
+                 FormatFixed(metrics.objective, 6), "  (weight decay ",
+                 result.model.weight_decay, ")\n");
+  text += StrCat("threshold ", result.evaluation.threshold, "\n");
+  text += StrCat("subset accuracy ", FormatPercent(report.exact_rows, report.rows), "  (",
+                 report.exact_rows, " of ", report.rows, " rows with every label right)\n");
+  text += StrCat("hamming loss ", FormatFixed(report.hamming_loss, 4), "  (", wrong_decisions,
+                 " of ", report.rows * labels, " label decisions wrong)\n");
+
+  TextTable table;
+  table.AddRow({"label", "precision", "recall", "f1", "support"});
+  for (std::int64_t k = 0; k < labels; ++k) {
+    table.AddRow(ScoreCells(Shorten(names[static_cast<std::size_t>(k)], kMaxRowName),
+                            report.per_label[static_cast<std::size_t>(k)]));
+  }
+  table.AddRow(ScoreCells("micro avg", report.micro));
+  table.AddRow(ScoreCells("macro avg", report.macro));
+  text += "\n";
+  text += table.Format();
+  return text;
+}
+
+std::string FormatMultiLabelJson(const MultiLabelResult& result) {
+  const MultiLabelReport& report = result.report;
+  const std::int64_t labels = result.model.model.classes();
+  const std::vector<std::string> names = DisplayNames(result.classes, labels);
+
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("format").Value("shardmax-evaluation");
+  json.Key("format_version").Value(1);
+  json.Key("model").Value(result.config.model_path);
+  json.Key("data").Value(result.config.data_path);
+  json.Key("multi_label").Value(true);
+  json.Key("rows").Value(report.rows);
+  json.Key("features").Value(result.shard.feature_count);
+  json.Key("classes").Value(labels);
+  json.Key("loss").Value(result.evaluation.metrics.loss);
+  json.Key("weight_decay").Value(result.model.weight_decay);
+  json.Key("objective").Value(result.evaluation.metrics.objective);
+  json.Key("threshold").Value(result.evaluation.threshold);
+  json.Key("subset_accuracy").Value(report.subset_accuracy);
+  json.Key("exact_rows").Value(report.exact_rows);
+  json.Key("hamming_loss").Value(report.hamming_loss);
+  json.Key("per_label").BeginArray();
+  for (std::int64_t k = 0; k < labels; ++k) {
+    const auto index = static_cast<std::size_t>(k);
+    json.BeginObject(JsonWriter::Layout::kOneLine);
+    json.Key("label").Value(k);
+    if (!result.classes.class_names.empty()) json.Key("name").Value(names[index]);
+    AddScores(&json, report.per_label[index]);
+    json.Key("predicted").Value(report.per_label[index].predicted);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("micro_avg").BeginObject(JsonWriter::Layout::kOneLine);
+  AddScores(&json, report.micro);
+  json.EndObject();
+  json.Key("macro_avg").BeginObject(JsonWriter::Layout::kOneLine);
+  AddScores(&json, report.macro);
+  json.EndObject();
+  json.EndObject();
+  return json.Finish();
+}
+
 void WriteTextFile(const std::string& path, const std::string& text) {
   WriteFileAtomically(path, [&](const std::string& temporary) {
     std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
@@ -302,25 +401,45 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
   CheckJsonDirectory(comm, config.json_path);
 
   const ModelFile model = LoadModel(comm, config.model_path);
+  const std::unique_ptr<Loss> loss = MakeLoss(model.loss);
   const std::int64_t classes = model.model.classes();
-  const std::int64_t top_k = ChooseTopK(config, classes);
+  const std::int64_t top_k = ChooseTopK(config, classes, loss->is_multi_label());
+  const double threshold = ChooseThreshold(config.threshold, model, config.model_path);
   const Shard shard = ReadShard(comm, config.data_path, config.layout);
   CheckDataFitsModel(shard, model, config.model_path);
-  CheckLabelsBelow(comm, shard, config.layout, classes, "model '" + config.model_path + "'");
+  const std::string model_source = "model '" + config.model_path + "'";
+  CheckLabelsSuitLoss(shard, config.layout, *loss, model_source);
+  CheckLabelsBelow(comm, shard, config.layout, classes, model_source);
   const ClassInfo class_info = ResolveClassInfo(model, config.model_path, shard);
+  // The model takes raw features, but its decay penalized the weights as trained.
+  const double penalty = TrainedWeightDecayPenalty(model);
 
-  const std::unique_ptr<Loss> loss = MakeLoss(model.loss);
-  const Evaluation evaluation =
-      EvaluateShardedInDetail(comm, *loss, model.model, shard, model.weight_decay, top_k);
-  const ClassificationReport report = ComputeClassificationReport(evaluation.confusion);
-  const EvaluationResult result{config, shard, model, class_info, evaluation, report, comm.size()};
-
-  std::string text = FormatText(result);
+  std::string text;
+  std::string json;
+  if (loss->is_multi_label()) {
+    MultiLabelEvaluation evaluation = EvaluateMultiLabelSharded(
+        comm, *loss, model.model, shard, model.weight_decay, threshold);
+    evaluation.metrics.objective = evaluation.metrics.loss + penalty;
+    const MultiLabelReport report = ComputeMultiLabelReport(evaluation.counts);
+    const MultiLabelResult result{config, shard, model, class_info, evaluation, report,
+                                  comm.size()};
+    text = FormatMultiLabelText(result);
+    if (!config.json_path.empty()) json = FormatMultiLabelJson(result);
+  } else {
+    Evaluation evaluation =
+        EvaluateShardedInDetail(comm, *loss, model.model, shard, model.weight_decay, top_k);
+    evaluation.metrics.objective = evaluation.metrics.loss + penalty;
+    const ClassificationReport report = ComputeClassificationReport(evaluation.confusion);
+    const EvaluationResult result{config,     shard,  model,      class_info,
+                                  evaluation, report, comm.size()};
+    text = FormatText(result);
+    if (!config.json_path.empty()) json = FormatJson(result);
+  }
   text.pop_back();  // LogInfo ends the line
   LogInfo(text);
   if (!config.json_path.empty()) {
     RunAndAgree(comm, [&] {
-      if (comm.is_root()) WriteTextFile(config.json_path, FormatJson(result));
+      if (comm.is_root()) WriteTextFile(config.json_path, json);
     });
     LogInfo("wrote '" + config.json_path + "'");
   }

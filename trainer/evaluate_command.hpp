@@ -1,7 +1,9 @@
 // `shardmax evaluate`: a model (or checkpoint) against a labelled data file, sharded over the
 // ranks: loss and objective, accuracy, top-k accuracy, per-class precision, recall and F1 with
-// macro and weighted averages, and the confusion matrix; printed by rank 0 and, with --json,
-// written as JSON.
+// macro and weighted averages, and the confusion matrix; for a multi-label model, per-label
+// precision, recall and F1 at --threshold with micro and macro averages, subset accuracy and
+// Hamming loss. Printed by rank 0 and, with --json, written as JSON. Unweighted: every row
+// counts once, whatever weights trained the model.
 #pragma once
 
 #include <string>

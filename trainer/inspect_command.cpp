@@ -52,7 +52,36 @@ std::string DescribeStorage(const DatasetInfo& info) {
 
 // The class table: one line per class 0..K-1 (K = largest label + 1, as `train` takes it),
 // with its original label value and name where the file has them.
+// Multi-label data: one line per label column with the rows that have it.
+std::string DescribeLabelColumns(const DataSummary& summary) {
+  std::string text = StrCat("  labels K: ", summary.label_columns,
+                            " (multi-label: an N x K matrix of 0/1 targets)\n");
+  if (summary.invalid_targets > 0) {
+    text += StrCat("  targets other than 0 and 1: ", summary.invalid_targets,
+                   " (training refuses them)\n");
+  }
+  const ClassInfo& info = summary.classes;
+  std::vector<std::vector<std::string>> rows{{"label", "rows"}};
+  std::vector<bool> right_aligned = {true, true};
+  if (!info.class_names.empty()) {
+    rows[0].push_back("name");
+    right_aligned.push_back(false);
+  }
+  for (std::int64_t k = 0; k < summary.label_columns; ++k) {
+    const auto found = summary.label_counts.find(k);
+    const std::int64_t count = found == summary.label_counts.end() ? 0 : found->second;
+    std::vector<std::string> row{std::to_string(k), std::to_string(count)};
+    const auto index = static_cast<std::size_t>(k);
+    if (!info.class_names.empty()) {
+      row.push_back(index < info.class_names.size() ? info.class_names[index] : "?");
+    }
+    rows.push_back(std::move(row));
+  }
+  return text + FormatTable(rows, right_aligned);
+}
+
 std::string DescribeClasses(const DataSummary& summary) {
+  if (summary.label_columns > 0) return DescribeLabelColumns(summary);
   if (summary.label_counts.empty()) return "  classes: none (no rows)\n";
   const std::int64_t smallest = summary.label_counts.begin()->first;
   const std::int64_t largest = summary.label_counts.rbegin()->first;

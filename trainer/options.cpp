@@ -1,5 +1,6 @@
 #include "trainer/options.hpp"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <fstream>
@@ -7,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/logging.hpp"
+#include "common/loss.hpp"
 
 namespace shardmax {
 namespace {
@@ -20,7 +22,7 @@ constexpr const char* kUsage =
     "  predict   the predicted class (and probabilities) of every row of a data file\n"
     "  convert   write an IDX (MNIST), CSV or LIBSVM dataset as an HDF5 data file\n"
     "  inspect   describe an HDF5 file: datasets, attributes, class counts, value range\n"
-    "  gen       write a synthetic multi-class HDF5 dataset\n"
+    "  gen       write a synthetic multi-class (or multi-label) HDF5 dataset\n"
     "\n"
     "`shardmax <command> --help` lists the command's options.\n";
 
@@ -52,6 +54,8 @@ struct TrainOptionText {
   std::string schedule = "constant";
   std::string solver = "sgd";
   std::int64_t seed = 0;
+  std::string class_weight = "none";
+  std::string init_bias = "zero";
 };
 
 po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text) {
@@ -60,11 +64,22 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "val", po::value(&config->validation_path),
       "validation data file, evaluated after every epoch (optional)")(
       "classes", po::value(&config->classes)->default_value(config->classes),
-      "number of classes K; 0 takes the largest label + 1");
+      "number of classes K; 0 takes the largest label + 1 (2-D labels: their K columns)")(
+      "sample-weights-dataset", po::value(&config->layout.sample_weights),
+      "1-D dataset of per-row weights (>= 0) in the training file (default: none, all 1)");
 
   po::options_description model("Model and optimization");
   model.add_options()("loss", po::value(&config->loss)->default_value(config->loss),
-                      "loss: softmax (cross-entropy)")(
+                      "loss: softmax (cross-entropy), squared, hinge, or sigmoid (multi-label, "
+                      "for N x K 0/1 labels)")(
+      "class-weight", po::value(&text->class_weight)->default_value(text->class_weight),
+      "class weights: none, balanced (N / (K * rows of the class)), or w0,w1,... (one per "
+      "class, >= 0)")(
+      "standardize", po::bool_switch(&config->preparation.standardize),
+      "train on features standardized by the training data's mean and standard deviation; "
+      "the model file takes raw features")(
+      "init-bias", po::value(&text->init_bias)->default_value(text->init_bias),
+      "initial bias: zero, or priors (b_k = log of class k's share of the rows; softmax)")(
       "solver", po::value(&text->solver)->default_value(text->solver),
       "sgd (mini-batch, momentum/Nesterov, coupled L2), adamw (mini-batch, decoupled decay) or "
       "lbfgs (full batch, to the optimum)")(
@@ -173,7 +188,10 @@ po::options_description GenerateOptions(SyntheticConfig* config, std::string* ty
       "class means lie this many noise standard deviations from the origin")(
       "dtype", po::value(type)->default_value(*type), "feature type: float32, float64 or uint8")(
       "chunk-rows", po::value(&config->chunk_rows)->default_value(config->chunk_rows),
-      "rows per HDF5 chunk and per write");
+      "rows per HDF5 chunk and per write")(
+      "multi-label", po::bool_switch(&config->multi_label),
+      "write labels as an N x K 0/1 matrix: each label on with probability 1/2, features the "
+      "sum of the means of a row's labels plus noise");
   po::options_description all;
   all.add(generate).add(DatasetOptions(&config->layout));
   return all;
@@ -215,6 +233,57 @@ void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
   if (config.checkpoint.directory.empty()) throw UsageError("--checkpoint-dir must not be empty");
   RequireOption(config.progress_seconds >= 0 && std::isfinite(config.progress_seconds),
                 "progress-every", config.progress_seconds, "must be >= 0 seconds");
+  try {
+    MakeLoss(config.loss);
+  } catch (const UsageError& error) {
+    throw UsageError(std::string("--loss: ") + error.what());
+  }
+  const bool multi_label = MakeLoss(config.loss)->is_multi_label();
+  if (multi_label && config.preparation.class_weighting != ClassWeighting::kNone) {
+    throw UsageError("--class-weight needs a single-label loss: with --loss " + config.loss +
+                     " a row has no one class (weigh rows with --sample-weights-dataset)");
+  }
+  if (config.preparation.init_bias == BiasInit::kPriors && config.loss != "softmax") {
+    throw UsageError("--init-bias priors needs --loss softmax (got '" + config.loss + "')");
+  }
+}
+
+// none, balanced, or comma-separated weights >= 0 (at least one of them > 0).
+void ParseClassWeight(const std::string& text, DataPreparation* preparation) {
+  if (text == "none") return;
+  if (text == "balanced") {
+    preparation->class_weighting = ClassWeighting::kBalanced;
+    return;
+  }
+  const std::string rule =
+      "--class-weight must be 'none', 'balanced' or comma-separated weights >= 0, not all 0 "
+      "(got '" + text + "')";
+  std::vector<double> weights;
+  std::istringstream fields(text);
+  std::string field;
+  while (std::getline(fields, field, ',')) {
+    std::size_t used = 0;
+    double weight = 0.0;
+    try {
+      weight = std::stod(field, &used);
+    } catch (const std::exception&) {
+      throw UsageError(rule);
+    }
+    if (used != field.size() || !std::isfinite(weight) || weight < 0.0) throw UsageError(rule);
+    weights.push_back(weight);
+  }
+  if (text.empty() || text.back() == ',' || weights.empty() ||
+      std::all_of(weights.begin(), weights.end(), [](double w) { return w == 0.0; })) {
+    throw UsageError(rule);
+  }
+  preparation->class_weighting = ClassWeighting::kGiven;
+  preparation->class_weights = std::move(weights);
+}
+
+BiasInit ParseBiasInit(const std::string& init) {
+  if (init == "zero") return BiasInit::kZero;
+  if (init == "priors") return BiasInit::kPriors;
+  throw UsageError("--init-bias must be 'zero' or 'priors' (got '" + init + "')");
 }
 
 void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {
@@ -295,6 +364,8 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
     parsed.train.checkpoint.unit = ParseCheckpointUnit(text.checkpoint_unit);
     parsed.train.optimizer.schedule = ParseSchedule(text.schedule);
     parsed.train.optimizer.solver = ParseSolver(text.solver);
+    ParseClassWeight(text.class_weight, &parsed.train.preparation);
+    parsed.train.preparation.init_bias = ParseBiasInit(text.init_bias);
     CheckTrainConfig(parsed.train, text.seed);
     CheckTrainCombinations(parsed.train);
     parsed.train.seed = static_cast<std::uint64_t>(text.seed);

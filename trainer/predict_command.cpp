@@ -1,5 +1,8 @@
 #include "trainer/predict_command.hpp"
 
+#include <memory>
+#include <optional>
+
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/scoring.hpp"
@@ -15,6 +18,7 @@ struct PredictConfig {
   PredictionOutput output;
   std::string format;  // "": from the output's extension
   DatasetLayout layout;
+  std::optional<double> threshold;
 };
 
 po::options_description PredictOptions(PredictConfig* config) {
@@ -27,11 +31,12 @@ po::options_description PredictOptions(PredictConfig* config) {
       "format", po::value(&config->format),
       "output format: hdf5 or csv (default: csv if --output ends in .csv, else hdf5)")(
       "probabilities", po::bool_switch(&config->output.probabilities),
-      "also write the K class probabilities of every row")(
+      "also write the K class probabilities of every row (softmax and sigmoid models)")(
       "overwrite", po::bool_switch(&config->output.overwrite),
       "replace --output if it exists (else that is an error)")(
       "features-dataset", po::value(&config->layout.features)->default_value(config->layout.features),
       "2-D dataset of features (N x D)");
+  options.add(ThresholdOption(&config->threshold));
   return options;
 }
 
@@ -69,24 +74,43 @@ int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
   CheckPredictionOutput(comm, output);  // before any work
 
   const ModelFile model = LoadModel(comm, output.model_path);
+  const std::unique_ptr<Loss> loss = MakeLoss(model.loss);
+  if (output.probabilities && !loss->has_probabilities()) {
+    throw UsageError("--probabilities: model '" + output.model_path + "' was trained with loss '" +
+                     model.loss + "', whose scores are not probabilities (softmax and sigmoid "
+                     "models give them)");
+  }
+  ScoringRequest request;
+  request.probabilities = output.probabilities;
+  request.multi_label = loss->is_multi_label();
+  request.threshold = ChooseThreshold(config.threshold, model, output.model_path);
+  output.multi_label = request.multi_label;
   const Shard shard = ReadShard(comm, output.data_path, config.layout, ShardLabels::kSkip);
   CheckDataFitsModel(shard, model, output.model_path);
-  output.label_values = ResolveClassInfo(model, output.model_path, shard).label_values;
+  // A multi-label model's outputs are labels in their own right: no class to map to a value.
+  if (!output.multi_label) {
+    output.label_values = ResolveClassInfo(model, output.model_path, shard).label_values;
+  }
 
-  const ScoringRequest request{nullptr, 0, output.probabilities};
   WritePredictions(comm, output, shard.total_rows, model.model.classes(), shard.rows,
                    [&](const PredictionSink& sink) {
                      BlockScores scores;
                      std::int64_t first_row = shard.rows.begin;
                      shard.ForEachBlock([&](const RowBlock& block) {
                        ScoreBlock(model.model, block, request, &scores);
-                       sink(PredictionBlock{first_row, scores.predicted,
-                                            output.probabilities ? &scores.probabilities : nullptr});
+                       sink(PredictionBlock{
+                           first_row, scores.predicted,
+                           output.probabilities ? &scores.probabilities : nullptr,
+                           output.multi_label ? &scores.decisions : nullptr});
                        first_row += block.rows();
                      });
                    });
 
   std::string columns = "predicted";
+  if (output.multi_label) {
+    columns += StrCat(": ", model.model.classes(), " label decisions at threshold ",
+                      request.threshold);
+  }
   if (!output.label_values.empty()) columns += ", predicted_label";
   if (output.probabilities) columns += ", probabilities";
   LogInfo(StrCat("wrote predictions of ", shard.total_rows, " rows (", columns, ") as ",

@@ -1,6 +1,7 @@
 // `shardmax predict`: the predicted class (and, on request, the class probabilities) of every
 // row of a data file, in input order, written by all ranks into one HDF5 or CSV file
-// (io/prediction_writer.hpp). The data needs no labels.
+// (io/prediction_writer.hpp); for a multi-label model the K label decisions at --threshold
+// (and the K label probabilities). The data needs no labels.
 #pragma once
 
 #include <string>

@@ -7,6 +7,9 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/loss.hpp"
+#include "common/objective.hpp"
+#include "common/scoring.hpp"
+#include "common/standardization.hpp"
 
 namespace shardmax {
 
@@ -60,6 +63,33 @@ ClassInfo ResolveClassInfo(const ModelFile& model, const std::string& model_path
     resolved.class_names = from_data.class_names;
   }
   return resolved;
+}
+
+po::options_description ThresholdOption(std::optional<double>* threshold) {
+  po::options_description options;
+  options.add_options()(
+      "threshold", po::value<double>()->notifier([threshold](double value) {
+        RequireOption(value > 0.0 && value < 1.0, "threshold", value, "must be in (0, 1)");
+        *threshold = value;
+      }),
+      "multi-label models: label k is on when its probability is >= this (default 0.5)");
+  return options;
+}
+
+double ChooseThreshold(const std::optional<double>& given, const ModelFile& model,
+                       const std::string& model_path) {
+  if (!given) return kDefaultThreshold;
+  if (!MakeLoss(model.loss)->is_multi_label()) {
+    throw UsageError("--threshold applies to multi-label models; model '" + model_path +
+                     "' was trained with loss '" + model.loss + "' and predicts one class");
+  }
+  return *given;
+}
+
+double TrainedWeightDecayPenalty(const ModelFile& model) {
+  if (!model.feature_scaling) return WeightDecayPenalty(model.model, model.weight_decay);
+  return WeightDecayPenalty(ToTrainingScale(model.model, *model.feature_scaling),
+                            model.weight_decay);
 }
 
 std::vector<std::string> DisplayNames(const ClassInfo& classes, std::int64_t class_count) {

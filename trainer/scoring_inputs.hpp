@@ -2,12 +2,14 @@
 // a data shard checked against it, and the class information to label the answers with.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/mpi_layer.hpp"
 #include "io/dataset_reader.hpp"
 #include "io/model_file.hpp"
+#include "trainer/options.hpp"
 
 namespace shardmax {
 
@@ -24,6 +26,18 @@ void CheckDataFitsModel(const Shard& shard, const ModelFile& model, const std::s
 // they differ, class k means a different label in each, so this throws AgreedError.
 ClassInfo ResolveClassInfo(const ModelFile& model, const std::string& model_path,
                            const Shard& shard);
+
+// --threshold of evaluate and predict, kept in `threshold` when given; its value must be in (0, 1).
+po::options_description ThresholdOption(std::optional<double>* threshold);
+
+// The multi-label decision threshold to use: the given one, else kDefaultThreshold. A given
+// threshold for a single-label model is a UsageError naming --threshold and the model.
+double ChooseThreshold(const std::optional<double>& given, const ModelFile& model,
+                       const std::string& model_path);
+
+// The weight-decay term (lambda/2)||W||^2 as training penalized it: for a standardized model,
+// of its training-scale weights.
+double TrainedWeightDecayPenalty(const ModelFile& model);
 
 // One display name per class: the class name, else the original label value, else the index.
 std::vector<std::string> DisplayNames(const ClassInfo& classes, std::int64_t class_count);

@@ -47,8 +47,40 @@ Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
   return evaluation;
 }
 
+MultiLabelEvaluation EvaluateMultiLabelSharded(const Communicator& comm, const Loss& loss,
+                                               const SoftmaxModel& model, const Shard& shard,
+                                               double weight_decay, double threshold) {
+  ScoringRequest request;
+  request.loss = &loss;
+  request.multi_label = true;
+  request.threshold = threshold;
+  MultiLabelEvaluationSums sums(model.classes());
+  BlockScores scores;
+  shard.ForEachBlock([&](const RowBlock& block) {
+    ScoreBlock(model, block, request, &scores);
+    sums.Add(block, scores);
+  });
+  AllreduceSum(comm, sums.buffer());
+
+  MultiLabelEvaluation evaluation;
+  evaluation.counts = sums.counts();
+  evaluation.threshold = threshold;
+  evaluation.loss_sum = sums.loss_sum();
+  Metrics& metrics = evaluation.metrics;
+  metrics.rows = evaluation.counts.rows;
+  const double rows = static_cast<double>(metrics.rows);
+  metrics.loss = evaluation.loss_sum / rows;
+  metrics.objective = metrics.loss + WeightDecayPenalty(model, weight_decay);
+  metrics.accuracy = static_cast<double>(evaluation.counts.exact_rows) / rows;
+  return evaluation;
+}
+
 Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
                         const Shard& shard, double weight_decay) {
+  if (loss.is_multi_label()) {
+    return EvaluateMultiLabelSharded(comm, loss, model, shard, weight_decay, kDefaultThreshold)
+        .metrics;
+  }
   return EvaluateShardedInDetail(comm, loss, model, shard, weight_decay, 0).metrics;
 }
 

@@ -6,6 +6,7 @@
 #include "common/loss.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/objective.hpp"
+#include "common/scoring.hpp"
 #include "io/dataset_reader.hpp"
 
 namespace shardmax {
@@ -20,10 +21,11 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
                                   double weight_decay);
 
+// Evaluation is unweighted: every row counts once, whatever the training weights were.
 struct Metrics {
   double loss = 0.0;       // mean per-row loss
   double objective = 0.0;  // loss + (lambda/2)||W||^2
-  double accuracy = 0.0;   // fraction of rows whose argmax is the label
+  double accuracy = 0.0;   // rows whose argmax is the label (multi-label: subset accuracy)
   std::int64_t rows = 0;
 };
 
@@ -41,7 +43,21 @@ Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
                                    const SoftmaxModel& model, const Shard& shard,
                                    double weight_decay, std::int64_t top_k);
 
-// The loss, objective and accuracy of EvaluateShardedInDetail.
+// The multi-label counterpart (sigmoid models, shards with K 0/1 targets per row): each rank
+// sums [per-label TP | FP | FN | exact rows | rows | loss sum] at `threshold`, one all-reduce
+// combines them. metrics.accuracy is the subset accuracy.
+struct MultiLabelEvaluation {
+  Metrics metrics;
+  MultiLabelCounts counts;  // exact: the same counts whatever the rank count
+  double threshold = kDefaultThreshold;
+  double loss_sum = 0.0;
+};
+MultiLabelEvaluation EvaluateMultiLabelSharded(const Communicator& comm, const Loss& loss,
+                                               const SoftmaxModel& model, const Shard& shard,
+                                               double weight_decay, double threshold);
+
+// The loss, objective and accuracy of EvaluateShardedInDetail, or for a multi-label loss of
+// EvaluateMultiLabelSharded at the default threshold.
 Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
                         const Shard& shard, double weight_decay);
 

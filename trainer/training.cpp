@@ -18,6 +18,7 @@
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
 #include "trainer/progress.hpp"
+#include "trainer/training_data.hpp"
 
 namespace shardmax {
 namespace {
@@ -63,7 +64,11 @@ class TrainingRun {
     const std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
     CheckOutputFiles();
     DecideClassCount(checkpoint);
+    prepared_ = PrepareTrainingData(comm_, config_, *loss_, classes_,
+                                    checkpoint ? &*checkpoint : nullptr, last_checkpoint_, &train_,
+                                    validation_ ? &*validation_ : nullptr);
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
+    model_.bias = prepared_.initial_bias;
     steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
     schedule_ = config_.optimizer;
     schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
@@ -73,9 +78,10 @@ class TrainingRun {
       if (comm_.is_root()) StartMetricsLog(metrics_log_, position_.epoch);
     });
 
-    const std::string shape = StrCat("training on ", train_.total_rows, " rows x ",
-                                     train_.feature_count, " features, ", classes_, " classes, ",
-                                     comm_.size(), " ranks, ");
+    const std::string shape =
+        StrCat("training on ", train_.total_rows, " rows x ", train_.feature_count, " features, ",
+               classes_, loss_->is_multi_label() ? " labels (multi-label), " : " classes, ",
+               comm_.size(), " ranks, ");
     TrainResult result;
     bool stopped_before_the_end = false;
     if (IsLbfgs()) {
@@ -146,7 +152,8 @@ class TrainingRun {
 
   void WriteModel(const std::string& path) {
     ModelFile file;
-    file.model = model_;
+    file.model = ModelForRawFeatures(model_, prepared_);
+    file.feature_scaling = prepared_.feature_scaling;
     file.loss = std::string(loss_->name());
     file.weight_decay = config_.optimizer.weight_decay;
     file.feature_type = train_.feature_type;
@@ -163,7 +170,8 @@ class TrainingRun {
                               comm_.size(), " ranks: each rank needs rows in every step"));
     }
     if (!config_.validation_path.empty()) {
-      validation_ = ReadShard(comm_, config_.validation_path, config_.layout);
+      validation_ =
+          ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout));
       if (validation_->feature_count != train_.feature_count) {
         throw AgreedError(StrCat("validation file '", config_.validation_path, "' has ",
                                  validation_->feature_count, " features but '",
@@ -412,8 +420,7 @@ class TrainingRun {
         optimizer_->decouples_weight_decay() ? 0.0 : config_.optimizer.weight_decay;
     const std::int64_t local_rows = train_.rows.size();
     GradientSums sums(classes_, train_.feature_count);
-    FeatureMatrix batch_features;
-    std::vector<Label> batch_labels;
+    GatheredRows batch_rows;
     const auto run_start = Clock::now();
     ProgressReporter progress(DetectProgressStyle(), config_.progress_seconds,
                               train_.total_rows, steps, config_.epochs, position_.global_step);
@@ -432,18 +439,10 @@ class TrainingRun {
         stop_signal_ = AgreeOnStopSignal(comm_);
         if (stop_signal_ != 0) return true;
         const RowRange batch = LocalBatch(local_rows, position_.step_in_epoch, steps);
-        batch_features.resize(batch.size(), train_.feature_count);
-        batch_labels.resize(static_cast<std::size_t>(batch.size()));
-        for (std::int64_t i = 0; i < batch.size(); ++i) {
-          const std::int64_t row = order[static_cast<std::size_t>(batch.begin + i)];
-          batch_features.row(i) = train_.features.row(row);
-          batch_labels[static_cast<std::size_t>(i)] = train_.labels[static_cast<std::size_t>(row)];
-        }
+        const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
+                                                          static_cast<std::size_t>(batch.size()));
         sums.Clear();
-        AccumulateBlock(*loss_, model_,
-                        MakeRowBlock(batch_features.data(), batch_labels.data(), batch.size(),
-                                     train_.feature_count),
-                        &sums);
+        AccumulateBlock(*loss_, model_, train_.Gather(batch_order, &batch_rows), &sums);
         const Objective objective = ReduceObjective(comm_, &sums, model_, gradient_decay);
         if (!std::isfinite(objective.value)) {
           // Every rank holds the same reduced sums, so every rank stops here together.
@@ -455,8 +454,9 @@ class TrainingRun {
                          objective.grad_weights, objective.grad_bias, &model_);
         ++position_.step_in_epoch;
         ++position_.global_step;
-        position_.cursor += static_cast<std::int64_t>(sums.count());
+        position_.cursor += static_cast<std::int64_t>(sums.rows());
         position_.epoch_loss_sum += sums.loss_sum();
+        position_.epoch_weight_sum += sums.count();
         progress.AfterStep(position_);
 
         if (position_.step_in_epoch == steps) break;  // the epoch's end is handled below
@@ -478,7 +478,7 @@ class TrainingRun {
   // whether early stopping ends training.
   bool FinishEpoch(Clock::duration epoch_time, std::int64_t rows_this_session,
                    double elapsed_seconds) {
-    const double train_loss = position_.epoch_loss_sum / static_cast<double>(position_.cursor);
+    const double train_loss = position_.epoch_loss_sum / position_.epoch_weight_sum;
     EpochRecord record;
     record.epoch = position_.epoch + 1;
     record.global_step = position_.global_step;
@@ -563,6 +563,7 @@ class TrainingRun {
   Checkpoint MakeCheckpoint() {
     Checkpoint checkpoint;
     checkpoint.model = model_;
+    checkpoint.feature_scaling = prepared_.feature_scaling;
     checkpoint.position = position_;
     for (const OptimizerStateArray& state : SolverState()) {
       checkpoint.optimizer_state.push_back({state.name, *state.values});
@@ -588,6 +589,7 @@ class TrainingRun {
   Shard train_;
   std::optional<Shard> validation_;
   std::int64_t classes_ = 0;
+  PreparedTraining prepared_;
   SoftmaxModel model_;
   std::unique_ptr<Optimizer> optimizer_;
   TrainingPosition position_;

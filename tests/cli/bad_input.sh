@@ -26,7 +26,7 @@ expect_error "features 1-D" 2 1 "dataset 'features': must be 2-D (rows x feature
   train --train features_1d.h5
 expect_error "features 3-D" 2 1 "dataset 'features': must be 2-D (rows x features), found 3-D" \
   train --train features_3d.h5
-expect_error "labels 2-D" 2 1 "dataset 'labels': must be 1-D (one label per row), found 2-D" \
+expect_error "labels 2-D" 2 1 "dataset 'labels': has 1 label columns, not the number of classes 2 (--classes)" \
   train --train labels_2d.h5
 expect_error "integer features" 2 1 "dataset 'features': element type int32 is not supported" \
   train --train int_features.h5

@@ -47,6 +47,35 @@ void WriteVersion1Checkpoint(const std::string& path) {
   h5::WriteMatrix(file, "/model/weights", Matrix::Zero(3, 4));
 }
 
+// For cli/losses.sh: sample weights (dataset "weights": 40 rows, 3 features, 3 classes), a
+// negative weight, and 2-D labels with an entry that is not 0 or 1 (row 3, column 2).
+void WriteWeightAndTargetFiles(const std::string& directory) {
+  {
+    Matrix features(40, 3);
+    std::vector<long long> classes(40);
+    std::vector<double> weights(40);
+    for (int i = 0; i < 40; ++i) {
+      classes[static_cast<std::size_t>(i)] = i % 3;
+      for (int j = 0; j < 3; ++j) {
+        features(i, j) = (j == i % 3 ? 2.0 : 0.0) + 0.1 * ((i * 7 + j) % 5);
+      }
+      weights[static_cast<std::size_t>(i)] = 0.5 + (i % 4);
+    }
+    WriteDataFile(directory + "/weighted.h5", features, classes, H5T_IEEE_F32LE, weights);
+    weights[5] = -1.0;
+    WriteDataFile(directory + "/negative_weight.h5", features, classes, H5T_IEEE_F32LE, weights);
+  }
+  const std::string path = directory + "/bad_targets.h5";
+  shardmax::h5::Handle file = shardmax::h5::CreateFile(path);
+  const Matrix features = Matrix::Ones(8, 3);
+  auto feature_set = shardmax::h5::CreateDataset(file, "features", H5T_IEEE_F32LE, 8, 3, 0);
+  shardmax::h5::WriteRows(feature_set, 0, 8, H5T_NATIVE_DOUBLE, features.data(), path);
+  Matrix targets = Matrix::Zero(8, 4);
+  targets(3, 2) = 0.5;
+  auto label_set = shardmax::h5::CreateDataset(file, "labels", H5T_IEEE_F32LE, 8, 4, 0);
+  shardmax::h5::WriteRows(label_set, 0, 8, H5T_NATIVE_DOUBLE, targets.data(), path);
+}
+
 void WriteMatrixFiles(const std::string& directory) {
   const std::vector<long long> labels{0, 1, 2, 0, 1, 2, 0, 1};
 
@@ -82,6 +111,7 @@ void WriteMatrixFiles(const std::string& directory) {
   WriteShaped(directory + "/zero_features.h5", {8, 0}, H5T_IEEE_F32LE, {8}, H5T_STD_I64LE);
 
   WriteVersion1Checkpoint(directory + "/ckpt-000000001.h5");
+  WriteWeightAndTargetFiles(directory);
 }
 
 }  // namespace

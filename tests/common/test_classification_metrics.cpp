@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/classification_metrics.hpp"
+#include "common/scoring.hpp"
 
 namespace shardmax {
 namespace {
@@ -87,6 +88,74 @@ TEST(ClassificationMetrics, NoRowsGivesZerosRatherThanNaN) {
   EXPECT_EQ(report.accuracy, 0.0);
   EXPECT_EQ(report.macro.f1, 0.0);
   EXPECT_EQ(report.weighted.recall, 0.0);
+}
+
+// Multi-label, N = 4 rows and K = 3 labels, counted from targets and decisions by
+// MultiLabelEvaluationSums (as evaluate does) and worked out by hand:
+//          targets   decisions
+//   row 0: 1 0 1     1 0 0      label 2 missed
+//   row 1: 0 1 0     0 1 0      exact
+//   row 2: 1 1 0     1 0 1      label 1 missed, label 2 wrongly on
+//   row 3: 0 0 0     0 0 0      exact
+//   label 0: TP 2 FP 0 FN 0   precision 1, recall 1,   f1 1
+//   label 1: TP 1 FP 0 FN 1   precision 1, recall 1/2, f1 2/3
+//   label 2: TP 0 FP 1 FN 1   precision 0, recall 0,   f1 0
+//   micro: TP 3 FP 1 FN 2     precision 3/4, recall 3/5, f1 6/9
+//   macro: precision 2/3, recall 1/2, f1 5/9;  subset accuracy 2/4;  Hamming loss 3/12
+TEST(MultiLabelMetrics, HandMadeCase) {
+  TargetMatrix targets(4, 3);
+  targets << 1, 0, 1,
+      0, 1, 0,
+      1, 1, 0,
+      0, 0, 0;
+  BlockScores scores;
+  scores.decisions.resize(4, 3);
+  scores.decisions << 1, 0, 0,
+      0, 1, 0,
+      1, 0, 1,
+      0, 0, 0;
+  const FeatureMatrix no_features(4, 0);
+  const RowBlock block{Eigen::Map<const FeatureMatrix>(no_features.data(), 4, 0), {}, {},
+                       Eigen::Map<const TargetMatrix>(targets.data(), 4, 3)};
+  MultiLabelEvaluationSums sums(3);
+  sums.Add(block, scores);
+  const MultiLabelCounts counts = sums.counts();
+  EXPECT_EQ(counts.rows, 4);
+  EXPECT_EQ(counts.exact_rows, 2);
+  EXPECT_EQ(counts.per_label[1], (LabelCounts{1, 0, 1}));
+
+  const MultiLabelReport report = ComputeMultiLabelReport(counts);
+  EXPECT_EQ(report.subset_accuracy, 0.5);
+  EXPECT_EQ(report.hamming_loss, 0.25);
+  // precision, recall, f1, support, predicted
+  const double expected[3][5] = {
+      {1.0, 1.0, 1.0, 2, 2}, {1.0, 0.5, 2.0 / 3.0, 2, 1}, {0.0, 0.0, 0.0, 1, 1}};
+  for (int k = 0; k < 3; ++k) {
+    const ClassScores& label = report.per_label[static_cast<std::size_t>(k)];
+    EXPECT_DOUBLE_EQ(label.precision, expected[k][0]) << "label " << k;
+    EXPECT_DOUBLE_EQ(label.recall, expected[k][1]) << "label " << k;
+    EXPECT_DOUBLE_EQ(label.f1, expected[k][2]) << "label " << k;
+    EXPECT_EQ(label.support, expected[k][3]) << "label " << k;
+    EXPECT_EQ(label.predicted, expected[k][4]) << "label " << k;
+  }
+  EXPECT_DOUBLE_EQ(report.micro.precision, 0.75);
+  EXPECT_DOUBLE_EQ(report.micro.recall, 0.6);
+  EXPECT_DOUBLE_EQ(report.micro.f1, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(report.macro.precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(report.macro.recall, 0.5);
+  EXPECT_DOUBLE_EQ(report.macro.f1, 5.0 / 9.0);
+  EXPECT_EQ(report.micro.support, 5);
+  EXPECT_EQ(report.macro.predicted, 4);
+}
+
+TEST(MultiLabelMetrics, NoRowsGivesZerosRatherThanNaN) {
+  MultiLabelCounts counts;
+  counts.per_label.resize(3);
+  const MultiLabelReport report = ComputeMultiLabelReport(counts);
+  EXPECT_EQ(report.subset_accuracy, 0.0);
+  EXPECT_EQ(report.hamming_loss, 0.0);
+  EXPECT_EQ(report.micro.f1, 0.0);
+  EXPECT_EQ(report.macro.f1, 0.0);
 }
 
 }  // namespace

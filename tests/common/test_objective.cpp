@@ -5,6 +5,7 @@
 
 #include "common/objective.hpp"
 #include "common/random.hpp"
+#include "tests/test_support.hpp"
 
 namespace shardmax {
 namespace {
@@ -75,7 +76,7 @@ TEST(SoftmaxCrossEntropy, HandComputedLoss) {
   logits << 0.0, std::log(3.0), 0.0, std::log(3.0);
   const std::vector<Label> labels{1, 0};
   SoftmaxCrossEntropy loss;
-  const double sum = loss.SumAndLogitGradient(&logits, labels);
+  const double sum = loss.SumAndLogitGradient(&logits, shardmax::testing::LabelsOnly(labels));
   EXPECT_NEAR(sum, -std::log(0.75) + std::log(4.0), 1e-15);
   // dl/dz = p - onehot(y)
   EXPECT_NEAR(logits(0, 0), 0.25, 1e-15);
@@ -89,7 +90,7 @@ TEST(SoftmaxCrossEntropy, FiniteAtLogitsOfAThousand) {
   logits << 1000.0, -1000.0, 0.0;
   const std::vector<Label> labels{1};
   SoftmaxCrossEntropy loss;
-  const double sum = loss.SumAndLogitGradient(&logits, labels);
+  const double sum = loss.SumAndLogitGradient(&logits, shardmax::testing::LabelsOnly(labels));
   EXPECT_NEAR(sum, 2000.0, 1e-9);  // lse = 1000, z_y = -1000
   EXPECT_TRUE(logits.allFinite());
 }

@@ -166,5 +166,51 @@ TEST(Scoring, EvaluationSumsCountEachRowOnceInTheConfusionMatrix) {
   EXPECT_EQ(sums.loss_sum(), scores.loss_sum);
 }
 
+// Multi-label scoring against a brute-force sigmoid: p_k, decisions at two thresholds, loss.
+TEST(Scoring, MultiLabelRowsAgainstBruteForce) {
+  const Problem problem = RandomProblem(120, 5, 4, 23);
+  TargetMatrix targets(120, 4);
+  SplitMix64 generator(29);
+  for (Eigen::Index i = 0; i < targets.size(); ++i) {
+    targets.data()[i] = static_cast<std::uint8_t>(generator.Below(2));
+  }
+  const RowBlock block{problem.Block().features, {}, {},
+                       Eigen::Map<const TargetMatrix>(targets.data(), 120, 4)};
+  const SigmoidCrossEntropy loss;
+  for (const double threshold : {0.5, 0.8}) {
+    ScoringRequest request;
+    request.loss = &loss;
+    request.probabilities = true;
+    request.multi_label = true;
+    request.threshold = threshold;
+    BlockScores scores;
+    ScoreBlock(problem.model, block, request, &scores);
+    EXPECT_TRUE(scores.predicted.empty());
+    long double loss_sum = 0;
+    std::int64_t on = 0;
+    for (Eigen::Index i = 0; i < 120; ++i) {
+      const std::vector<long double> z = ReferenceLogits(problem, i);
+      for (Eigen::Index k = 0; k < 4; ++k) {
+        const long double zk = z[static_cast<std::size_t>(k)];
+        const long double p = 1.0L / (1.0L + std::exp(-zk));
+        EXPECT_NEAR(scores.probabilities(i, k), static_cast<double>(p), 1e-14);
+        if (std::abs(static_cast<double>(p) - threshold) > 1e-12) {
+          EXPECT_EQ(scores.decisions(i, k), p >= threshold ? 1 : 0) << i << ", " << k;
+        }
+        on += scores.decisions(i, k);
+        loss_sum += std::log1p(std::exp(zk)) - targets(i, k) * zk;
+      }
+    }
+    EXPECT_NEAR(scores.loss_sum, static_cast<double>(loss_sum),
+                1e-12 * static_cast<double>(loss_sum));
+    EXPECT_GT(on, 0);        // some labels on ...
+    EXPECT_LT(on, 120 * 4);  // ... and some off
+  }
+  // A single-label request with a multi-label loss is a programming error.
+  BlockScores scores;
+  EXPECT_THROW(ScoreBlock(problem.model, block, ScoringRequest{&loss, 0, false}, &scores),
+               std::logic_error);
+}
+
 }  // namespace
 }  // namespace shardmax

@@ -377,5 +377,22 @@ TEST_F(CheckpointTest, FullDiskKeepsThePreviousCheckpoint) {
   EXPECT_EQ(ReadLatestPointer(directory_).value(), first);
 }
 
+TEST_F(CheckpointTest, StandardizationAndEpochWeightSumRoundTrip) {
+  Checkpoint written = SampleCheckpoint(7);
+  written.position.epoch_weight_sum = 4321.25;
+  written.feature_scaling =
+      FeatureScaling{Vector::LinSpaced(5, -1.0, 3.0), Vector::Constant(5, 0.3)};
+  written.feature_scaling->scale(2) = 1.0;
+  const std::string path = directory_ + "/" + CheckpointFileName(317);
+  WriteCheckpoint(path, written);
+  const Checkpoint read = ReadCheckpoint(path);
+  ASSERT_TRUE(read.feature_scaling.has_value());
+  EXPECT_EQ(*read.feature_scaling, *written.feature_scaling);
+  EXPECT_EQ(read.position.epoch_weight_sum, 4321.25);
+  // Without standardization there is none to read.
+  WriteCheckpoint(path, SampleCheckpoint(7));
+  EXPECT_FALSE(ReadCheckpoint(path).feature_scaling.has_value());
+}
+
 }  // namespace
 }  // namespace shardmax

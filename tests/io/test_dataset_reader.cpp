@@ -33,6 +33,20 @@ class DatasetReaderTest : public ::testing::Test {
     }
   }
 
+  // Expects `work` to throw an AgreedError containing every one of `parts`.
+  template <typename Work>
+  void ExpectAgreed(Work work, const std::vector<std::string>& parts) {
+    try {
+      work();
+      ADD_FAILURE() << "no error";
+    } catch (const AgreedError& error) {
+      for (const std::string& part : parts) {
+        EXPECT_NE(std::string(error.what()).find(part), std::string::npos)
+            << "message: " << error.what() << "\nmissing: " << part;
+      }
+    }
+  }
+
   Communicator comm_{MPI_COMM_SELF};
   std::string directory_ = MakeScratchDirectory();
 };
@@ -171,6 +185,113 @@ TEST_F(DatasetReaderTest, LabelsAtOrAboveClassCountAreRefused) {
     EXPECT_NE(std::string(error.what()).find("row 3 has label 5"), std::string::npos) << error.what();
   }
   EXPECT_NO_THROW(CheckLabelsBelow(comm_, shard, {}, 6));
+}
+
+// A data file with 2-D labels of `label_type` and, optionally, a 1-D dataset `weights`.
+void WriteMultiLabelFile(const std::string& path, const Matrix& targets, hid_t label_type,
+                         const std::vector<double>& weights = {}) {
+  h5::Handle file = h5::CreateFile(path);
+  const Matrix features = Matrix::Ones(targets.rows(), 2);
+  h5::Handle feature_set =
+      h5::CreateDataset(file, "features", H5T_IEEE_F32LE, targets.rows(), 2, 0);
+  h5::WriteRows(feature_set, 0, targets.rows(), H5T_NATIVE_DOUBLE, features.data(), path);
+  h5::Handle label_set =
+      h5::CreateDataset(file, "labels", label_type, targets.rows(), targets.cols(), 0);
+  h5::WriteRows(label_set, 0, targets.rows(), H5T_NATIVE_DOUBLE, targets.data(), path);
+  if (!weights.empty()) {
+    const auto rows = static_cast<Eigen::Index>(weights.size());
+    h5::WriteDoubles(file, "weights", Eigen::Map<const Vector>(weights.data(), rows));
+  }
+}
+
+TEST_F(DatasetReaderTest, TwoDimensionalLabelsAreMultiLabelTargets) {
+  Matrix targets(3, 4);
+  targets << 1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1;
+  for (const hid_t type : {H5T_STD_U8LE, H5T_STD_I64LE, H5T_IEEE_F32LE}) {
+    WriteMultiLabelFile(Path("ml.h5"), targets, type);
+    const Shard shard = ReadShard(comm_, Path("ml.h5"), {});
+    EXPECT_TRUE(shard.is_multi_label());
+    EXPECT_TRUE(shard.has_labels());
+    EXPECT_TRUE(shard.labels.empty());
+    EXPECT_EQ(shard.targets.cast<double>(), targets);
+    EXPECT_EQ(CountClasses(comm_, shard), 4);
+    EXPECT_NO_THROW(CheckLabelsBelow(comm_, shard, {}, 4));
+    ExpectAgreed([&] { CheckLabelsBelow(comm_, shard, {}, 3); },
+                 {"ml.h5", "'labels'", "has 4 label columns, not the number of classes 3"});
+  }
+}
+
+TEST_F(DatasetReaderTest, TargetsOtherThanZeroOrOneNameTheRowAndColumn) {
+  Matrix targets = Matrix::Zero(5, 3);
+  targets(3, 2) = 0.5;
+  WriteMultiLabelFile(Path("half.h5"), targets, H5T_IEEE_F64LE);
+  ExpectReadError(Path("half.h5"), {"half.h5", "'labels'", "row 3, column 2 is 0.5", "0 or 1"});
+  targets(3, 2) = 2;
+  WriteMultiLabelFile(Path("two.h5"), targets, H5T_STD_I32LE);
+  ExpectReadError(Path("two.h5"), {"two.h5", "row 3, column 2 is 2"});
+}
+
+TEST_F(DatasetReaderTest, LabelsMustSuitTheLoss) {
+  WriteMultiLabelFile(Path("ml.h5"), Matrix::Zero(2, 3), H5T_STD_U8LE);
+  WriteDataFile(Path("single.h5"), Matrix::Ones(2, 2), {0, 1}, H5T_IEEE_F32LE);
+  const Shard multi = ReadShard(comm_, Path("ml.h5"), {});
+  const Shard single = ReadShard(comm_, Path("single.h5"), {});
+  EXPECT_NO_THROW(CheckLabelsSuitLoss(multi, {}, SigmoidCrossEntropy(), "--loss"));
+  EXPECT_NO_THROW(CheckLabelsSuitLoss(single, {}, MulticlassHinge(), "--loss"));
+  ExpectAgreed([&] { CheckLabelsSuitLoss(multi, {}, SoftmaxCrossEntropy(), "--loss"); },
+               {"ml.h5", "2-D multi-label targets (3 columns)", "loss 'softmax' (--loss)",
+                "--loss sigmoid"});
+  ExpectAgreed([&] { CheckLabelsSuitLoss(single, {}, SigmoidCrossEntropy(), "model 'm.h5'"); },
+               {"single.h5", "1-D class labels", "loss 'sigmoid' (model 'm.h5')"});
+}
+
+TEST_F(DatasetReaderTest, SampleWeightsAreReadWhenNamedAndChecked) {
+  DatasetLayout layout;
+  layout.sample_weights = "weights";
+  WriteMultiLabelFile(Path("w.h5"), Matrix::Zero(4, 2), H5T_STD_U8LE, {0.5, 0.0, 2.0, 1.0});
+  const Shard shard = ReadShard(comm_, Path("w.h5"), layout);
+  EXPECT_EQ(shard.weights, (std::vector<double>{0.5, 0.0, 2.0, 1.0}));
+  EXPECT_TRUE(ReadShard(comm_, Path("w.h5"), {}).weights.empty());  // not named: not read
+
+  WriteMultiLabelFile(Path("neg.h5"), Matrix::Zero(4, 2), H5T_STD_U8LE, {0.5, 1.0, -2.0, 1.0});
+  ExpectReadError(Path("neg.h5"), {"neg.h5", "'weights'", "row 2 has weight -2", ">= 0"}, layout);
+  WriteMultiLabelFile(Path("nan.h5"), Matrix::Zero(4, 2), H5T_STD_U8LE,
+                      {0.5, 1.0, 1.0, std::numeric_limits<double>::quiet_NaN()});
+  ExpectReadError(Path("nan.h5"), {"nan.h5", "'weights'", "row 3 has weight nan"}, layout);
+  WriteMultiLabelFile(Path("short.h5"), Matrix::Zero(4, 2), H5T_STD_U8LE, {0.5, 1.0, 1.0});
+  ExpectReadError(Path("short.h5"), {"short.h5", "'weights'", "has 3 rows", "features have 4"},
+                  layout);
+  layout.sample_weights = "absent";
+  ExpectReadError(Path("w.h5"), {"w.h5", "no dataset 'absent'"}, layout);
+  layout.sample_weights = "labels";  // 2-D
+  ExpectReadError(Path("w.h5"), {"w.h5", "'labels'", "must be 1-D (one weight per row)"}, layout);
+}
+
+// Gather copies rows, in the order asked, with everything the shard has for them.
+TEST_F(DatasetReaderTest, GatherCopiesRowsWithTheirTargetsAndWeights) {
+  Shard shard;
+  shard.feature_count = 2;
+  shard.rows = RowRange{10, 14};
+  shard.features.resize(4, 2);
+  shard.features << 0, 1, 2, 3, 4, 5, 6, 7;
+  shard.targets.resize(4, 3);
+  shard.targets << 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1;
+  shard.weights = {0.1, 0.2, 0.3, 0.4};
+  GatheredRows storage;
+  const std::vector<std::int64_t> order{3, 0, 2};
+  const RowBlock block = shard.Gather(order, &storage);
+  ASSERT_EQ(block.rows(), 3);
+  EXPECT_EQ(block.features(0, 1), 7.0f);
+  EXPECT_EQ(block.features(1, 0), 0.0f);
+  EXPECT_EQ(block.targets.row(0), shard.targets.row(3));
+  EXPECT_EQ(block.targets.row(2), shard.targets.row(2));
+  EXPECT_TRUE(block.labels.empty());
+  EXPECT_EQ(std::vector<double>(block.weights.begin(), block.weights.end()),
+            (std::vector<double>{0.4, 0.1, 0.3}));
+  // Block views the same rows in place.
+  const RowBlock view = shard.Block(1, 2);
+  EXPECT_EQ(view.targets.row(0), shard.targets.row(1));
+  EXPECT_EQ(view.weights[1], 0.3);
 }
 
 }  // namespace

@@ -81,5 +81,44 @@ TEST(Options, HelpListsTheOptions) {
   }
 }
 
+TEST(Options, LossesWeightingStandardizationAndBias) {
+  const CommandLine defaults = ParseCommandLine({"train", "--train", "t.h5"});
+  EXPECT_EQ(defaults.train.loss, "softmax");
+  EXPECT_EQ(defaults.train.preparation.class_weighting, ClassWeighting::kNone);
+  EXPECT_FALSE(defaults.train.preparation.standardize);
+  EXPECT_EQ(defaults.train.preparation.init_bias, BiasInit::kZero);
+  EXPECT_TRUE(defaults.train.layout.sample_weights.empty());
+
+  const CommandLine parsed = ParseCommandLine(
+      {"train", "--train", "t.h5", "--loss", "hinge", "--class-weight", "1,0.5,2.25",
+       "--sample-weights-dataset", "w", "--standardize"});
+  EXPECT_EQ(parsed.train.loss, "hinge");
+  EXPECT_EQ(parsed.train.preparation.class_weighting, ClassWeighting::kGiven);
+  EXPECT_EQ(parsed.train.preparation.class_weights, (std::vector<double>{1.0, 0.5, 2.25}));
+  EXPECT_EQ(parsed.train.layout.sample_weights, "w");
+  EXPECT_TRUE(parsed.train.preparation.standardize);
+
+  const CommandLine balanced = ParseCommandLine(
+      {"train", "--train", "t.h5", "--class-weight", "balanced", "--init-bias", "priors"});
+  EXPECT_EQ(balanced.train.preparation.class_weighting, ClassWeighting::kBalanced);
+  EXPECT_EQ(balanced.train.preparation.init_bias, BiasInit::kPriors);
+  const CommandLine multi_label =
+      ParseCommandLine({"train", "--train", "t.h5", "--loss", "sigmoid"});
+  EXPECT_EQ(multi_label.train.loss, "sigmoid");
+}
+
+TEST(Options, BadLossAndWeightingValuesNameTheOption) {
+  ExpectUsageError({"train", "--train", "t.h5", "--loss", "logistic"},
+                   "--loss: unknown loss 'logistic'");
+  for (const char* bad : {"", "heavy", "1,-1", "1,,2", "1,2,", "0,0", "1,nan", "1,inf", "2x"}) {
+    ExpectUsageError({"train", "--train", "t.h5", "--class-weight", bad}, "--class-weight must be");
+  }
+  ExpectUsageError({"train", "--train", "t.h5", "--loss", "sigmoid", "--class-weight", "balanced"},
+                   "--class-weight needs a single-label loss");
+  ExpectUsageError({"train", "--train", "t.h5", "--init-bias", "mean"}, "--init-bias must be");
+  ExpectUsageError({"train", "--train", "t.h5", "--loss", "hinge", "--init-bias", "priors"},
+                   "--init-bias priors needs --loss softmax");
+}
+
 }  // namespace
 }  // namespace shardmax
