@@ -80,6 +80,10 @@ expect_error "config unknown name" 2 2 "config file 'unknown.ini': unrecognised 
 printf 'epochs = many\n' > bad_value.ini
 expect_error "config bad value" 2 2 "the argument ('many') for option 'epochs' is invalid" \
   train --train good.h5 --config bad_value.ini
+printf 'epochs = %%value%%\n' > placeholder.ini
+expect_error "config value holding %value%" 2 2 \
+  "config file 'placeholder.ini': invalid option text 'epochs = %value%' (it holds '%value%'" \
+  train --train good.h5 --config placeholder.ini
 expect_error "config file missing" 2 2 "cannot read config file 'absent.ini' (--config)" \
   train --train good.h5 --config absent.ini
 expect_error "validation width" 2 1 "validation file 'wider.h5' has 5 features" \

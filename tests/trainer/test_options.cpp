@@ -72,6 +72,21 @@ TEST(Options, BadValuesNameTheOption) {
   ExpectUsageError({"fit"}, "unknown command 'fit'");
 }
 
+// Regression test for a finding of tests/fuzz/fuzz_config: Boost.Program_options replaces
+// %value% in its messages with the value until none is left, so a value holding "%value%"
+// made building the message loop for ever (the config line `epochs = %value%` hung shardmax).
+TEST(Options, PlaceholdersInBadValuesDoNotHangTheMessage) {
+  ExpectUsageError({"train", "--train", "t.h5", "--epochs", "%value%"},
+                   "invalid option text '%value%' (it holds '%value%', which the option parser "
+                   "cannot quote)");
+  const std::string path = shardmax::testing::MakeScratchDirectory() + "/placeholder.ini";
+  std::ofstream(path) << "train = t.h5\nepochs = 1%value%\n";
+  ExpectUsageError({"train", "--config", path},
+                   "config file '" + path + "': invalid option text 'epochs = 1%value%'");
+  // A placeholder in a valid value is just text.
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "%value%.h5"}).train.train_path, "%value%.h5");
+}
+
 TEST(Options, HelpListsTheOptions) {
   const CommandLine parsed = ParseCommandLine({"train", "--help"});
   EXPECT_EQ(parsed.command, Command::kHelp);
