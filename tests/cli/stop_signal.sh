@@ -113,7 +113,7 @@ finish_stopped usr2 SIGUSR2
 
 # 3. Inside a Slurm job every line of the job log ends with the job tag (the variables are
 #    given to the ranks only: mpirun itself would take them for an allocation).
-short=(train --train train.h5 --epochs 2 --batch-size 100 --progress-every 0.05)
+short=(train --train train.h5 --epochs 2 --batch-size 100 --progress-every 0.0001)
 "$mpiexec" -n 2 --oversubscribe env SLURM_JOB_ID=4242 SLURM_ARRAY_JOB_ID=4240 \
   SLURM_ARRAY_TASK_ID=2 SLURM_RESTART_COUNT=1 "$shardmax" "${short[@]}" \
   --checkpoint-dir tagged > out.txt 2> err.txt

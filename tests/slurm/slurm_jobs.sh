@@ -76,7 +76,7 @@ momentum = 0.9
 checkpoint-unit = step
 checkpoint-every = 10
 keep = 2
-progress-every = 1
+progress-every = 0.001
 INI
 final=ckpt-000000320.h5
 
