@@ -223,7 +223,10 @@ TEST(WeightedObjective, GradientMatchesCentralFiniteDifferencesForEveryLoss) {
   const double step = 1e-6;
   for (const char* name : kAllLosses) {
     const auto loss = MakeLoss(name);
-    for (const auto& [weighting, weights] : Weightings(*loss, problem)) {
+    for (const auto& weighting_and_weights : Weightings(*loss, problem)) {
+      // Named copies: clang 14 cannot capture structured bindings in the lambda below.
+      const auto& weighting = weighting_and_weights.first;
+      const auto& weights = weighting_and_weights.second;
       for (double lambda : {0.0, 0.05}) {
         const Objective objective = Evaluate(*loss, problem, problem.model, weights, lambda);
         const auto numeric = [&](auto perturb) {
