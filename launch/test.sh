@@ -4,7 +4,7 @@
 #      MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, valgrind memcheck);
 #   2. BUILD_DIR-asan: built with clang, AddressSanitizer and UndefinedBehaviorSanitizer, the
 #      same suite (without the Fashion-MNIST accuracy job, cli_fashion_mnist, already run in 1
-#      and only slow here) plus the libFuzzer targets, each fuzzing FUZZ_RUNS (default 2000)
+#      and only slow here) plus the libFuzzer targets, each fuzzing FUZZ_RUNS (default 10000)
 #      inputs from a fixed seed. One build serves both, to keep CI short.
 #   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
 # SHARDMAX_CHECKS (default "release asan") picks which run. Exits non-zero if any failed,
@@ -50,7 +50,7 @@ release() {
 asan() {
   CC=clang CXX=clang++ cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
-        -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_RUNS="${FUZZ_RUNS:-2000}" &&
+        -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_RUNS="${FUZZ_RUNS:-10000}" &&
     cmake --build "${build_dir}-asan" -j"$(nproc)" &&
     ctest --test-dir "${build_dir}-asan" --output-on-failure -E '^cli_fashion_mnist$'
 }
