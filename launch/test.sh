@@ -5,8 +5,8 @@
 #      the launch scripts across two network-namespace hosts and under a private Slurm);
 #   2. BUILD_DIR-asan: built with clang, AddressSanitizer and UndefinedBehaviorSanitizer, the
 #      same suite (without the Fashion-MNIST accuracy job and the Slurm and two-host launch
-#      tests, already run in 1 and only slow here) plus the libFuzzer targets, each fuzzing for FUZZ_SECONDS (default
-#      10) seconds. One build serves both, to keep CI short.
+#      tests, already run in 1 and only slow here) plus the libFuzzer targets, each fuzzing
+#      FUZZ_RUNS (default 10000) inputs from a fixed seed. One build serves both, to keep CI short.
 #   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
 # SHARDMAX_CHECKS (default "release asan") picks which run. Exits non-zero if any failed,
 # after running all.
@@ -56,7 +56,7 @@ release() {
 asan() {
   CC=clang CXX=clang++ cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
-        -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" &&
+        -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_RUNS="${FUZZ_RUNS:-10000}" &&
     cmake --build "${build_dir}-asan" -j"$(nproc)" &&
     ctest --test-dir "${build_dir}-asan" --output-on-failure -E '^cli_fashion_mnist$' \
       -LE '^(slurm|hosts)$'

@@ -65,6 +65,22 @@ wait_for_step() {  # wait_for_step DIR STEP: until DIR holds a checkpoint of STE
   return 1
 }
 
+# wait_for_rank0_death: until rank 0 of the job has died (the test hook kills it when it gets
+# there), so that expect_all_gone's 10 s count from the kill, not from the start of training.
+wait_for_rank0_death() {
+  local pid="" polls=$((${SHARDMAX_TEST_HANG_SECONDS:-60} * 50))
+  for _ in $(seq 1 "$polls"); do
+    pid=$(rank_pid "$job" 0)
+    [ -n "$pid" ] && break
+    sleep 0.02
+  done
+  for _ in $(seq 1 "$polls"); do
+    [ -n "$pid" ] && [ -z "$(session_processes "$job" | grep -x "$pid")" ] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+
 # expect_all_gone NAME: every process of the job's session ends within 10 s.
 expect_all_gone() {
   checks=$((checks + 1))
@@ -167,6 +183,7 @@ done
 for stage in half-written written renamed; do
   dir=in-write-$stage
   start_job "$dir" SHARDMAX_TEST_KILL_IN_CHECKPOINT_WRITE="$stage:500"
+  wait_for_rank0_death || fail "$stage: rank 0 did not die at the test hook"
   expect_all_gone "kill -9 of the writer at '$stage'"
   checks=$((checks + 1))
   if [ "$stage" = renamed ]; then

@@ -174,6 +174,15 @@ TEST_F(DatasetReaderTest, NonstandardNumberTypesAreRefusedBeforeReading) {
                    "(524320 bits)"});
 }
 
+// Regression test for a finding of tests/fuzz/fuzz_data: a chunk of the features whose index
+// entry records 0 stored bytes where its 4 x 3 float32 shape needs 48 made HDF5 copy past the
+// end of its buffer (heap-buffer-overflow in H5VM_memcpyvv, inside H5Dread).
+TEST_F(DatasetReaderTest, ChunksStoredShorterThanTheirShapeAreRefused) {
+  ExpectReadError(std::string(SHARDMAX_TEST_DATA_DIR) + "/fuzz_data_short_chunk.h5",
+                  {"dataset 'features': damaged: the chunk at row 0 is stored in 0 bytes, not "
+                   "the 48 its shape needs"});
+}
+
 TEST_F(DatasetReaderTest, LabelsAtOrAboveClassCountAreRefused) {
   WriteDataFile(Path("k.h5"), Matrix::Ones(4, 2), {0, 1, 2, 5}, H5T_IEEE_F32LE);
   const Shard shard = ReadShard(comm_, Path("k.h5"), {});
