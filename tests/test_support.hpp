@@ -31,6 +31,10 @@ inline RowBlock LabelsOnly(std::span<const Label> labels) {
   return RowBlock{Eigen::Map<const FeatureMatrix>(nullptr, rows, 0), labels};
 }
 
+// The metrics log at `path` without its timing columns: epoch, global_step, train_loss,
+// val_loss, val_accuracy, learning_rate of every line, the header's included.
+std::string DeterministicMetricsColumns(const std::string& path);
+
 // A small synthetic set: `rows` x `features`, `classes` classes, well separated.
 SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,
                                std::int64_t classes, double separation = 3.0);

@@ -157,19 +157,39 @@ std::vector<std::string> ScoreCells(const std::string& name, const ClassScores& 
           FormatFixed(scores.f1, 4), std::to_string(scores.support)};
 }
 
+// The first two lines of both reports: what was evaluated on what, then loss and objective.
+std::string ReportHeading(const EvaluateConfig& config, std::int64_t rows,
+                          std::int64_t features, const std::string& outputs, int ranks,
+                          const Metrics& metrics, double weight_decay) {
+  return StrCat("evaluated model '", config.model_path, "' on '", config.data_path, "': ", rows,
+                " rows x ", features, " features, ", outputs, ", ", ranks,
+                ranks == 1 ? " rank\n" : " ranks\n", "loss ", FormatFixed(metrics.loss, 6),
+                "  objective ", FormatFixed(metrics.objective, 6), "  (weight decay ",
+                weight_decay, ")\n");
+}
+
+// precision / recall / f1 / support per class (or label), then the averages given.
+std::string ScoreTable(const std::string& first_column, const std::vector<std::string>& names,
+                       const std::vector<ClassScores>& scores,
+                       const std::vector<std::pair<std::string, ClassScores>>& averages) {
+  TextTable table;
+  table.AddRow({first_column, "precision", "recall", "f1", "support"});
+  for (std::size_t k = 0; k < scores.size(); ++k) {
+    table.AddRow(ScoreCells(Shorten(names[k], kMaxRowName), scores[k]));
+  }
+  for (const auto& average : averages) table.AddRow(ScoreCells(average.first, average.second));
+  return table.Format();
+}
+
 std::string FormatText(const EvaluationResult& result) {
   const ClassificationReport& report = result.report;
   const Metrics& metrics = result.evaluation.metrics;
   const std::int64_t classes = result.model.model.classes();
   const std::vector<std::string> names = DisplayNames(result.classes, classes);
 
-  std::string text = StrCat("evaluated model '", result.config.model_path, "' on '",
-                            result.config.data_path, "': ", report.rows, " rows x ",
-                            result.shard.feature_count, " features, ", classes, " classes, ",
-                            result.ranks, result.ranks == 1 ? " rank\n" : " ranks\n");
-  text += StrCat("loss ", FormatFixed(metrics.loss, 6), "  objective ",
-                 FormatFixed(metrics.objective, 6), "  (weight decay ",
-                 result.model.weight_decay, ")\n");
+  std::string text =
+      ReportHeading(result.config, report.rows, result.shard.feature_count,
+                    StrCat(classes, " classes"), result.ranks, metrics, result.model.weight_decay);
   text += StrCat("accuracy ", FormatPercent(report.correct, report.rows), "  (", report.correct,
                  " of ", report.rows, " rows)\n");
   if (result.evaluation.top_k > 0) {
@@ -178,16 +198,9 @@ std::string FormatText(const EvaluationResult& result) {
                    result.evaluation.top_k_hits, " of ", report.rows, " rows)\n");
   }
 
-  TextTable table;
-  table.AddRow({"class", "precision", "recall", "f1", "support"});
-  for (std::int64_t k = 0; k < classes; ++k) {
-    table.AddRow(ScoreCells(Shorten(names[static_cast<std::size_t>(k)], kMaxRowName),
-                            report.per_class[static_cast<std::size_t>(k)]));
-  }
-  table.AddRow(ScoreCells("macro avg", report.macro));
-  table.AddRow(ScoreCells("weighted avg", report.weighted));
   text += "\n";
-  text += table.Format();
+  text += ScoreTable("class", names, report.per_class,
+                     {{"macro avg", report.macro}, {"weighted avg", report.weighted}});
   text += "\n";
   if (classes > kMaxPrintedConfusionClasses) {
     text += StrCat("confusion matrix: not printed for ", classes, " classes (more than ",
@@ -231,6 +244,42 @@ void AddScores(JsonWriter* json, const ClassScores& scores) {
   json->Key("support").Value(scores.support);
 }
 
+// The fields both JSON reports open with; `multi_label` is written only when true.
+void AddJsonHeading(JsonWriter* json, const EvaluateConfig& config, bool multi_label,
+                    std::int64_t rows, std::int64_t features, std::int64_t classes,
+                    const Metrics& metrics, double weight_decay) {
+  json->Key("format").Value("shardmax-evaluation");
+  json->Key("format_version").Value(1);
+  json->Key("model").Value(config.model_path);
+  json->Key("data").Value(config.data_path);
+  if (multi_label) json->Key("multi_label").Value(true);
+  json->Key("rows").Value(rows);
+  json->Key("features").Value(features);
+  json->Key("classes").Value(classes);
+  json->Key("loss").Value(metrics.loss);
+  json->Key("weight_decay").Value(weight_decay);
+  json->Key("objective").Value(metrics.objective);
+}
+
+// "<array_key>": one object per class (or label) k: {"<index_key>": k, ["name",]
+// ["label_value",] scores..., "predicted"}.
+void AddJsonScoresPerClass(JsonWriter* json, const std::string& array_key,
+                           const std::string& index_key, const std::vector<ClassScores>& scores,
+                           const std::vector<std::string>& names, bool with_names,
+                           const std::vector<std::int64_t>& label_values) {
+  json->Key(array_key).BeginArray();
+  for (std::size_t k = 0; k < scores.size(); ++k) {
+    json->BeginObject(JsonWriter::Layout::kOneLine);
+    json->Key(index_key).Value(static_cast<std::int64_t>(k));
+    if (with_names) json->Key("name").Value(names[k]);
+    if (!label_values.empty()) json->Key("label_value").Value(label_values[k]);
+    AddScores(json, scores[k]);
+    json->Key("predicted").Value(scores[k].predicted);
+    json->EndObject();
+  }
+  json->EndArray();
+}
+
 std::string FormatJson(const EvaluationResult& result) {
   const ClassificationReport& report = result.report;
   const Evaluation& evaluation = result.evaluation;
@@ -241,16 +290,8 @@ std::string FormatJson(const EvaluationResult& result) {
 
   JsonWriter json;
   json.BeginObject();
-  json.Key("format").Value("shardmax-evaluation");
-  json.Key("format_version").Value(1);
-  json.Key("model").Value(result.config.model_path);
-  json.Key("data").Value(result.config.data_path);
-  json.Key("rows").Value(report.rows);
-  json.Key("features").Value(result.shard.feature_count);
-  json.Key("classes").Value(classes);
-  json.Key("loss").Value(evaluation.metrics.loss);
-  json.Key("weight_decay").Value(result.model.weight_decay);
-  json.Key("objective").Value(evaluation.metrics.objective);
+  AddJsonHeading(&json, result.config, false, report.rows, result.shard.feature_count, classes,
+                 evaluation.metrics, result.model.weight_decay);
   json.Key("accuracy").Value(report.accuracy);
   json.Key("correct").Value(report.correct);
   if (evaluation.top_k > 0) {
@@ -259,18 +300,8 @@ std::string FormatJson(const EvaluationResult& result) {
         .Value(static_cast<double>(evaluation.top_k_hits) / static_cast<double>(report.rows));
     json.Key("top_k_correct").Value(evaluation.top_k_hits);
   }
-  json.Key("per_class").BeginArray();
-  for (std::int64_t k = 0; k < classes; ++k) {
-    const auto index = static_cast<std::size_t>(k);
-    json.BeginObject(JsonWriter::Layout::kOneLine);
-    json.Key("class").Value(k);
-    if (has_names || has_label_values) json.Key("name").Value(names[index]);
-    if (has_label_values) json.Key("label_value").Value(result.classes.label_values[index]);
-    AddScores(&json, report.per_class[index]);
-    json.Key("predicted").Value(report.per_class[index].predicted);
-    json.EndObject();
-  }
-  json.EndArray();
+  AddJsonScoresPerClass(&json, "per_class", "class", report.per_class, names,
+                        has_names || has_label_values, result.classes.label_values);
   json.Key("macro_avg").BeginObject(JsonWriter::Layout::kOneLine);
   AddScores(&json, report.macro);
   json.EndObject();
@@ -309,30 +340,18 @@ std::string FormatMultiLabelText(const MultiLabelResult& result) {
     wrong_decisions += counts.false_positives + counts.false_negatives;
   }
 
-  std::string text = StrCat("evaluated model '", result.config.model_path, "' on '",
-                            result.config.data_path, "': ", report.rows, " rows x ",
-                            result.shard.feature_count, " features, ", labels,
-                            " labels (multi-label), ", result.ranks,
-                            result.ranks == 1 ? " rank\n" : " ranks\n");
-  text += StrCat("loss ", FormatFixed(metrics.loss, 6), "  objective ",
-                 FormatFixed(metrics.objective, 6), "  (weight decay ",
-                 result.model.weight_decay, ")\n");
+  std::string text = ReportHeading(result.config, report.rows, result.shard.feature_count,
+                                   StrCat(labels, " labels (multi-label)"), result.ranks,
+                                   metrics, result.model.weight_decay);
   text += StrCat("threshold ", result.evaluation.threshold, "\n");
   text += StrCat("subset accuracy ", FormatPercent(report.exact_rows, report.rows), "  (",
                  report.exact_rows, " of ", report.rows, " rows with every label right)\n");
   text += StrCat("hamming loss ", FormatFixed(report.hamming_loss, 4), "  (", wrong_decisions,
                  " of ", report.rows * labels, " label decisions wrong)\n");
 
-  TextTable table;
-  table.AddRow({"label", "precision", "recall", "f1", "support"});
-  for (std::int64_t k = 0; k < labels; ++k) {
-    table.AddRow(ScoreCells(Shorten(names[static_cast<std::size_t>(k)], kMaxRowName),
-                            report.per_label[static_cast<std::size_t>(k)]));
-  }
-  table.AddRow(ScoreCells("micro avg", report.micro));
-  table.AddRow(ScoreCells("macro avg", report.macro));
   text += "\n";
-  text += table.Format();
+  text += ScoreTable("label", names, report.per_label,
+                     {{"micro avg", report.micro}, {"macro avg", report.macro}});
   return text;
 }
 
@@ -343,32 +362,14 @@ std::string FormatMultiLabelJson(const MultiLabelResult& result) {
 
   JsonWriter json;
   json.BeginObject();
-  json.Key("format").Value("shardmax-evaluation");
-  json.Key("format_version").Value(1);
-  json.Key("model").Value(result.config.model_path);
-  json.Key("data").Value(result.config.data_path);
-  json.Key("multi_label").Value(true);
-  json.Key("rows").Value(report.rows);
-  json.Key("features").Value(result.shard.feature_count);
-  json.Key("classes").Value(labels);
-  json.Key("loss").Value(result.evaluation.metrics.loss);
-  json.Key("weight_decay").Value(result.model.weight_decay);
-  json.Key("objective").Value(result.evaluation.metrics.objective);
+  AddJsonHeading(&json, result.config, true, report.rows, result.shard.feature_count, labels,
+                 result.evaluation.metrics, result.model.weight_decay);
   json.Key("threshold").Value(result.evaluation.threshold);
   json.Key("subset_accuracy").Value(report.subset_accuracy);
   json.Key("exact_rows").Value(report.exact_rows);
   json.Key("hamming_loss").Value(report.hamming_loss);
-  json.Key("per_label").BeginArray();
-  for (std::int64_t k = 0; k < labels; ++k) {
-    const auto index = static_cast<std::size_t>(k);
-    json.BeginObject(JsonWriter::Layout::kOneLine);
-    json.Key("label").Value(k);
-    if (!result.classes.class_names.empty()) json.Key("name").Value(names[index]);
-    AddScores(&json, report.per_label[index]);
-    json.Key("predicted").Value(report.per_label[index].predicted);
-    json.EndObject();
-  }
-  json.EndArray();
+  AddJsonScoresPerClass(&json, "per_label", "label", report.per_label, names,
+                        !result.classes.class_names.empty(), {});
   json.Key("micro_avg").BeginObject(JsonWriter::Layout::kOneLine);
   AddScores(&json, report.micro);
   json.EndObject();

@@ -10,9 +10,9 @@
 #include "common/error.hpp"
 #include "common/loss.hpp"
 #include "common/objective.hpp"
-#include "common/random.hpp"
 #include "common/weighting.hpp"
 #include "tests/test_support.hpp"
+#include "tests/random_problem.hpp"
 
 namespace shardmax {
 namespace {
@@ -108,55 +108,7 @@ TEST(Loss, NamesAndProbabilities) {
   EXPECT_THROW(MakeLoss("logistic"), UsageError);
 }
 
-// Random rows with class labels, K 0/1 targets, class and sample weights, and a model.
-struct Problem {
-  FeatureMatrix features;
-  std::vector<Label> labels;
-  TargetMatrix targets;
-  std::vector<double> sample_weights;
-  Vector class_weights;
-  SoftmaxModel model;
-
-  // The block as the loss sees it: multi-label losses get targets, others labels; weights
-  // as given (empty: unweighted).
-  RowBlock Block(const Loss& loss, std::span<const double> weights) const {
-    const bool multi_label = loss.is_multi_label();
-    return RowBlock{
-        Eigen::Map<const FeatureMatrix>(features.data(), features.rows(), features.cols()),
-        multi_label ? std::span<const Label>() : std::span<const Label>(labels), weights,
-        Eigen::Map<const TargetMatrix>(targets.data(), multi_label ? targets.rows() : 0,
-                                       multi_label ? targets.cols() : 0)};
-  }
-};
-
-Problem RandomProblem(Eigen::Index rows, Eigen::Index dims, Eigen::Index classes,
-                      std::uint64_t seed) {
-  SplitMix64 generator(seed);
-  Problem problem;
-  problem.features.resize(rows, dims);
-  for (Eigen::Index i = 0; i < problem.features.size(); ++i) {
-    problem.features.data()[i] = static_cast<float>(generator.Normal());
-  }
-  problem.targets.resize(rows, classes);
-  for (Eigen::Index i = 0; i < rows; ++i) {
-    problem.labels.push_back(
-        static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes))));
-    for (Eigen::Index k = 0; k < classes; ++k) {
-      problem.targets(i, k) = static_cast<std::uint8_t>(generator.Below(2));
-    }
-    problem.sample_weights.push_back(3.0 * generator.UniformOpen());
-  }
-  problem.sample_weights[3] = 0.0;  // a row that does not count
-  problem.class_weights.resize(classes);
-  for (Eigen::Index k = 0; k < classes; ++k)
-    problem.class_weights(k) = 0.2 + 1.8 * generator.UniformOpen();
-  problem.model = SoftmaxModel::Zeros(classes, dims);
-  for (Eigen::Index i = 0; i < problem.model.weights.size(); ++i) {
-    problem.model.weights.data()[i] = 0.5 * generator.Normal();
-  }
-  for (Eigen::Index k = 0; k < classes; ++k) problem.model.bias(k) = 0.3 * generator.Normal();
-  return problem;
-}
+using Problem = testing::RandomProblem;
 
 Objective Evaluate(const Loss& loss, const Problem& problem, const SoftmaxModel& model,
                    std::span<const double> weights, double lambda) {
@@ -213,7 +165,7 @@ double HingeDistanceFromKinks(const Problem& problem, std::int64_t* active_rows)
 // The classic gradient check, for every loss and weighting, with and without weight decay:
 // central differences of J in double over every parameter.
 TEST(WeightedObjective, GradientMatchesCentralFiniteDifferencesForEveryLoss) {
-  Problem problem = RandomProblem(25, 5, 4, 5);
+  Problem problem = testing::MakeRandomProblem(25, 5, 4, 5);
   problem.model.weights *= 4.0;  // logits large enough for some rows to clear the hinge margin
   problem.model.bias *= 4.0;
   std::int64_t active_rows = 0;
@@ -260,7 +212,7 @@ TEST(WeightedObjective, GradientMatchesCentralFiniteDifferencesForEveryLoss) {
 
 // J = sum_i w_i l_i / sum_i w_i + (lambda/2)||W||^2, with each l_i from a block of its own row.
 TEST(WeightedObjective, IsTheWeightedMeanOfTheRowLosses) {
-  const Problem problem = RandomProblem(30, 4, 3, 9);
+  const Problem problem = testing::MakeRandomProblem(30, 4, 3, 9);
   const double lambda = 0.1;
   for (const char* name : kAllLosses) {
     const auto loss = MakeLoss(name);
@@ -287,7 +239,7 @@ TEST(WeightedObjective, IsTheWeightedMeanOfTheRowLosses) {
 }
 
 TEST(WeightedObjective, AllOneWeightsGiveTheUnweightedBitsExactly) {
-  const Problem problem = RandomProblem(40, 6, 5, 11);
+  const Problem problem = testing::MakeRandomProblem(40, 6, 5, 11);
   const std::vector<double> ones(40, 1.0);
   for (const char* name : kAllLosses) {
     const auto loss = MakeLoss(name);
@@ -305,7 +257,7 @@ TEST(WeightedObjective, AllOneWeightsGiveTheUnweightedBitsExactly) {
 
 // An integer weight counts a row that many times; weight 0 leaves it out.
 TEST(WeightedObjective, AWeightOfTwoIsTheRowTwiceAndZeroIsNoRow) {
-  const Problem problem = RandomProblem(12, 3, 3, 13);
+  const Problem problem = testing::MakeRandomProblem(12, 3, 3, 13);
   for (const char* name : kAllLosses) {
     const auto loss = MakeLoss(name);
     std::vector<double> weights(12, 1.0);
@@ -335,7 +287,7 @@ TEST(WeightedObjective, AWeightOfTwoIsTheRowTwiceAndZeroIsNoRow) {
 }
 
 TEST(WeightedObjective, SumsOfWeightZeroLeaveOnlyTheDecay) {
-  const Problem problem = RandomProblem(5, 3, 3, 17);
+  const Problem problem = testing::MakeRandomProblem(5, 3, 3, 17);
   const std::vector<double> zeros(5, 0.0);
   const SoftmaxCrossEntropy loss;
   const Objective objective = Evaluate(loss, problem, problem.model, zeros, 0.5);
@@ -345,7 +297,7 @@ TEST(WeightedObjective, SumsOfWeightZeroLeaveOnlyTheDecay) {
 }
 
 TEST(WeightedObjective, GradientSumsCountRowsAndWeightsApart) {
-  const Problem problem = RandomProblem(9, 2, 3, 19);
+  const Problem problem = testing::MakeRandomProblem(9, 2, 3, 19);
   const SquaredError loss;
   GradientSums sums(3, 2);
   AccumulateBlock(loss, problem.model, problem.Block(loss, problem.sample_weights), &sums);

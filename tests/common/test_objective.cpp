@@ -4,41 +4,13 @@
 #include <vector>
 
 #include "common/objective.hpp"
-#include "common/random.hpp"
 #include "tests/test_support.hpp"
+#include "tests/random_problem.hpp"
 
 namespace shardmax {
 namespace {
 
-struct Problem {
-  FeatureMatrix features;
-  std::vector<Label> labels;
-  SoftmaxModel model;
-
-  RowBlock Block() const {
-    return MakeRowBlock(features.data(), labels.data(), features.rows(), features.cols());
-  }
-};
-
-// Random features (exact in float), labels and a non-trivial model.
-Problem RandomProblem(Eigen::Index rows, Eigen::Index dims, Eigen::Index classes,
-                      std::uint64_t seed) {
-  SplitMix64 generator(seed);
-  Problem problem;
-  problem.features.resize(rows, dims);
-  for (Eigen::Index i = 0; i < problem.features.size(); ++i) {
-    problem.features.data()[i] = static_cast<float>(generator.Normal());
-  }
-  for (Eigen::Index i = 0; i < rows; ++i) {
-    problem.labels.push_back(static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes))));
-  }
-  problem.model = SoftmaxModel::Zeros(classes, dims);
-  for (Eigen::Index i = 0; i < problem.model.weights.size(); ++i) {
-    problem.model.weights.data()[i] = 0.5 * generator.Normal();
-  }
-  for (Eigen::Index k = 0; k < classes; ++k) problem.model.bias(k) = 0.3 * generator.Normal();
-  return problem;
-}
+using Problem = testing::RandomProblem;
 
 // The objective J written out per sample, as a reference independent of the block code.
 double BruteForceObjective(const Problem& problem, const SoftmaxModel& model, double lambda) {
@@ -96,7 +68,7 @@ TEST(SoftmaxCrossEntropy, FiniteAtLogitsOfAThousand) {
 }
 
 TEST(Objective, MatchesBruteForcePerSampleLoop) {
-  const Problem problem = RandomProblem(37, 6, 4, 3);
+  const Problem problem = testing::MakeRandomProblem(37, 6, 4, 3);
   for (double lambda : {0.0, 0.1}) {
     const Objective objective = Evaluate(problem, problem.model, lambda);
     EXPECT_NEAR(objective.value, BruteForceObjective(problem, problem.model, lambda), 1e-12);
@@ -104,7 +76,7 @@ TEST(Objective, MatchesBruteForcePerSampleLoop) {
 }
 
 TEST(Objective, WeightDecayTermIsAnExactDifference) {
-  const Problem problem = RandomProblem(20, 5, 3, 4);
+  const Problem problem = testing::MakeRandomProblem(20, 5, 3, 4);
   const double lambda = 0.37;
   const Objective with = Evaluate(problem, problem.model, lambda);
   const Objective without = Evaluate(problem, problem.model, 0.0);
@@ -120,7 +92,7 @@ TEST(Objective, WeightDecayTermIsAnExactDifference) {
 
 // The classic gradient check: central differences of J in double, every parameter.
 TEST(Objective, GradientMatchesCentralFiniteDifferences) {
-  const Problem problem = RandomProblem(25, 5, 4, 5);
+  const Problem problem = testing::MakeRandomProblem(25, 5, 4, 5);
   const double step = 1e-6;
   for (double lambda : {0.0, 0.05}) {
     const Objective objective = Evaluate(problem, problem.model, lambda);
@@ -150,7 +122,7 @@ TEST(Objective, GradientMatchesCentralFiniteDifferences) {
 }
 
 TEST(Objective, SumsOverBlocksEqualOneBlock) {
-  const Problem problem = RandomProblem(30, 4, 3, 6);
+  const Problem problem = testing::MakeRandomProblem(30, 4, 3, 6);
   SoftmaxCrossEntropy loss;
   GradientSums whole(3, 4);
   AccumulateBlock(loss, problem.model, problem.Block(), &whole);
@@ -170,7 +142,7 @@ TEST(Objective, SumsOverBlocksEqualOneBlock) {
 // K = 2 softmax is binary logistic regression with w = w1 - w0, c = b1 - b0:
 // p(y=1|x) = sigmoid(w.x + c), loss = log(1 + exp(-s (w.x + c))) with s = +-1.
 TEST(Objective, TwoClassesEqualLogisticRegression) {
-  Problem problem = RandomProblem(40, 3, 2, 7);
+  Problem problem = testing::MakeRandomProblem(40, 3, 2, 7);
   const Objective objective = Evaluate(problem, problem.model, 0.0);
   const Eigen::RowVectorXd w = problem.model.weights.row(1) - problem.model.weights.row(0);
   const double c = problem.model.bias(1) - problem.model.bias(0);

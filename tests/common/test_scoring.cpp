@@ -10,39 +10,18 @@
 
 #include "common/random.hpp"
 #include "common/scoring.hpp"
+#include "tests/random_problem.hpp"
 
 namespace shardmax {
 namespace {
 
-struct Problem {
-  FeatureMatrix features;
-  std::vector<Label> labels;
-  SoftmaxModel model;
+using Problem = testing::RandomProblem;
 
-  RowBlock Block(Eigen::Index first = 0, Eigen::Index rows = -1) const {
-    if (rows < 0) rows = features.rows() - first;
-    return MakeRowBlock(features.data() + first * features.cols(), labels.data() + first, rows,
-                        features.cols());
-  }
-};
-
-// Odd K and D, so that consecutive rows of a row-major block start at different alignments.
-Problem RandomProblem(Eigen::Index rows, Eigen::Index dims, Eigen::Index classes,
-                      std::uint64_t seed) {
-  SplitMix64 generator(seed);
-  Problem problem;
-  problem.features.resize(rows, dims);
-  for (Eigen::Index i = 0; i < problem.features.size(); ++i) {
-    problem.features.data()[i] = static_cast<float>(generator.Normal());
-  }
-  problem.labels.resize(static_cast<std::size_t>(rows));
-  for (Label& label : problem.labels) label = static_cast<Label>(generator.Below(classes));
-  problem.model = SoftmaxModel::Zeros(classes, dims);
-  for (Eigen::Index i = 0; i < problem.model.weights.size(); ++i) {
-    problem.model.weights.data()[i] = generator.Normal();
-  }
-  for (Eigen::Index k = 0; k < classes; ++k) problem.model.bias(k) = generator.Normal();
-  return problem;
+// Weights and bias of unit scale. Tests use odd K and D, so that consecutive rows of a
+// row-major block start at different alignments.
+Problem UnitScaleProblem(Eigen::Index rows, Eigen::Index dims, Eigen::Index classes,
+                         std::uint64_t seed) {
+  return testing::MakeRandomProblem(rows, dims, classes, seed, 1.0, 1.0);
 }
 
 std::vector<long double> ReferenceLogits(const Problem& problem, Eigen::Index row) {
@@ -59,7 +38,7 @@ std::vector<long double> ReferenceLogits(const Problem& problem, Eigen::Index ro
 }
 
 TEST(Scoring, MatchesBruteForceLogitsProbabilitiesLossAndTopK) {
-  const Problem problem = RandomProblem(300, 9, 7, 3);
+  const Problem problem = UnitScaleProblem(300, 9, 7, 3);
   const SoftmaxCrossEntropy loss;
   BlockScores scores;
   ScoreBlock(problem.model, problem.Block(), ScoringRequest{&loss, 0, true}, &scores);
@@ -97,7 +76,7 @@ TEST(Scoring, MatchesBruteForceLogitsProbabilitiesLossAndTopK) {
 
 TEST(Scoring, TiesGoToTheLowestClassIndexForPredictionAndRank) {
   // Classes 1 and 3 have identical weights and bias, so their logits tie exactly.
-  Problem problem = RandomProblem(40, 5, 4, 8);
+  Problem problem = UnitScaleProblem(40, 5, 4, 8);
   problem.model.weights.row(3) = problem.model.weights.row(1);
   problem.model.bias(3) = problem.model.bias(1);
   problem.model.weights.row(1) *= 100.0;  // make the tied pair win most rows
@@ -122,7 +101,7 @@ TEST(Scoring, TiesGoToTheLowestClassIndexForPredictionAndRank) {
 // What makes predictions and counts independent of the rank count: the same row scored at any
 // offset in any block gives the same bits.
 TEST(Scoring, ARowScoresTheSameBitsWhateverBlockItIsIn) {
-  const Problem problem = RandomProblem(64, 13, 7, 21);
+  const Problem problem = UnitScaleProblem(64, 13, 7, 21);
   const SoftmaxCrossEntropy loss;
   BlockScores whole;
   ScoreBlock(problem.model, problem.Block(), ScoringRequest{nullptr, 0, true}, &whole);
@@ -151,7 +130,7 @@ TEST(Scoring, ARowScoresTheSameBitsWhateverBlockItIsIn) {
 }
 
 TEST(Scoring, EvaluationSumsCountEachRowOnceInTheConfusionMatrix) {
-  const Problem problem = RandomProblem(50, 3, 4, 5);
+  const Problem problem = UnitScaleProblem(50, 3, 4, 5);
   const SoftmaxCrossEntropy loss;
   BlockScores scores;
   ScoreBlock(problem.model, problem.Block(), ScoringRequest{&loss, 2, false}, &scores);
@@ -168,7 +147,7 @@ TEST(Scoring, EvaluationSumsCountEachRowOnceInTheConfusionMatrix) {
 
 // Multi-label scoring against a brute-force sigmoid: p_k, decisions at two thresholds, loss.
 TEST(Scoring, MultiLabelRowsAgainstBruteForce) {
-  const Problem problem = RandomProblem(120, 5, 4, 23);
+  const Problem problem = UnitScaleProblem(120, 5, 4, 23);
   TargetMatrix targets(120, 4);
   SplitMix64 generator(29);
   for (Eigen::Index i = 0; i < targets.size(); ++i) {

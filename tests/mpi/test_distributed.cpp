@@ -198,20 +198,9 @@ TEST_F(DistributedTest, StopAndResumeEqualsUninterruptedBitwise) {
   EXPECT_EQ(a.model.weights, b.model.weights);
   EXPECT_EQ(a.optimizer_state[0].values, b.optimizer_state[0].values);
   // The metrics logs agree on every column but the timings.
-  const auto deterministic_columns = [](const std::string& path) {
-    std::ifstream in(path);
-    std::string line;
-    std::string kept;
-    while (std::getline(in, line)) {
-      std::size_t cut = 0;
-      for (int comma = 0; comma < 6; ++comma) cut = line.find(',', cut) + 1;
-      kept += line.substr(0, cut) + "\n";
-    }
-    return kept;
-  };
-  const std::string expected_log = deterministic_columns(reference.metrics_log);
+  const std::string expected_log = testing::DeterministicMetricsColumns(reference.metrics_log);
   EXPECT_EQ(std::count(expected_log.begin(), expected_log.end(), '\n'), 4);  // header + 3 epochs
-  EXPECT_EQ(deterministic_columns(last.metrics_log), expected_log);
+  EXPECT_EQ(testing::DeterministicMetricsColumns(last.metrics_log), expected_log);
 }
 
 // A stop signal on one rank stops every rank at the same step boundary, after a checkpoint,

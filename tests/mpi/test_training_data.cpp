@@ -258,19 +258,8 @@ TEST_F(TrainingDataTest, WeightedStandardizedResumeEqualsUninterruptedBitwise) {
   }
   EXPECT_TRUE(SameBits(last.model.weights, reference.model.weights));
   EXPECT_TRUE(SameBits(Matrix(last.model.bias), Matrix(reference.model.bias)));
-  // epoch, global_step, train_loss (the weighted mean), val_loss, val_accuracy, learning_rate
-  const auto deterministic_columns = [](const std::string& log) {
-    std::ifstream in(log);
-    std::string line;
-    std::string kept;
-    while (std::getline(in, line)) {
-      std::size_t cut = 0;
-      for (int comma = 0; comma < 6; ++comma) cut = line.find(',', cut) + 1;
-      kept += line.substr(0, cut) + "\n";
-    }
-    return kept;
-  };
-  EXPECT_EQ(deterministic_columns(last.metrics_log), deterministic_columns(reference.metrics_log));
+  EXPECT_EQ(testing::DeterministicMetricsColumns(last.metrics_log),
+            testing::DeterministicMetricsColumns(reference.metrics_log));
 
   // Resuming it without --standardize would see other features: refused.
   interrupted.preparation.standardize = false;
