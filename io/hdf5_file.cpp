@@ -257,10 +257,13 @@ bool IsNumericType(const Handle& dataset) {
 
 namespace {
 
-// HDF5 1.10 trusts the stored size of a compact dataset's data and of each unfiltered chunk:
-// a damaged file with a shorter one makes it copy past the end of its buffer (found by
-// tests/fuzz/fuzz_data: heap-buffer-overflow in H5VM_memcpyvv). So the chunks holding rows
-// [first_row, first_row + rows) are checked before they are read.
+// HDF5 1.10 trusts the stored size of a compact dataset's data and of each unfiltered chunk,
+// and the keys of its chunk index: a damaged file with a shorter chunk, or with index entries
+// that no lookup finds, makes it copy past the end of a buffer (found by tests/fuzz/fuzz_data:
+// heap-buffer-overflow in H5VM_memcpyvv). So the chunks holding rows [first_row, first_row +
+// rows) are checked before they are read: each must be stored, in the bytes its shape needs
+// when unfiltered. A chunk or a contiguous dataset never written (read as fill values) is
+// refused too: it is what a conversion stopped halfway leaves, never meant as data.
 void CheckStoredSizes(const Handle& dataset, std::int64_t first_row, std::int64_t rows,
                       const std::string& context) {
   Handle creation(CheckId(H5Dget_create_plist(dataset.get()), context), H5Pclose);
@@ -276,7 +279,14 @@ void CheckStoredSizes(const Handle& dataset, std::int64_t first_row, std::int64_
     }
     return;
   }
-  if (layout != H5D_CHUNKED || H5Pget_nfilters(creation.get()) != 0 || dims.empty()) return;
+  if (layout == H5D_CONTIGUOUS) {
+    if (H5Dget_storage_size(dataset.get()) == 0) {
+      throw UserError(context + ": damaged or incomplete: its data was never written");
+    }
+    return;
+  }
+  if (layout != H5D_CHUNKED || dims.empty()) return;
+  const bool filtered = H5Pget_nfilters(creation.get()) != 0;
   std::vector<hsize_t> chunk(dims.size());
   if (H5Pget_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data()) !=
       static_cast<int>(chunk.size())) {
@@ -296,7 +306,11 @@ void CheckStoredSizes(const Handle& dataset, std::int64_t first_row, std::int64_
       Check(H5Dget_chunk_info_by_coord(dataset.get(), offset.data(), &filter_mask, &address,
                                        &stored),
             context + ": reading the chunk index");
-      if (address != HADDR_UNDEF && stored != chunk_bytes) {
+      if (address == HADDR_UNDEF) {
+        throw UserError(StrCat(context, ": damaged or incomplete: the chunk at row ", row,
+                               " was never written"));
+      }
+      if (!filtered && stored != chunk_bytes) {
         throw UserError(StrCat(context, ": damaged: the chunk at row ", row, " is stored in ",
                                stored, " bytes, not the ", chunk_bytes, " its shape needs"));
       }

@@ -183,6 +183,31 @@ TEST_F(DatasetReaderTest, ChunksStoredShorterThanTheirShapeAreRefused) {
                    "the 48 its shape needs"});
 }
 
+// Regression test for a finding of tests/fuzz/fuzz_data: a features index whose entries for
+// rows 4..11 carry keys no lookup finds (so HDF5 reads them as fill values) made HDF5 copy
+// past the end of its buffer. Every chunk a shard reads must be stored.
+TEST_F(DatasetReaderTest, ChunksMissingFromTheIndexAreRefused) {
+  ExpectReadError(std::string(SHARDMAX_TEST_DATA_DIR) + "/fuzz_data_unindexed_chunks.h5",
+                  {"dataset 'features': damaged or incomplete: the chunk at row 4 was never "
+                   "written"});
+}
+
+// What a conversion stopped halfway leaves: the rows after the first chunk were never written.
+TEST_F(DatasetReaderTest, RowsNeverWrittenAreRefused) {
+  const std::string path = Path("half.h5");
+  {
+    h5::Handle file = h5::CreateFile(path);
+    const Matrix features = Matrix::Ones(4, 2);
+    h5::Handle feature_set = h5::CreateDataset(file, "features", H5T_IEEE_F32LE, 8, 2, 4);
+    h5::WriteRows(feature_set, 0, 4, H5T_NATIVE_DOUBLE, features.data(), path);
+    h5::Handle label_set = h5::CreateDataset(file, "labels", H5T_STD_I64LE, 8, 0, 4);
+    const std::vector<long long> labels(8, 0);
+    h5::WriteRows(label_set, 0, 8, H5T_NATIVE_LLONG, labels.data(), path);
+  }
+  ExpectReadError(path, {"half.h5", "dataset 'features': damaged or incomplete: the chunk at "
+                         "row 4 was never written"});
+}
+
 TEST_F(DatasetReaderTest, LabelsAtOrAboveClassCountAreRefused) {
   WriteDataFile(Path("k.h5"), Matrix::Ones(4, 2), {0, 1, 2, 5}, H5T_IEEE_F32LE);
   const Shard shard = ReadShard(comm_, Path("k.h5"), {});
