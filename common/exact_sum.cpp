@@ -35,7 +35,8 @@ void Normalize(Digits* digits) {
 constexpr double kRound = 0x1.8p52;
 constexpr int kLowBits = 50;              // x 2^f = hi 2^50 + lo
 constexpr int kBoundBits = 100;           // B 2^f <= 2^100
-constexpr double kFixedLimit = 0x1p101;   // |x 2^f| beyond this is beyond the bound
+constexpr double kFixedLimit = 0x1p101;   // |x 2^f| from here on is beyond the bound
+constexpr std::uint64_t kRejectedExponent = 1023 + 101;  // the biased exponent of kFixedLimit
 
 }  // namespace
 
@@ -113,24 +114,30 @@ void AddToFixedPoint(std::span<const double> values, FixedPointScale scale,
                      std::span<std::int64_t> limbs) {
   const double to_fixed = std::ldexp(1.0, scale.exponent);
   const std::size_t n = values.size();
-  std::int64_t* const limb = limbs.data();
+  std::int64_t* const high = limbs.data();
+  std::int64_t* const low = limbs.data() + n;
+  const auto round_bits = std::bit_cast<std::int64_t>(kRound);
   std::int64_t rejected = 0;
+  // Integer and floating-point operations only, no branch, no comparison and no conversion
+  // (the integers are read from the bits of kRound + n, which is n for |n| <= 2^51), so the
+  // compiler vectorizes the loop even with SSE2 alone. A value not below 2^101 (its biased
+  // exponent 1124 or more: too large, infinite or NaN) adds garbage, but is counted.
   for (std::size_t i = 0; i < n; ++i) {
-    const double scaled = values[i] * to_fixed;
-    const bool fits = std::abs(scaled) <= kFixedLimit;  // false for NaN and infinities too
-    rejected += fits ? 0 : 1;
-    const double x = fits ? scaled : 0.0;  // a select, so the loop stays branch-free
-    const double hi = (x * 0x1p-50 + kRound) - kRound;
-    const double lo = ((x - hi * 0x1p50) + kRound) - kRound;  // x - hi 2^50 is exact
-    limb[2 * i] += static_cast<std::int64_t>(hi);
-    limb[2 * i + 1] += static_cast<std::int64_t>(lo);
+    const double x = values[i] * to_fixed;
+    const auto bits = std::bit_cast<std::uint64_t>(x);
+    rejected += static_cast<std::int64_t>((((bits >> 52) & 0x7ff) + (2048 - kRejectedExponent)) >> 11);
+    const double hi_plus_round = x * 0x1p-50 + kRound;
+    const double hi = hi_plus_round - kRound;
+    const double lo_plus_round = (x - hi * 0x1p50) + kRound;  // x - hi 2^50 is exact
+    high[i] += std::bit_cast<std::int64_t>(hi_plus_round) - round_bits;
+    low[i] += std::bit_cast<std::int64_t>(lo_plus_round) - round_bits;
   }
   if (rejected == 0) return;
   for (std::size_t i = 0; i < n; ++i) {
     if (!std::isfinite(values[i])) {
-      ++limb[2 * n];
-    } else if (!(std::abs(values[i] * to_fixed) <= kFixedLimit)) {
-      ++limb[2 * n + 1];
+      ++limbs[2 * n];
+    } else if (std::abs(values[i] * to_fixed) >= kFixedLimit) {
+      ++limbs[2 * n + 1];
     }
   }
 }
@@ -146,8 +153,8 @@ FixedPointStatus FixedPointValues(std::span<const std::int64_t> limbs, FixedPoin
   const double from_fixed = std::ldexp(1.0, -scale.exponent);
   constexpr std::int64_t kHalfLow = std::int64_t{1} << (kLowBits - 1);
   for (std::size_t i = 0; i < n; ++i) {
-    std::int64_t hi = limbs[2 * i];
-    std::int64_t lo = limbs[2 * i + 1];
+    std::int64_t hi = limbs[i];
+    std::int64_t lo = limbs[n + i];
     const std::int64_t carry = (lo + kHalfLow) >> kLowBits;  // lo now in [-2^49, 2^49)
     hi += carry;
     lo -= carry * (std::int64_t{1} << kLowBits);

@@ -42,7 +42,7 @@ struct FixedPointScale {
   static FixedPointScale ForBound(double bound);
 };
 
-// Limbs of a fixed-point vector of n values: hi and lo of each, then the two counters.
+// Limbs of a fixed-point vector of n values: n his, n los, then the two counters.
 inline constexpr std::size_t FixedPointLimbs(std::size_t values) { return 2 * values + 2; }
 
 // Adds values[i] to entry i of the fixed-point vector in limbs.
