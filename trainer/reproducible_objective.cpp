@@ -34,12 +34,18 @@ ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shar
       shard.features.size() > 0 ? static_cast<double>(shard.features.cwiseAbs().maxCoeff()) : 0.0;
   bounds.max_abs_feature = AllreduceMaxDouble(comm, local_max);  // a maximum is exact in any order
   ExactSumsOverRanks weight_sum(1);
+  double local_max_weight = 1.0;
   if (shard.weights.empty()) {
     weight_sum.Add(0, static_cast<double>(shard.rows.size()));
   } else {
-    for (const double weight : shard.weights) weight_sum.Add(0, weight);
+    local_max_weight = 0.0;
+    for (const double weight : shard.weights) {
+      weight_sum.Add(0, weight);
+      local_max_weight = std::max(local_max_weight, weight);
+    }
   }
   bounds.weight_sum = weight_sum.Reduce(comm)[0];
+  bounds.max_weight = AllreduceMaxDouble(comm, local_max_weight);
   return bounds;
 }
 
@@ -74,7 +80,7 @@ void ReproducibleObjective::StartEpoch(std::uint64_t seed, std::int64_t epoch) {
   }
 }
 
-void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model) {
+void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64_t rows) {
   const auto weights = static_cast<std::size_t>(model.classes() * model.features());
   const auto classes = static_cast<std::size_t>(model.classes());
   if (part_.buffer().size() != weights + classes + 3) {
@@ -91,8 +97,11 @@ void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model) {
             : 0.0;
     gradient_bound = loss_.MaxAbsLogitGradient(z_max);
   }
-  bias_scale_ = FixedPointScale::ForBound(bounds_.weight_sum * gradient_bound);
-  weight_scale_ = FixedPointScale::ForBound(bounds_.weight_sum * gradient_bound * x_max);
+  // The rows' weight sum: at most S_w, and at most `rows` times the largest weight.
+  const double weight_bound =
+      std::min(bounds_.weight_sum, static_cast<double>(rows) * bounds_.max_weight);
+  bias_scale_ = FixedPointScale::ForBound(weight_bound * gradient_bound);
+  weight_scale_ = FixedPointScale::ForBound(weight_bound * gradient_bound * x_max);
 }
 
 void ReproducibleObjective::AddExactly(const GradientSums& part) {
@@ -135,10 +144,19 @@ void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
   }
 }
 
+std::int64_t ReproducibleObjective::RowsInStep(std::int64_t step, std::int64_t steps) const {
+  std::int64_t rows = 0;
+  for (std::int64_t v = 0; v < train_.virtual_shards; ++v) {
+    const std::int64_t n = VirtualShardRows(train_.total_rows, train_.virtual_shards, v).size();
+    rows += (step + 1) * n / steps - step * n / steps;
+  }
+  return rows;
+}
+
 Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::int64_t step,
                                                 std::int64_t steps, double weight_decay,
                                                 GradientSums* sums) {
-  ClearExactSums(model);
+  ClearExactSums(model, RowsInStep(step, steps));
   for (const HeldShard& shard : held_) {
     const std::int64_t begin = step * shard.rows / steps;
     const std::int64_t end = (step + 1) * shard.rows / steps;
@@ -154,7 +172,7 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
 }
 
 Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double weight_decay) {
-  ClearExactSums(model);
+  ClearExactSums(model, train_.total_rows);
   std::vector<std::int64_t> indices;
   for (const HeldShard& shard : held_) {
     part_.Clear();

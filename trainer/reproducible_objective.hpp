@@ -8,10 +8,10 @@
 //     code wherever it runs: a deterministic black box given the rows' bytes;
 //   - those per-virtual-shard sums are added exactly (common/exact_sum.hpp) and all-reduced
 //     as integers, so neither the rank count nor the reduction order can change a bit.
-// The gradient's fixed-point bound needs no message per step:
-//   |sum_i w_i g_ik x_ij| <= S_w G X,   |sum_i w_i g_ik| <= S_w G
-// with S_w the sum of every training row's weight and X = max |x_ij| over all ranks (both
-// agreed once, exactly), and G = Loss::MaxAbsLogitGradient(Z), where
+// The gradient's fixed-point bound needs no message per step: over the n rows of a step,
+//   |sum_i w_i g_ik x_ij| <= S G X,   |sum_i w_i g_ik| <= S G,   S = min(S_w, n w_max)
+// with S_w the sum of every training row's weight, w_max the largest and X = max |x_ij| over
+// all ranks (agreed once, exactly), and G = Loss::MaxAbsLogitGradient(Z), where
 //   Z = max_k (||W_k||_1 X + |b_k|)  >=  every |z_k|
 // comes from the model, which every rank holds bit for bit.
 #pragma once
@@ -31,6 +31,7 @@ namespace shardmax {
 struct ExactSumBounds {
   double max_abs_feature = 0.0;  // X
   double weight_sum = 0.0;       // S_w
+  double max_weight = 0.0;       // max_i w_i (1 when rows are unweighted)
 };
 
 // Collective: X and S_w over every rank's rows, the same bits on any rank count.
@@ -61,7 +62,10 @@ class ReproducibleObjective {
     std::vector<std::int64_t> order;    // its rows this epoch, as local rows of the shard
   };
 
-  void ClearExactSums(const SoftmaxModel& model);
+  // Rows of step `step` over every virtual shard: the same number on every rank.
+  std::int64_t RowsInStep(std::int64_t step, std::int64_t steps) const;
+  // Zeroes the exact sums and scales them for a sum over `rows` rows of every rank.
+  void ClearExactSums(const SoftmaxModel& model, std::int64_t rows);
   // Adds the sums of one virtual shard (the unit whose bits do not depend on the rank count).
   void AddExactly(const GradientSums& part);
   // All-reduces the exact sums and writes their values into *sums.
