@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The cost of --reproducible (README, "Reproducibility"): the time of one mini-batch SGD step
-# in the default mode and in reproducible mode (24 virtual shards), and their ratio, on
+# in the default mode and in reproducible mode (24 virtual shards, and 8 for comparison), and
+# their ratio, on
 #   - a Fashion-MNIST-sized problem: 60000 x 784, K = 10 (data/fashion-mnist-train.h5 when
 #     quickstart.sh has converted it, else synthetic uint8 data of that shape), batch 256;
 #   - an ImageNet-feature-sized one: D = 2048, K = 1000 (8192 synthetic rows, so it runs in
@@ -55,11 +56,13 @@ best_step_ms() {
     END { printf "%.2f", old }' "${log}")
 }
 
-printf '\nStep time of --reproducible (24 virtual shards) against the default mode, %s cores, best of %s runs each\n' \
+printf '\nStep time of --reproducible against the default mode, %s cores, best of %s runs each\n' \
   "$(nproc)" "${repeats}"
-printf '%-48s %6s %6s %12s %12s %8s\n' "problem" "batch" "ranks" "default ms" "reprod. ms" "ratio"
-for setting in "fashion 256 3" "imagenet 256 2" "imagenet 2048 2"; do
-  read -r problem batch epochs <<< "${setting}"
+printf '%-48s %6s %3s %6s %12s %12s %8s\n' "problem" "batch" "V" "ranks" "default ms" \
+  "reprod. ms" "ratio"
+for setting in "fashion 256 3 24" "fashion 256 3 8" "imagenet 256 2 24" "imagenet 256 2 8" \
+               "imagenet 2048 2 24"; do
+  read -r problem batch epochs shards <<< "${setting}"
   if [[ "${problem}" == fashion ]]; then
     file="${fashion}"; label="${fashion_name} 60000 x 784, K = 10"
   else
@@ -69,11 +72,12 @@ for setting in "fashion 256 3" "imagenet 256 2" "imagenet 2048 2"; do
     key="${problem}-${batch}-${ranks}"
     for ((run = 0; run < repeats; ++run)); do
       best_step_ms "${key}-default" "${file}" "${ranks}" "${batch}" "${epochs}"
-      best_step_ms "${key}-reproducible" "${file}" "${ranks}" "${batch}" "${epochs}" --reproducible
+      best_step_ms "${key}-${shards}-reproducible" "${file}" "${ranks}" "${batch}" "${epochs}" \
+        --reproducible --virtual-shards "${shards}"
     done
-    printf '%-48s %6s %6s %12s %12s %8s\n' "${label}" "${batch}" "${ranks}" \
-      "${best[${key}-default]}" "${best[${key}-reproducible]}" \
-      "$(awk -v a="${best[${key}-reproducible]}" -v b="${best[${key}-default]}" \
+    printf '%-48s %6s %3s %6s %12s %12s %8s\n' "${label}" "${batch}" "${shards}" "${ranks}" \
+      "${best[${key}-default]}" "${best[${key}-${shards}-reproducible]}" \
+      "$(awk -v a="${best[${key}-${shards}-reproducible]}" -v b="${best[${key}-default]}" \
          'BEGIN { printf "%.3f", a / b }')"
   done
 done
