@@ -33,9 +33,9 @@ void Normalize(Digits* digits) {
 
 // Fixed point: x + kRound - kRound rounds x to an integer (ties to even) for |x| <= 2^51.
 constexpr double kRound = 0x1.8p52;
-constexpr int kLowBits = 50;              // x 2^f = hi 2^50 + lo
-constexpr int kBoundBits = 100;           // B 2^f <= 2^100
-constexpr double kFixedLimit = 0x1p101;   // |x 2^f| from here on is beyond the bound
+constexpr int kLowBits = 50;                             // x 2^f = hi 2^50 + lo
+constexpr int kBoundBits = 100;                          // B 2^f <= 2^100
+constexpr double kFixedLimit = 0x1p101;                  // |x 2^f| from here on is beyond the bound
 constexpr std::uint64_t kRejectedExponent = 1023 + 101;  // the biased exponent of kFixedLimit
 
 }  // namespace
@@ -125,7 +125,8 @@ void AddToFixedPoint(std::span<const double> values, FixedPointScale scale,
   for (std::size_t i = 0; i < n; ++i) {
     const double x = values[i] * to_fixed;
     const auto bits = std::bit_cast<std::uint64_t>(x);
-    rejected += static_cast<std::int64_t>((((bits >> 52) & 0x7ff) + (2048 - kRejectedExponent)) >> 11);
+    rejected +=
+        static_cast<std::int64_t>((((bits >> 52) & 0x7ff) + (2048 - kRejectedExponent)) >> 11);
     const double hi_plus_round = x * 0x1p-50 + kRound;
     const double hi = hi_plus_round - kRound;
     const double lo_plus_round = (x - hi * 0x1p50) + kRound;  // x - hi 2^50 is exact

@@ -10,13 +10,14 @@
 // more limbs count NaN, +inf and -inf, which make the sum NaN or +-inf as IEEE addition would.
 //
 // Fixed-point vectors (gradients, K*D entries: 66 limbs each would cost too much): with a
-// bound B on |x| and on every partial sum, agreed by all ranks, f = 100 - ceil(log2 B), and
+// bound B on |x| and on every partial sum, agreed by all ranks, f such that B 2^f < 2^100, and
 //   x 2^f ~= hi 2^50 + lo,   hi = round(x 2^(f - 50)),   lo = round(x 2^f - hi 2^50)
-// (|hi| <= 2^50, |lo| <= 2^49; hi and lo are summed separately, carry-save, so 2^12 additions
-// stay far from int64 overflow). The resolution is 2^-f ~= 2^-100 B: better than a double sum
-// of the same values, whose error grows like 2^-53 sum |x|, unless the values are some 2^-47
-// times smaller than their bound. Two counters follow the limbs: values that were not finite,
-// and finite values beyond the bound (a wrong bound: reading the sum then throws).
+// (|hi| <= 2^50, |lo| <= 2^49; hi and lo are summed separately, carry-save, so the 2^12
+// additions of kMaxVirtualShards stay far from int64 overflow; a value whose |x 2^f| reaches
+// 2^101 is counted as beyond the bound). The resolution is 2^-f ~= 2^-100 B: better than a
+// double sum of the same values, whose error grows like 2^-53 sum |x|, unless the values are
+// some 2^-47 times smaller than their bound. Two counters follow the limbs: values that were not
+// finite, and finite values beyond the bound (a wrong bound: reading the sum then throws).
 #pragma once
 
 #include <cstddef>

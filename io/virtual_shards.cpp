@@ -34,9 +34,11 @@ void CheckVirtualShards(std::int64_t virtual_shards, int ranks) {
     if (virtual_shards % p == 0) divisors += (divisors.empty() ? "" : ", ") + std::to_string(p);
   }
   throw UsageError(StrCat("--reproducible: ", ranks, " ranks do not divide the ", virtual_shards,
-                          " virtual shards (--virtual-shards ", virtual_shards,
-                          "); run on ", divisors, " ranks, or choose --virtual-shards as a "
-                          "multiple of ", ranks, " (the same value on every run to compare)"));
+                          " virtual shards (--virtual-shards ", virtual_shards, "); run on ",
+                          divisors,
+                          " ranks, or choose --virtual-shards as a "
+                          "multiple of ",
+                          ranks, " (the same value on every run to compare)"));
 }
 
 }  // namespace shardmax

@@ -59,8 +59,7 @@ ReproducibleObjective::ReproducibleObjective(const Communicator& comm, const Los
   if (train.virtual_shards <= 0) {
     throw std::logic_error("ReproducibleObjective needs a shard read with virtual shards");
   }
-  const VirtualShardRange held =
-      RankVirtualShards(train.virtual_shards, comm.size(), comm.rank());
+  const VirtualShardRange held = RankVirtualShards(train.virtual_shards, comm.size(), comm.rank());
   for (std::int64_t v = held.first; v < held.end; ++v) {
     const RowRange rows = VirtualShardRows(train.total_rows, train.virtual_shards, v);
     held_.push_back(HeldShard{rows.begin - train.rows.begin, rows.size(), {}});
@@ -109,7 +108,8 @@ void ReproducibleObjective::AddExactly(const GradientSums& part) {
   const std::size_t weights = static_cast<std::size_t>(part.weights().size());
   const std::size_t classes = static_cast<std::size_t>(part.bias().size());
   std::span<std::int64_t> limbs(limbs_);
-  AddToFixedPoint(values.subspan(0, weights), weight_scale_, limbs.subspan(0, FixedPointLimbs(weights)));
+  AddToFixedPoint(values.subspan(0, weights), weight_scale_,
+                  limbs.subspan(0, FixedPointLimbs(weights)));
   limbs = limbs.subspan(FixedPointLimbs(weights));
   AddToFixedPoint(values.subspan(weights, classes), bias_scale_,
                   limbs.subspan(0, FixedPointLimbs(classes)));
@@ -135,8 +135,9 @@ void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
   if (weight_status == FixedPointStatus::kBeyondBound ||
       bias_status == FixedPointStatus::kBeyondBound) {
     // The same integers on every rank: every rank throws here together.
-    throw AgreedError("--reproducible: a partial gradient sum exceeds the bound its fixed-point "
-                      "sum was scaled for; this is a bug in shardmax, please report it");
+    throw AgreedError(
+        "--reproducible: a partial gradient sum exceeds the bound its fixed-point "
+        "sum was scaled for; this is a bug in shardmax, please report it");
   }
   for (std::size_t scalar = 0; scalar < 3; ++scalar) {
     values[weights + classes + scalar] =
@@ -161,8 +162,9 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
     const std::int64_t begin = step * shard.rows / steps;
     const std::int64_t end = (step + 1) * shard.rows / steps;
     if (begin == end) continue;  // adds nothing on any rank count
-    const auto rows = std::span(shard.order).subspan(static_cast<std::size_t>(begin),
-                                                     static_cast<std::size_t>(end - begin));
+    const auto rows =
+        std::span(shard.order)
+            .subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
     part_.Clear();
     AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_);
     AddExactly(part_);
@@ -180,10 +182,10 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
     for (std::int64_t global = global_begin; global < global_begin + shard.rows;) {
       const std::int64_t block_end =
           std::min(global_begin + shard.rows, (global / kBlockRows + 1) * kBlockRows);
-      AccumulateBlock(loss_, model,
-                      CopyRows(train_, global - train_.rows.begin, block_end - global, &indices,
-                               &rows_),
-                      &part_);
+      AccumulateBlock(
+          loss_, model,
+          CopyRows(train_, global - train_.rows.begin, block_end - global, &indices, &rows_),
+          &part_);
       global = block_end;
     }
     AddExactly(part_);

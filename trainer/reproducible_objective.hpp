@@ -57,9 +57,9 @@ class ReproducibleObjective {
 
  private:
   struct HeldShard {
-    std::int64_t local_begin = 0;       // its first row in the rank's shard
-    std::int64_t rows = 0;              // n_v
-    std::vector<std::int64_t> order;    // its rows this epoch, as local rows of the shard
+    std::int64_t local_begin = 0;     // its first row in the rank's shard
+    std::int64_t rows = 0;            // n_v
+    std::vector<std::int64_t> order;  // its rows this epoch, as local rows of the shard
   };
 
   // Rows of step `step` over every virtual shard: the same number on every rank.
@@ -76,9 +76,9 @@ class ReproducibleObjective {
   const Shard& train_;
   ExactSumBounds bounds_;
   std::vector<HeldShard> held_;
-  GatheredRows rows_;                 // the rows being summed, copied
-  GradientSums part_;                 // one virtual shard's sums, in double
-  std::vector<std::int64_t> limbs_;   // [W | b fixed point | loss | count | rows exact]
+  GatheredRows rows_;                // the rows being summed, copied
+  GradientSums part_;                // one virtual shard's sums, in double
+  std::vector<std::int64_t> limbs_;  // [W | b fixed point | loss | count | rows exact]
   FixedPointScale weight_scale_;
   FixedPointScale bias_scale_;
 };

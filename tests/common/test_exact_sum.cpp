@@ -60,16 +60,18 @@ TEST(ExactScalar, TheSameBitsInAnyOrderAndSplit) {
   std::vector<double> reversed(values.rbegin(), values.rend());
   EXPECT_EQ(Bits(ExactSum(reversed)), Bits(forward));
   std::vector<double> shuffled = values;
-  const std::vector<std::int64_t> order = ShuffledOrder(static_cast<std::int64_t>(values.size()),
-                                                        SplitMix64(9));
-  for (std::size_t i = 0; i < order.size(); ++i) shuffled[i] = values[static_cast<std::size_t>(order[i])];
+  const std::vector<std::int64_t> order =
+      ShuffledOrder(static_cast<std::int64_t>(values.size()), SplitMix64(9));
+  for (std::size_t i = 0; i < order.size(); ++i)
+    shuffled[i] = values[static_cast<std::size_t>(order[i])];
   EXPECT_EQ(Bits(ExactSum(shuffled)), Bits(forward));
   // Parts summed apart and then added limb by limb, as ranks and MPI_SUM do, in 1 to 7 parts.
   for (std::size_t parts = 1; parts <= 7; ++parts) {
     Limbs total(kExactScalarLimbs, 0);
     for (std::size_t part = 0; part < parts; ++part) {
-      const std::vector<double> slice(values.begin() + static_cast<std::ptrdiff_t>(part * values.size() / parts),
-                                      values.begin() + static_cast<std::ptrdiff_t>((part + 1) * values.size() / parts));
+      const std::vector<double> slice(
+          values.begin() + static_cast<std::ptrdiff_t>(part * values.size() / parts),
+          values.begin() + static_cast<std::ptrdiff_t>((part + 1) * values.size() / parts));
       total = AddLimbs(total, ExactLimbs(slice));
     }
     EXPECT_EQ(Bits(ExactScalarValue(total)), Bits(forward)) << parts << " parts";
@@ -179,7 +181,8 @@ TEST(FixedPoint, TheSameBitsInAnyOrderAndNearTheExactSum) {
 
 TEST(FixedPoint, ExactForValuesOnItsGrid) {
   // Multiples of the resolution that a double holds exactly come back exactly, with signs.
-  const FixedPointResult result = FixedSum({{0.75, -3.0, 0.0, 1e-20}, {0.25, 1.0, -0.0, -1e-20}}, 8.0);
+  const FixedPointResult result =
+      FixedSum({{0.75, -3.0, 0.0, 1e-20}, {0.25, 1.0, -0.0, -1e-20}}, 8.0);
   ASSERT_EQ(result.status, FixedPointStatus::kExact);
   EXPECT_EQ(result.values, (std::vector<double>{1.0, -2.0, 0.0, 0.0}));
 }

@@ -25,7 +25,7 @@ TEST(VirtualShards, EveryDividingRankCountHoldsWholeVirtualShardsInOrder) {
 }
 
 TEST(VirtualShards, AVirtualShardsRowsDoNotDependOnTheRankCount) {
-  EXPECT_EQ(VirtualShardRows(2999, 24, 0).size(), 125);   // 2999 = 24 * 124 + 23
+  EXPECT_EQ(VirtualShardRows(2999, 24, 0).size(), 125);  // 2999 = 24 * 124 + 23
   EXPECT_EQ(VirtualShardRows(2999, 24, 22).size(), 125);
   EXPECT_EQ(VirtualShardRows(2999, 24, 23).size(), 124);
   EXPECT_EQ(VirtualShardRows(2999, 24, 23).end, 2999);

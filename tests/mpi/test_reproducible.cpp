@@ -31,7 +31,8 @@ class ReproducibleTest : public ::testing::Test {
  protected:
   // Rank 0 writes the file; everyone waits for it.
   SyntheticConfig WriteSynthetic(const std::string& name, std::int64_t rows) {
-    SyntheticConfig config = shardmax::testing::SmallSynthetic(directory_ + "/" + name, rows, 11, 4, 1.5);
+    SyntheticConfig config =
+        shardmax::testing::SmallSynthetic(directory_ + "/" + name, rows, 11, 4, 1.5);
     config.validation_output_path = directory_ + "/val-" + name;
     config.validation_rows = 300;
     RunAndAgree(world_, [&] {
@@ -43,7 +44,8 @@ class ReproducibleTest : public ::testing::Test {
   static SoftmaxModel RandomModel(std::uint64_t seed) {
     SplitMix64 generator(seed);
     SoftmaxModel model = SoftmaxModel::Zeros(4, 11);
-    for (Eigen::Index i = 0; i < model.weights.size(); ++i) model.weights.data()[i] = generator.Normal();
+    for (Eigen::Index i = 0; i < model.weights.size(); ++i)
+      model.weights.data()[i] = generator.Normal();
     for (Eigen::Index k = 0; k < 4; ++k) model.bias(k) = generator.Normal();
     return model;
   }
@@ -60,9 +62,12 @@ TEST_F(ReproducibleTest, FullObjectiveAndEvaluationMatchOneRankBitForBit) {
   const Shard shard = ReadShard(world_, data.output_path, {}, ShardLabels::kRead, 12);
   const Shard everything = ReadShard(alone_, data.output_path, {}, ShardLabels::kRead, 12);
 
-  const Objective distributed = ReproducibleObjective(world_, loss, shard).FullObjective(model, 0.01);
-  const Objective single = ReproducibleObjective(alone_, loss, everything).FullObjective(model, 0.01);
-  EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.value), std::bit_cast<std::uint64_t>(single.value));
+  const Objective distributed =
+      ReproducibleObjective(world_, loss, shard).FullObjective(model, 0.01);
+  const Objective single =
+      ReproducibleObjective(alone_, loss, everything).FullObjective(model, 0.01);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.value),
+            std::bit_cast<std::uint64_t>(single.value));
   EXPECT_TRUE(SameBits(distributed.grad_weights, single.grad_weights));
   EXPECT_TRUE(SameBits(distributed.grad_bias, single.grad_bias));
   // And it is the objective: the default mode's, to rounding.
@@ -72,7 +77,8 @@ TEST_F(ReproducibleTest, FullObjectiveAndEvaluationMatchOneRankBitForBit) {
 
   const Metrics metrics = EvaluateSharded(world_, loss, model, shard, 0.01);
   const Metrics single_metrics = EvaluateSharded(alone_, loss, model, everything, 0.01);
-  EXPECT_EQ(std::bit_cast<std::uint64_t>(metrics.loss), std::bit_cast<std::uint64_t>(single_metrics.loss));
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(metrics.loss),
+            std::bit_cast<std::uint64_t>(single_metrics.loss));
   EXPECT_EQ(metrics.accuracy, single_metrics.accuracy);
 }
 
