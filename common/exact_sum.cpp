@@ -116,7 +116,7 @@ void AddToFixedPoint(std::span<const double> values, FixedPointScale scale,
   const std::size_t n = values.size();
   std::int64_t* const high = limbs.data();
   std::int64_t* const low = limbs.data() + n;
-  const auto round_bits = std::bit_cast<std::int64_t>(kRound);
+  const auto round_bits = std::bit_cast<std::uint64_t>(kRound);
   std::int64_t rejected = 0;
   // Integer and floating-point operations only, no branch, no comparison and no conversion
   // (the integers are read from the bits of kRound + n, which is n for |n| <= 2^51), so the
@@ -130,8 +130,11 @@ void AddToFixedPoint(std::span<const double> values, FixedPointScale scale,
     const double hi_plus_round = x * 0x1p-50 + kRound;
     const double hi = hi_plus_round - kRound;
     const double lo_plus_round = (x - hi * 0x1p50) + kRound;  // x - hi 2^50 is exact
-    high[i] += std::bit_cast<std::int64_t>(hi_plus_round) - round_bits;
-    low[i] += std::bit_cast<std::int64_t>(lo_plus_round) - round_bits;
+    // In unsigned (wrapping) arithmetic, so a rejected value's garbage cannot overflow.
+    high[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(high[i]) +
+                                        (std::bit_cast<std::uint64_t>(hi_plus_round) - round_bits));
+    low[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(low[i]) +
+                                       (std::bit_cast<std::uint64_t>(lo_plus_round) - round_bits));
   }
   if (rejected == 0) return;
   for (std::size_t i = 0; i < n; ++i) {

@@ -193,6 +193,8 @@ TEST(FixedPoint, ReportsNonFiniteValuesAndBrokenBounds) {
   EXPECT_EQ(not_finite.status, FixedPointStatus::kNotFinite);
   EXPECT_TRUE(std::isnan(not_finite.values[0]));
   EXPECT_EQ(FixedSum({{1.0, 1e6}}, 10.0).status, FixedPointStatus::kBeyondBound);
+  // Scaled to about -1.5 2^102 - 2^50: its garbage limbs must not overflow (UBSan would say).
+  EXPECT_EQ(FixedSum({{-12.0 - 0x1p-49}}, 1.0).status, FixedPointStatus::kBeyondBound);
   EXPECT_EQ(FixedSum({{std::numeric_limits<double>::quiet_NaN()}}, 1.0).status,
             FixedPointStatus::kNotFinite);
   // A zero bound: only zeros fit.
