@@ -24,6 +24,19 @@ void AllreduceSum(const Communicator& comm, std::span<double> values) {
            "MPI_Allreduce");
 }
 
+void AllreduceSum(const Communicator& comm, std::span<std::int64_t> values) {
+  if (comm.size() == 1 || values.empty()) return;
+  CheckMpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                         MPI_INT64_T, MPI_SUM, comm.get()),
+           "MPI_Allreduce");
+}
+
+double AllreduceMaxDouble(const Communicator& comm, double value) {
+  CheckMpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, comm.get()),
+           "MPI_Allreduce");
+  return value;
+}
+
 std::int64_t AllreduceSum(const Communicator& comm, std::int64_t value) {
   return AllreduceInt64(comm, value, MPI_SUM);
 }

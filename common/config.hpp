@@ -61,6 +61,10 @@ struct CheckpointConfig {
   std::string resume;  // "", a checkpoint path, or "auto"
 };
 
+// Virtual shards unless --virtual-shards says otherwise: 1, 2, 3, 4, 6, 8, 12 and 24 ranks
+// divide it (io/virtual_shards.hpp).
+inline constexpr std::int64_t kDefaultVirtualShards = 24;
+
 struct TrainConfig {
   std::string train_path;
   std::string validation_path;  // optional
@@ -79,6 +83,10 @@ struct TrainConfig {
   std::string model_path;   // "": <checkpoint dir>/model.h5
   std::string metrics_log;  // "": <checkpoint dir>/metrics.csv
   double progress_seconds = 30;  // between plain progress lines when not on a terminal; 0: none
+  // --reproducible: the same bits on any rank count dividing virtual_shards (README,
+  // "Reproducibility"; trainer/reproducible_objective.hpp).
+  bool reproducible = false;
+  std::int64_t virtual_shards = kDefaultVirtualShards;
 };
 
 enum class FeatureType { kFloat32, kFloat64, kUint8 };

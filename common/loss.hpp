@@ -38,6 +38,10 @@ class Loss {
   // l(z, y) of row `row` of `block`, whose logits are `logits`; overwrites them with dl/dz.
   virtual double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
                                     Eigen::Index row) const = 0;
+  // A bound on every |g_k| = |dl/dz_k| of a row whose logits all have |z_k| <= max_abs_logit;
+  // it scales the exact sums of --reproducible (trainer/reproducible_objective.hpp). 1 for
+  // softmax and sigmoid (|p - y| <= 1) and hinge (g in {-1, 0, 1}).
+  virtual double MaxAbsLogitGradient(double /*max_abs_logit*/) const { return 1.0; }
   // Replaces one row of logits with the probabilities the loss models; only if
   // has_probabilities(), else throws std::logic_error.
   virtual void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const;
@@ -60,6 +64,8 @@ class SoftmaxCrossEntropy final : public Loss {
 class SquaredError final : public Loss {
  public:
   std::string_view name() const override { return "squared"; }
+  // |z_k - y_k| <= |z_k| + 1
+  double MaxAbsLogitGradient(double max_abs_logit) const override { return max_abs_logit + 1.0; }
   double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
                             Eigen::Index row) const override;
 };

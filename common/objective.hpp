@@ -33,6 +33,7 @@ class GradientSums {
   double rows() const { return buffer_[buffer_.size() - 1]; }
 
   std::span<double> buffer() { return buffer_; }
+  std::span<const double> buffer() const { return buffer_; }
   void Clear();
 
  private:

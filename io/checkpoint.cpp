@@ -109,6 +109,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "loss", run.loss);
   h5::WriteAttribute(file, "/", "optimizer", run.optimizer);
   h5::WriteAttribute(file, "/", "train_path", run.train_path);
+  h5::WriteAttribute(file, "/", "virtual_shards", run.virtual_shards);
 }
 
 // A POSIX file descriptor closed on scope exit.
@@ -327,6 +328,12 @@ Checkpoint ReadVerifiedContents(const std::string& path, const std::string& cont
       h5::ReadStringAttribute(file, "/", "optimizer", context),
       h5::ReadStringAttribute(file, "/", "train_path", context)};
   checkpoint.run = run;
+  if (h5::HasAttribute(file, "/", "virtual_shards")) {
+    checkpoint.run.virtual_shards = h5::ReadIntAttribute(file, "/", "virtual_shards", context);
+    if (checkpoint.run.virtual_shards < 0) {
+      throw UserError(StrCat(context, ": virtual_shards is ", checkpoint.run.virtual_shards));
+    }
+  }
   if (run.classes != classes || run.features != features) {
     throw UserError(StrCat(context, ": '/model/weights' is ", classes, " x ", features,
                            " but the checkpoint records K = ", run.classes, ", D = ",

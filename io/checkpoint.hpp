@@ -53,6 +53,10 @@ struct RunSignature {
   std::string loss;
   std::string optimizer;
   std::string train_path;
+  // --reproducible runs: their virtual shards V, on which the position depends instead of the
+  // world size (any rank count dividing V resumes them exactly); 0 otherwise. An attribute
+  // written since issue 7; checkpoints without it read as 0.
+  std::int64_t virtual_shards = 0;
 };
 
 struct NamedMatrix {

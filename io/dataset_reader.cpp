@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/virtual_shards.hpp"
 
 namespace shardmax {
 namespace {
@@ -160,15 +161,23 @@ RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* s
 
 void Shard::ForEachBlock(const std::function<void(const RowBlock&)>& visit) const {
   std::int64_t global = rows.begin;
+  std::int64_t virtual_shard = 0;  // the one holding row `global`, with virtual shards
   while (global < rows.end) {
-    const std::int64_t block_end = std::min(rows.end, (global / kBlockRows + 1) * kBlockRows);
+    std::int64_t part_end = rows.end;
+    if (virtual_shards > 0) {
+      while (VirtualShardRows(total_rows, virtual_shards, virtual_shard).end <= global) {
+        ++virtual_shard;
+      }
+      part_end = VirtualShardRows(total_rows, virtual_shards, virtual_shard).end;
+    }
+    const std::int64_t block_end = std::min(part_end, (global / kBlockRows + 1) * kBlockRows);
     visit(Block(global - rows.begin, block_end - global));
     global = block_end;
   }
 }
 
 Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout,
-                ShardLabels labels_to_read) {
+                ShardLabels labels_to_read, std::int64_t virtual_shards) {
   // Every rank checks the file first: a collective open on a file some rank cannot see would hang.
   RunAndAgree(comm, [&] { CheckReadable(path); });
 
@@ -230,6 +239,16 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
                              " ranks"));
     }
     shard.rows = ShardRows(shard.total_rows, comm.size(), comm.rank());
+    if (virtual_shards > 0) {
+      CheckVirtualShards(virtual_shards, comm.size());
+      if (shard.total_rows < virtual_shards) {
+        throw UserError(StrCat(file_context, ": has ", shard.total_rows, " rows, fewer than the ",
+                               virtual_shards, " virtual shards (--virtual-shards)"));
+      }
+      shard.virtual_shards = virtual_shards;
+      shard.rows =
+          RankRowsOfVirtualShards(shard.total_rows, virtual_shards, comm.size(), comm.rank());
+    }
     ReadFeatures(features, features_context, &shard);
     if (reads_labels && label_columns == 0) ReadLabels(labels, labels_context, &shard);
     if (reads_labels && label_columns > 0) {

@@ -48,6 +48,9 @@ struct Shard {
   // weights once training sets them; empty: every row weighs 1.
   std::vector<double> weights;
   ClassInfo classes;         // optional `label_values` and `class_names` datasets of the file
+  // With --reproducible: the V virtual shards the rows are cut into (io/virtual_shards.hpp),
+  // of which this rank holds whole ones; 0: rows shared out by rank (ShardRows).
+  std::int64_t virtual_shards = 0;
 
   bool is_multi_label() const { return targets.cols() > 0; }
   bool has_labels() const {
@@ -59,16 +62,18 @@ struct Shard {
   RowBlock Block(std::int64_t local_begin, std::int64_t count) const;
   // The local rows `local_rows`, in that order, copied into `storage` (a training batch).
   RowBlock Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const;
-  // Calls visit on consecutive blocks cut at global multiples of kBlockRows.
+  // Calls visit on consecutive blocks cut at global multiples of kBlockRows (and at the
+  // virtual shards' boundaries, if any: then the blocks are the same on any rank count).
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
 };
 
 // Collective: every rank reads its own rows. Any problem on any rank (missing file or
 // dataset, wrong shape or type, NaN/Inf feature, negative label, more ranks than rows)
 // becomes the same AgreedError on every rank, naming the file, dataset and row. With
-// ShardLabels::kSkip the labels dataset is neither opened nor required.
+// ShardLabels::kSkip the labels dataset is neither opened nor required. With virtual_shards
+// V > 0 (which the rank count must divide) the rank reads the rows of its virtual shards.
 Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout,
-                ShardLabels labels = ShardLabels::kRead);
+                ShardLabels labels = ShardLabels::kRead, std::int64_t virtual_shards = 0);
 
 // Collective: the largest label over all ranks' shards, plus one; for 2-D labels, K columns.
 std::int64_t CountClasses(const Communicator& comm, const Shard& shard);

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/loss.hpp"
+#include "io/virtual_shards.hpp"
 
 namespace shardmax {
 namespace {
@@ -140,7 +141,13 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "best-model", po::value(&config->best_model_path),
       "with early stopping, where the best model goes (default: <checkpoint-dir>/best-model.h5)")(
       "max-steps", po::value(&config->max_steps)->default_value(config->max_steps),
-      "stop after this many steps in all (with a checkpoint); 0: no limit");
+      "stop after this many steps in all (with a checkpoint); 0: no limit")(
+      "reproducible", po::bool_switch(&config->reproducible),
+      "bitwise-identical results on any rank count dividing --virtual-shards, and resume on "
+      "another rank count (README, \"Reproducibility\")")(
+      "virtual-shards",
+      po::value(&config->virtual_shards)->default_value(config->virtual_shards),
+      "with --reproducible: the fixed parts the rows are cut into; the rank count must divide it");
 
   po::options_description checkpoints("Checkpoints");
   checkpoints.add_options()(
@@ -233,6 +240,10 @@ void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
   RequireOption(config.early_stopping_patience >= 0, "early-stopping-patience",
                 config.early_stopping_patience, "must be >= 0");
   if (config.checkpoint.directory.empty()) throw UsageError("--checkpoint-dir must not be empty");
+  RequireOption(config.virtual_shards >= 1 && config.virtual_shards <= kMaxVirtualShards,
+                "virtual-shards", config.virtual_shards,
+                "must be from 1 to 4096");
+  static_assert(kMaxVirtualShards == 4096, "the message above names the limit");
   RequireOption(config.progress_seconds >= 0 && std::isfinite(config.progress_seconds),
                 "progress-every", config.progress_seconds, "must be >= 0 seconds");
   try {

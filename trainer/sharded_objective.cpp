@@ -2,8 +2,30 @@
 
 #include "common/collective.hpp"
 #include "common/scoring.hpp"
+#include "trainer/reproducible_objective.hpp"
 
 namespace shardmax {
+namespace {
+
+// The loss sum over every rank: as summed with the rest of the buffer, or, for a shard with
+// virtual shards, exactly from its blocks' sums (the same blocks on any rank count).
+class LossSumOverRanks {
+ public:
+  explicit LossSumOverRanks(const Shard& shard) : is_exact_(shard.virtual_shards > 0) {}
+  void Add(double block_loss_sum) {
+    if (is_exact_) exact_.Add(0, block_loss_sum);
+  }
+  // Collective when exact; `summed` is the loss sum all-reduced with the other sums.
+  double Total(const Communicator& comm, double summed) {
+    return is_exact_ ? exact_.Reduce(comm)[0] : summed;
+  }
+
+ private:
+  bool is_exact_;
+  ExactSumsOverRanks exact_{1};
+};
+
+}  // namespace
 
 Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
                           double weight_decay) {
@@ -25,9 +47,11 @@ Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
   const ScoringRequest request{&loss, top_k, false};
   EvaluationSums sums(model.classes());
   BlockScores scores;
+  LossSumOverRanks loss_sum(shard);
   shard.ForEachBlock([&](const RowBlock& block) {
     ScoreBlock(model, block, request, &scores);
     sums.Add(block, scores);
+    loss_sum.Add(scores.loss_sum);
   });
   AllreduceSum(comm, sums.buffer());
 
@@ -35,7 +59,7 @@ Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
   evaluation.confusion = sums.confusion();
   evaluation.top_k = top_k;
   evaluation.top_k_hits = sums.top_k_hits();
-  evaluation.loss_sum = sums.loss_sum();
+  evaluation.loss_sum = loss_sum.Total(comm, sums.loss_sum());
   std::int64_t correct = 0;
   for (std::int64_t k = 0; k < model.classes(); ++k) correct += evaluation.confusion.at(k, k);
   Metrics& metrics = evaluation.metrics;
@@ -56,16 +80,18 @@ MultiLabelEvaluation EvaluateMultiLabelSharded(const Communicator& comm, const L
   request.threshold = threshold;
   MultiLabelEvaluationSums sums(model.classes());
   BlockScores scores;
+  LossSumOverRanks loss_sum(shard);
   shard.ForEachBlock([&](const RowBlock& block) {
     ScoreBlock(model, block, request, &scores);
     sums.Add(block, scores);
+    loss_sum.Add(scores.loss_sum);
   });
   AllreduceSum(comm, sums.buffer());
 
   MultiLabelEvaluation evaluation;
   evaluation.counts = sums.counts();
   evaluation.threshold = threshold;
-  evaluation.loss_sum = sums.loss_sum();
+  evaluation.loss_sum = loss_sum.Total(comm, sums.loss_sum());
   Metrics& metrics = evaluation.metrics;
   metrics.rows = evaluation.counts.rows;
   const double rows = static_cast<double>(metrics.rows);

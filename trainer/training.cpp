@@ -18,6 +18,7 @@
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
 #include "trainer/progress.hpp"
+#include "trainer/reproducible_objective.hpp"
 #include "trainer/training_data.hpp"
 
 namespace shardmax {
@@ -59,6 +60,7 @@ class TrainingRun {
         metrics_log_(PathOrDefault(config.metrics_log, "metrics.csv")) {}
 
   TrainResult Run() {
+    if (config_.reproducible) CheckVirtualShards(config_.virtual_shards, comm_.size());
     PrepareCheckpointDirectory(comm_, config_.checkpoint.directory);
     LoadData();
     const std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
@@ -67,6 +69,7 @@ class TrainingRun {
     prepared_ = PrepareTrainingData(comm_, config_, *loss_, classes_,
                                     checkpoint ? &*checkpoint : nullptr, last_checkpoint_, &train_,
                                     validation_ ? &*validation_ : nullptr);
+    if (config_.reproducible) reproducible_.emplace(comm_, *loss_, train_);
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
     model_.bias = prepared_.initial_bias;
     steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
@@ -81,7 +84,10 @@ class TrainingRun {
     const std::string shape =
         StrCat("training on ", train_.total_rows, " rows x ", train_.feature_count, " features, ",
                classes_, loss_->is_multi_label() ? " labels (multi-label), " : " classes, ",
-               comm_.size(), " ranks, ");
+               comm_.size(), " ranks, ",
+               config_.reproducible
+                   ? StrCat("reproducible on any rank count dividing ", config_.virtual_shards, ", ")
+                   : std::string());
     TrainResult result;
     bool stopped_before_the_end = false;
     if (IsLbfgs()) {
@@ -164,14 +170,15 @@ class TrainingRun {
   }
 
   void LoadData() {
-    train_ = ReadShard(comm_, config_.train_path, config_.layout);
+    const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
+    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead, virtual_shards);
     if (config_.batch_size < comm_.size()) {
       throw UsageError(StrCat("--batch-size ", config_.batch_size, " is smaller than the ",
                               comm_.size(), " ranks: each rank needs rows in every step"));
     }
     if (!config_.validation_path.empty()) {
-      validation_ =
-          ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout));
+      validation_ = ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout),
+                              ShardLabels::kRead, virtual_shards);
       if (validation_->feature_count != train_.feature_count) {
         throw AgreedError(StrCat("validation file '", config_.validation_path, "' has ",
                                  validation_->feature_count, " features but '",
@@ -253,13 +260,29 @@ class TrainingRun {
       throw AgreedError(context + " was trained with loss '" + run.loss + "', not '" +
                         std::string(loss_->name()) + "'");
     }
-    if (run.world_size != comm_.size() || run.seed != config_.seed ||
-        run.batch_size != config_.batch_size) {
-      LogWarning(StrCat(context, " was written with ", run.world_size, " ranks, seed ", run.seed,
-                        ", batch size ", run.batch_size, "; this run continues with ",
-                        comm_.size(), " ranks, seed ", config_.seed, ", batch size ",
-                        config_.batch_size, ", so it will not match an uninterrupted run"));
+    // A reproducible run depends on its virtual shards, not on its rank count.
+    const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
+    const bool same_partition = virtual_shards > 0 ? run.virtual_shards == virtual_shards
+                                                   : run.virtual_shards == 0 &&
+                                                         run.world_size == comm_.size();
+    if (!same_partition || run.seed != config_.seed || run.batch_size != config_.batch_size) {
+      LogWarning(StrCat(context, " was written with ", DescribePartition(run.world_size, run.virtual_shards),
+                        ", seed ", run.seed, ", batch size ", run.batch_size,
+                        "; this run continues with ",
+                        DescribePartition(comm_.size(), virtual_shards), ", seed ", config_.seed,
+                        ", batch size ", config_.batch_size,
+                        ", so it will not match an uninterrupted run"));
+    } else if (virtual_shards > 0 && run.world_size != comm_.size()) {
+      LogInfo(StrCat(context, " was written on ", run.world_size, " ranks; with the same ",
+                     virtual_shards, " virtual shards this run on ", comm_.size(),
+                     " ranks continues it bit for bit"));
     }
+  }
+
+  static std::string DescribePartition(std::int64_t ranks, std::int64_t virtual_shards) {
+    return virtual_shards > 0 ? StrCat(ranks, " ranks, --reproducible with ", virtual_shards,
+                                       " virtual shards")
+                              : StrCat(ranks, " ranks");
   }
 
   void DecideClassCount(const std::optional<Checkpoint>& checkpoint) {
@@ -333,7 +356,8 @@ class TrainingRun {
     Lbfgs solver(lbfgs, [&](const Vector& theta, Vector* gradient) {
       const SoftmaxModel model = UnflattenParameters(theta, classes_, train_.feature_count);
       const Objective objective =
-          ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay);
+          reproducible_ ? reproducible_->FullObjective(model, options.weight_decay)
+                        : ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay);
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
@@ -427,10 +451,15 @@ class TrainingRun {
 
     while (position_.epoch < config_.epochs) {
       if (ReachedMaxSteps()) return true;
-      const std::vector<std::int64_t> order = ShuffledOrder(
-          local_rows, SplitMix64::ForStream(config_.seed, kShuffleStream,
-                                            static_cast<std::uint64_t>(position_.epoch),
-                                            static_cast<std::uint64_t>(comm_.rank())));
+      std::vector<std::int64_t> order;
+      if (reproducible_) {
+        reproducible_->StartEpoch(config_.seed, position_.epoch);  // shuffles by virtual shard
+      } else {
+        order = ShuffledOrder(local_rows,
+                              SplitMix64::ForStream(config_.seed, kShuffleStream,
+                                                    static_cast<std::uint64_t>(position_.epoch),
+                                                    static_cast<std::uint64_t>(comm_.rank())));
+      }
       const auto epoch_start = Clock::now();
       const std::int64_t cursor_at_start = position_.cursor;
 
@@ -438,12 +467,10 @@ class TrainingRun {
         // Any rank's SIGUSR1/SIGUSR2 stops every rank here, between two steps.
         stop_signal_ = AgreeOnStopSignal(comm_);
         if (stop_signal_ != 0) return true;
-        const RowRange batch = LocalBatch(local_rows, position_.step_in_epoch, steps);
-        const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
-                                                          static_cast<std::size_t>(batch.size()));
-        sums.Clear();
-        AccumulateBlock(*loss_, model_, train_.Gather(batch_order, &batch_rows), &sums);
-        const Objective objective = ReduceObjective(comm_, &sums, model_, gradient_decay);
+        const Objective objective =
+            reproducible_ ? reproducible_->BatchObjective(model_, position_.step_in_epoch, steps,
+                                                          gradient_decay, &sums)
+                          : BatchObjective(order, gradient_decay, &sums, &batch_rows);
         if (!std::isfinite(objective.value)) {
           // Every rank holds the same reduced sums, so every rank stops here together.
           throw AgreedError(StrCat("training diverged at epoch ", position_.epoch + 1, ", step ",
@@ -472,6 +499,18 @@ class TrainingRun {
       }
     }
     return false;
+  }
+
+  // This rank's rows of the step in `order`, summed over all ranks into *sums.
+  Objective BatchObjective(const std::vector<std::int64_t>& order, double gradient_decay,
+                           GradientSums* sums, GatheredRows* batch_rows) {
+    const RowRange batch = LocalBatch(static_cast<std::int64_t>(order.size()),
+                                      position_.step_in_epoch, steps_per_epoch_);
+    const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
+                                                      static_cast<std::size_t>(batch.size()));
+    sums->Clear();
+    AccumulateBlock(*loss_, model_, train_.Gather(batch_order, batch_rows), sums);
+    return ReduceObjective(comm_, sums, model_, gradient_decay);
   }
 
   // Logs the finished epoch, checkpoints when due, and applies early stopping; returns
@@ -579,7 +618,8 @@ class TrainingRun {
                                   config_.optimizer.weight_decay,
                                   std::string(loss_->name()),
                                   IsLbfgs() ? std::string("lbfgs") : std::string(optimizer_->name()),
-                                  config_.train_path};
+                                  config_.train_path,
+                                  config_.reproducible ? config_.virtual_shards : 0};
     return checkpoint;
   }
 
@@ -588,6 +628,7 @@ class TrainingRun {
   std::unique_ptr<Loss> loss_;
   Shard train_;
   std::optional<Shard> validation_;
+  std::optional<ReproducibleObjective> reproducible_;  // with --reproducible
   std::int64_t classes_ = 0;
   PreparedTraining prepared_;
   SoftmaxModel model_;

@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/weighting.hpp"
+#include "trainer/reproducible_objective.hpp"
 
 namespace shardmax {
 namespace {
@@ -55,6 +56,7 @@ std::optional<FeatureScaling> ChooseFeatureScaling(const Communicator& comm,
   }
   if (!standardize) return std::nullopt;
   if (checkpoint != nullptr) return checkpoint->feature_scaling;
+  if (train.virtual_shards > 0) return ScalingFromMomentSums(ExactFeatureMomentSums(comm, train));
   std::vector<double> sums = FeatureMomentSums(train.features);
   AllreduceSum(comm, sums);
   return ScalingFromMomentSums(sums);

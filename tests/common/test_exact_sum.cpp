@@ -1,0 +1,205 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/exact_sum.hpp"
+#include "common/random.hpp"
+
+namespace shardmax {
+namespace {
+
+using Limbs = std::vector<std::int64_t>;
+
+Limbs ExactLimbs(const std::vector<double>& values) {
+  Limbs limbs(kExactScalarLimbs, 0);
+  for (const double value : values) AddToExactScalar(value, limbs);
+  return limbs;
+}
+
+double ExactSum(const std::vector<double>& values) { return ExactScalarValue(ExactLimbs(values)); }
+
+// What an MPI_SUM of two ranks' limbs does.
+Limbs AddLimbs(Limbs a, const Limbs& b) {
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  return a;
+}
+
+// Values over 600 binary orders of magnitude, both signs: a naive sum depends on the order.
+std::vector<double> WideValues(std::size_t count, std::uint64_t seed) {
+  SplitMix64 generator(seed);
+  std::vector<double> values(count);
+  for (double& value : values) {
+    const int exponent = static_cast<int>(generator.Below(600)) - 300;
+    value = std::ldexp(generator.UniformOpen() - 0.5, exponent);
+  }
+  return values;
+}
+
+std::uint64_t Bits(double x) { return std::bit_cast<std::uint64_t>(x); }
+
+// Neumaier's compensated sum: within an ulp or so of the exact sum for these data.
+double CompensatedSum(const std::vector<double>& values) {
+  double sum = 0.0;
+  double compensation = 0.0;
+  for (const double value : values) {
+    const double t = sum + value;
+    compensation += std::abs(sum) >= std::abs(value) ? (sum - t) + value : (value - t) + sum;
+    sum = t;
+  }
+  return sum + compensation;
+}
+
+TEST(ExactScalar, TheSameBitsInAnyOrderAndSplit) {
+  std::vector<double> values = WideValues(20000, 3);
+  const double forward = ExactSum(values);
+  std::vector<double> reversed(values.rbegin(), values.rend());
+  EXPECT_EQ(Bits(ExactSum(reversed)), Bits(forward));
+  std::vector<double> shuffled = values;
+  const std::vector<std::int64_t> order =
+      ShuffledOrder(static_cast<std::int64_t>(values.size()), SplitMix64(9));
+  for (std::size_t i = 0; i < order.size(); ++i)
+    shuffled[i] = values[static_cast<std::size_t>(order[i])];
+  EXPECT_EQ(Bits(ExactSum(shuffled)), Bits(forward));
+  // Parts summed apart and then added limb by limb, as ranks and MPI_SUM do, in 1 to 7 parts.
+  for (std::size_t parts = 1; parts <= 7; ++parts) {
+    Limbs total(kExactScalarLimbs, 0);
+    for (std::size_t part = 0; part < parts; ++part) {
+      const std::vector<double> slice(
+          values.begin() + static_cast<std::ptrdiff_t>(part * values.size() / parts),
+          values.begin() + static_cast<std::ptrdiff_t>((part + 1) * values.size() / parts));
+      total = AddLimbs(total, ExactLimbs(slice));
+    }
+    EXPECT_EQ(Bits(ExactScalarValue(total)), Bits(forward)) << parts << " parts";
+  }
+  // The naive double sum does depend on the order here, which is what the exact sum is for.
+  double naive_forward = 0.0, naive_reversed = 0.0;
+  for (const double value : values) naive_forward += value;
+  for (const double value : reversed) naive_reversed += value;
+  EXPECT_NE(Bits(naive_forward), Bits(naive_reversed));
+}
+
+TEST(ExactScalar, AsAccurateAsACompensatedSum) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    SplitMix64 generator(seed);
+    std::vector<double> values(5000);
+    for (double& value : values) value = generator.Normal() * std::exp(10.0 * generator.Normal());
+    const double exact = ExactSum(values);
+    const double compensated = CompensatedSum(values);
+    EXPECT_LE(std::abs(exact - compensated), 2.0 * std::abs(std::nextafter(exact, 0.0) - exact))
+        << "seed " << seed;
+  }
+}
+
+TEST(ExactScalar, CancellationLeavesTheExactRemainder) {
+  EXPECT_EQ(ExactSum({1e100, 1.0, -1e100}), 1.0);
+  EXPECT_EQ(ExactSum({1e308, 1e-308, -1e308}), 1e-308);
+  // A naive sum of these gives 0: the small terms vanish next to 2^60.
+  std::vector<double> values{0x1p60};
+  for (int i = 0; i < 1000; ++i) values.push_back(0.25);
+  values.push_back(-0x1p60);
+  EXPECT_EQ(ExactSum(values), 250.0);
+}
+
+TEST(ExactScalar, RoundsOnceToNearestEven) {
+  EXPECT_EQ(ExactSum({1.0, 0x1p-53, 0x1p-106}), 1.0 + 0x1p-52);  // above the tie: up
+  EXPECT_EQ(ExactSum({1.0, 0x1p-53}), 1.0);                      // a tie: to even (down)
+  EXPECT_EQ(ExactSum({1.0 + 0x1p-52, 0x1p-53}), 1.0 + 0x1p-51);  // a tie: to even (up)
+  EXPECT_EQ(ExactSum({1.0, 0x1p-53, -0x1p-300}), 1.0);           // below the tie: down
+  EXPECT_EQ(ExactSum({-1.0, -0x1p-53, -0x1p-106}), -1.0 - 0x1p-52);
+}
+
+TEST(ExactScalar, ExtremeMagnitudesZeroAndNegatives) {
+  EXPECT_EQ(Bits(ExactSum({})), Bits(0.0));
+  EXPECT_EQ(ExactSum({0.0, -0.0}), 0.0);
+  EXPECT_EQ(ExactSum({3.5, -3.5}), 0.0);
+  EXPECT_EQ(ExactSum({-2.0, -0.5, -0.25}), -2.75);
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  EXPECT_EQ(ExactSum({tiny, tiny, tiny}), 3 * tiny);
+  EXPECT_EQ(ExactSum({DBL_MIN, -tiny}), DBL_MIN - tiny);
+  // No intermediate overflow: DBL_MAX + DBL_MAX - DBL_MAX is DBL_MAX.
+  EXPECT_EQ(ExactSum({DBL_MAX, DBL_MAX, -DBL_MAX}), DBL_MAX);
+  EXPECT_EQ(ExactSum({DBL_MAX, DBL_MAX}), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ExactSum({-DBL_MAX, -DBL_MAX}), -std::numeric_limits<double>::infinity());
+}
+
+TEST(ExactScalar, NonFiniteValuesActAsInIeeeAddition) {
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(ExactSum({1.0, inf}), inf);
+  EXPECT_EQ(ExactSum({-inf, 5.0}), -inf);
+  EXPECT_TRUE(std::isnan(ExactSum({inf, -inf})));
+  EXPECT_TRUE(std::isnan(ExactSum({1.0, std::numeric_limits<double>::quiet_NaN()})));
+}
+
+// A fixed-point vector of one entry per value list.
+struct FixedPointResult {
+  FixedPointStatus status;
+  std::vector<double> values;
+};
+
+FixedPointResult FixedSum(const std::vector<std::vector<double>>& parts, double bound) {
+  const std::size_t n = parts.front().size();
+  const FixedPointScale scale = FixedPointScale::ForBound(bound);
+  Limbs limbs(FixedPointLimbs(n), 0);
+  for (const std::vector<double>& part : parts) AddToFixedPoint(part, scale, limbs);
+  FixedPointResult result{FixedPointStatus::kExact, std::vector<double>(n)};
+  result.status = FixedPointValues(limbs, scale, result.values);
+  return result;
+}
+
+TEST(FixedPoint, TheSameBitsInAnyOrderAndNearTheExactSum) {
+  // 24 parts (virtual shards) of 500 entries, with a bound on every partial sum.
+  SplitMix64 generator(17);
+  std::vector<std::vector<double>> parts(24, std::vector<double>(500));
+  for (auto& part : parts) {
+    for (double& value : part) value = generator.Normal() * std::exp(3.0 * generator.Normal());
+  }
+  double bound = 0.0;
+  for (const auto& part : parts) {
+    for (const double value : part) bound += std::abs(value);
+  }
+  const FixedPointResult forward = FixedSum(parts, bound);
+  ASSERT_EQ(forward.status, FixedPointStatus::kExact);
+  std::vector<std::vector<double>> reversed(parts.rbegin(), parts.rend());
+  const FixedPointResult backward = FixedSum(reversed, bound);
+  const double resolution = std::ldexp(1.0, -FixedPointScale::ForBound(bound).exponent);
+  for (std::size_t i = 0; i < 500; ++i) {
+    EXPECT_EQ(Bits(backward.values[i]), Bits(forward.values[i]));
+    std::vector<double> column;
+    for (const auto& part : parts) column.push_back(part[i]);
+    const double exact = ExactSum(column);
+    // 24 roundings of half the resolution, then the one rounding to double.
+    EXPECT_LE(std::abs(forward.values[i] - exact),
+              12.0 * resolution + std::abs(std::nextafter(exact, 0.0) - exact));
+  }
+  EXPECT_LT(resolution, bound * 0x1p-98);
+}
+
+TEST(FixedPoint, ExactForValuesOnItsGrid) {
+  // Multiples of the resolution that a double holds exactly come back exactly, with signs.
+  const FixedPointResult result =
+      FixedSum({{0.75, -3.0, 0.0, 1e-20}, {0.25, 1.0, -0.0, -1e-20}}, 8.0);
+  ASSERT_EQ(result.status, FixedPointStatus::kExact);
+  EXPECT_EQ(result.values, (std::vector<double>{1.0, -2.0, 0.0, 0.0}));
+}
+
+TEST(FixedPoint, ReportsNonFiniteValuesAndBrokenBounds) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const FixedPointResult not_finite = FixedSum({{1.0, inf}, {1.0, 2.0}}, 10.0);
+  EXPECT_EQ(not_finite.status, FixedPointStatus::kNotFinite);
+  EXPECT_TRUE(std::isnan(not_finite.values[0]));
+  EXPECT_EQ(FixedSum({{1.0, 1e6}}, 10.0).status, FixedPointStatus::kBeyondBound);
+  // Scaled to about -1.5 2^102 - 2^50: its garbage limbs must not overflow (UBSan would say).
+  EXPECT_EQ(FixedSum({{-12.0 - 0x1p-49}}, 1.0).status, FixedPointStatus::kBeyondBound);
+  EXPECT_EQ(FixedSum({{std::numeric_limits<double>::quiet_NaN()}}, 1.0).status,
+            FixedPointStatus::kNotFinite);
+  // A zero bound: only zeros fit.
+  EXPECT_EQ(FixedSum({{0.0, 0.0}}, 0.0).status, FixedPointStatus::kExact);
+}
+
+}  // namespace
+}  // namespace shardmax

@@ -1,0 +1,117 @@
+// Run under mpiexec with 1, 2, 3 and 4 ranks: --reproducible gives, on the whole world, the
+// same bits as one rank alone (MPI_COMM_SELF) does with all the rows: the full-batch
+// objective, the evaluation and whole training runs, weighted and standardized.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstring>
+
+#include "common/collective.hpp"
+#include "common/random.hpp"
+#include "io/synthetic.hpp"
+#include "tests/test_support.hpp"
+#include "trainer/reproducible_objective.hpp"
+#include "trainer/sharded_objective.hpp"
+#include "trainer/training.hpp"
+
+namespace shardmax {
+namespace {
+
+bool SameBits(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+bool SameBits(const Vector& a, const Vector& b) {
+  return a.size() == b.size() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+class ReproducibleTest : public ::testing::Test {
+ protected:
+  // Rank 0 writes the file; everyone waits for it.
+  SyntheticConfig WriteSynthetic(const std::string& name, std::int64_t rows) {
+    SyntheticConfig config =
+        shardmax::testing::SmallSynthetic(directory_ + "/" + name, rows, 11, 4, 1.5);
+    config.validation_output_path = directory_ + "/val-" + name;
+    config.validation_rows = 300;
+    RunAndAgree(world_, [&] {
+      if (world_.is_root()) WriteSyntheticDataset(config);
+    });
+    return config;
+  }
+
+  static SoftmaxModel RandomModel(std::uint64_t seed) {
+    SplitMix64 generator(seed);
+    SoftmaxModel model = SoftmaxModel::Zeros(4, 11);
+    for (Eigen::Index i = 0; i < model.weights.size(); ++i)
+      model.weights.data()[i] = generator.Normal();
+    for (Eigen::Index k = 0; k < 4; ++k) model.bias(k) = generator.Normal();
+    return model;
+  }
+
+  Communicator world_{MPI_COMM_WORLD};
+  Communicator alone_{MPI_COMM_SELF};
+  std::string directory_ = shardmax::testing::MakeScratchDirectory(world_);
+};
+
+TEST_F(ReproducibleTest, FullObjectiveAndEvaluationMatchOneRankBitForBit) {
+  const SyntheticConfig data = WriteSynthetic("objective.h5", 5003);
+  const SoftmaxCrossEntropy loss;
+  const SoftmaxModel model = RandomModel(21);
+  const Shard shard = ReadShard(world_, data.output_path, {}, ShardLabels::kRead, 12);
+  const Shard everything = ReadShard(alone_, data.output_path, {}, ShardLabels::kRead, 12);
+
+  const Objective distributed =
+      ReproducibleObjective(world_, loss, shard).FullObjective(model, 0.01);
+  const Objective single =
+      ReproducibleObjective(alone_, loss, everything).FullObjective(model, 0.01);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.value),
+            std::bit_cast<std::uint64_t>(single.value));
+  EXPECT_TRUE(SameBits(distributed.grad_weights, single.grad_weights));
+  EXPECT_TRUE(SameBits(distributed.grad_bias, single.grad_bias));
+  // And it is the objective: the default mode's, to rounding.
+  const Objective plain = ComputeShardedObjective(world_, loss, model, shard, 0.01);
+  EXPECT_NEAR(distributed.value, plain.value, 1e-12 * std::abs(plain.value));
+  EXPECT_LT((distributed.grad_weights - plain.grad_weights).cwiseAbs().maxCoeff(), 1e-12);
+
+  const Metrics metrics = EvaluateSharded(world_, loss, model, shard, 0.01);
+  const Metrics single_metrics = EvaluateSharded(alone_, loss, model, everything, 0.01);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(metrics.loss),
+            std::bit_cast<std::uint64_t>(single_metrics.loss));
+  EXPECT_EQ(metrics.accuracy, single_metrics.accuracy);
+}
+
+TEST_F(ReproducibleTest, TrainingMatchesOneRankBitForBit) {
+  const SyntheticConfig data = WriteSynthetic("train.h5", 3001);
+  for (const Solver solver : {Solver::kSgd, Solver::kAdamW, Solver::kLbfgs}) {
+    TrainConfig config;
+    config.train_path = data.output_path;
+    config.validation_path = data.validation_output_path;
+    config.epochs = 2;
+    config.batch_size = 77;
+    config.optimizer.solver = solver;
+    config.optimizer.learning_rate = solver == Solver::kAdamW ? 0.01 : 0.2;
+    config.optimizer.momentum = solver == Solver::kSgd ? 0.9 : 0.0;
+    config.optimizer.max_iterations = 8;
+    config.preparation.standardize = true;
+    config.preparation.class_weighting = ClassWeighting::kBalanced;
+    config.progress_seconds = 0;
+    config.reproducible = true;
+    config.virtual_shards = 12;
+    const std::string name = std::to_string(static_cast<int>(solver));
+    config.checkpoint.directory = directory_ + "/world-" + name;
+    const TrainResult distributed = Train(world_, config);
+    // Every rank alone, in a directory of its own.
+    config.checkpoint.directory =
+        directory_ + "/alone-" + name + "-" + std::to_string(world_.rank());
+    const TrainResult single = Train(alone_, config);
+    EXPECT_TRUE(SameBits(distributed.model.weights, single.model.weights)) << "solver " << name;
+    EXPECT_TRUE(SameBits(distributed.model.bias, single.model.bias)) << "solver " << name;
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.validation->loss),
+              std::bit_cast<std::uint64_t>(single.validation->loss));
+  }
+}
+
+}  // namespace
+}  // namespace shardmax

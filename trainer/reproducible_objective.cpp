@@ -1,0 +1,227 @@
+#include "trainer/reproducible_objective.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <span>
+
+#include "common/collective.hpp"
+#include "common/error.hpp"
+#include "common/random.hpp"
+#include "common/standardization.hpp"
+
+namespace shardmax {
+namespace {
+
+// The shuffle stream of the trainer (trainer/training.cpp), here indexed by virtual shard.
+constexpr std::uint64_t kShuffleStream = 7;
+
+// Local rows [local_begin, local_begin + count) copied into storage, so their alignment
+// does not depend on where the rank's shard starts.
+RowBlock CopyRows(const Shard& shard, std::int64_t local_begin, std::int64_t count,
+                  std::vector<std::int64_t>* indices, GatheredRows* storage) {
+  indices->resize(static_cast<std::size_t>(count));
+  std::iota(indices->begin(), indices->end(), local_begin);
+  return shard.Gather(*indices, storage);
+}
+
+}  // namespace
+
+ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shard) {
+  ExactSumBounds bounds;
+  const double local_max =
+      shard.features.size() > 0 ? static_cast<double>(shard.features.cwiseAbs().maxCoeff()) : 0.0;
+  bounds.max_abs_feature = AllreduceMaxDouble(comm, local_max);  // a maximum is exact in any order
+  ExactSumsOverRanks weight_sum(1);
+  double local_max_weight = 1.0;
+  if (shard.weights.empty()) {
+    weight_sum.Add(0, static_cast<double>(shard.rows.size()));
+  } else {
+    local_max_weight = 0.0;
+    for (const double weight : shard.weights) {
+      weight_sum.Add(0, weight);
+      local_max_weight = std::max(local_max_weight, weight);
+    }
+  }
+  bounds.weight_sum = weight_sum.Reduce(comm)[0];
+  bounds.max_weight = AllreduceMaxDouble(comm, local_max_weight);
+  return bounds;
+}
+
+ReproducibleObjective::ReproducibleObjective(const Communicator& comm, const Loss& loss,
+                                             const Shard& train)
+    : comm_(comm),
+      loss_(loss),
+      train_(train),
+      bounds_(AgreeOnExactSumBounds(comm, train)),
+      part_(0, 0) {
+  if (train.virtual_shards <= 0) {
+    throw std::logic_error("ReproducibleObjective needs a shard read with virtual shards");
+  }
+  const VirtualShardRange held = RankVirtualShards(train.virtual_shards, comm.size(), comm.rank());
+  for (std::int64_t v = held.first; v < held.end; ++v) {
+    const RowRange rows = VirtualShardRows(train.total_rows, train.virtual_shards, v);
+    held_.push_back(HeldShard{rows.begin - train.rows.begin, rows.size(), {}});
+  }
+}
+
+void ReproducibleObjective::StartEpoch(std::uint64_t seed, std::int64_t epoch) {
+  const VirtualShardRange held =
+      RankVirtualShards(train_.virtual_shards, comm_.size(), comm_.rank());
+  for (std::size_t i = 0; i < held_.size(); ++i) {
+    HeldShard& shard = held_[i];
+    const auto virtual_shard = static_cast<std::uint64_t>(held.first) + i;
+    shard.order = ShuffledOrder(
+        shard.rows, SplitMix64::ForStream(seed, kShuffleStream, static_cast<std::uint64_t>(epoch),
+                                          virtual_shard));
+    for (std::int64_t& row : shard.order) row += shard.local_begin;
+  }
+}
+
+void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64_t rows) {
+  const auto weights = static_cast<std::size_t>(model.classes() * model.features());
+  const auto classes = static_cast<std::size_t>(model.classes());
+  if (part_.buffer().size() != weights + classes + 3) {
+    part_ = GradientSums(model.classes(), model.features());
+  }
+  limbs_.assign(FixedPointLimbs(weights) + FixedPointLimbs(classes) + 3 * kExactScalarLimbs, 0);
+
+  const double x_max = bounds_.max_abs_feature;
+  double gradient_bound = loss_.MaxAbsLogitGradient(std::numeric_limits<double>::infinity());
+  if (!std::isfinite(gradient_bound)) {  // a bound that depends on the logits: bound them
+    const double z_max =
+        model.classes() > 0
+            ? (model.weights.cwiseAbs().rowwise().sum() * x_max + model.bias.cwiseAbs()).maxCoeff()
+            : 0.0;
+    gradient_bound = loss_.MaxAbsLogitGradient(z_max);
+  }
+  // The rows' weight sum: at most S_w, and at most `rows` times the largest weight.
+  const double weight_bound =
+      std::min(bounds_.weight_sum, static_cast<double>(rows) * bounds_.max_weight);
+  bias_scale_ = FixedPointScale::ForBound(weight_bound * gradient_bound);
+  weight_scale_ = FixedPointScale::ForBound(weight_bound * gradient_bound * x_max);
+}
+
+void ReproducibleObjective::AddExactly(const GradientSums& part) {
+  const std::span<const double> values = part.buffer();
+  const std::size_t weights = static_cast<std::size_t>(part.weights().size());
+  const std::size_t classes = static_cast<std::size_t>(part.bias().size());
+  std::span<std::int64_t> limbs(limbs_);
+  AddToFixedPoint(values.subspan(0, weights), weight_scale_,
+                  limbs.subspan(0, FixedPointLimbs(weights)));
+  limbs = limbs.subspan(FixedPointLimbs(weights));
+  AddToFixedPoint(values.subspan(weights, classes), bias_scale_,
+                  limbs.subspan(0, FixedPointLimbs(classes)));
+  limbs = limbs.subspan(FixedPointLimbs(classes));
+  for (std::size_t scalar = 0; scalar < 3; ++scalar) {  // loss, count, rows
+    AddToExactScalar(values[weights + classes + scalar],
+                     limbs.subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
+  }
+}
+
+void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
+  AllreduceSum(comm_, std::span<std::int64_t>(limbs_));
+  const std::span<double> values = sums->buffer();
+  const std::size_t weights = static_cast<std::size_t>(sums->weights().size());
+  const std::size_t classes = static_cast<std::size_t>(sums->bias().size());
+  std::span<const std::int64_t> limbs(limbs_);
+  const FixedPointStatus weight_status = FixedPointValues(
+      limbs.subspan(0, FixedPointLimbs(weights)), weight_scale_, values.subspan(0, weights));
+  limbs = limbs.subspan(FixedPointLimbs(weights));
+  const FixedPointStatus bias_status = FixedPointValues(
+      limbs.subspan(0, FixedPointLimbs(classes)), bias_scale_, values.subspan(weights, classes));
+  limbs = limbs.subspan(FixedPointLimbs(classes));
+  if (weight_status == FixedPointStatus::kBeyondBound ||
+      bias_status == FixedPointStatus::kBeyondBound) {
+    // The same integers on every rank: every rank throws here together.
+    throw AgreedError(
+        "--reproducible: a partial gradient sum exceeds the bound its fixed-point "
+        "sum was scaled for; this is a bug in shardmax, please report it");
+  }
+  for (std::size_t scalar = 0; scalar < 3; ++scalar) {
+    values[weights + classes + scalar] =
+        ExactScalarValue(limbs.subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
+  }
+}
+
+std::int64_t ReproducibleObjective::RowsInStep(std::int64_t step, std::int64_t steps) const {
+  std::int64_t rows = 0;
+  for (std::int64_t v = 0; v < train_.virtual_shards; ++v) {
+    const std::int64_t n = VirtualShardRows(train_.total_rows, train_.virtual_shards, v).size();
+    rows += (step + 1) * n / steps - step * n / steps;
+  }
+  return rows;
+}
+
+Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::int64_t step,
+                                                std::int64_t steps, double weight_decay,
+                                                GradientSums* sums) {
+  ClearExactSums(model, RowsInStep(step, steps));
+  for (const HeldShard& shard : held_) {
+    const std::int64_t begin = step * shard.rows / steps;
+    const std::int64_t end = (step + 1) * shard.rows / steps;
+    if (begin == end) continue;  // adds nothing on any rank count
+    const auto rows =
+        std::span(shard.order)
+            .subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
+    part_.Clear();
+    AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_);
+    AddExactly(part_);
+  }
+  ReduceExactly(sums);
+  return FinishObjective(*sums, model, weight_decay);
+}
+
+Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double weight_decay) {
+  ClearExactSums(model, train_.total_rows);
+  std::vector<std::int64_t> indices;
+  for (const HeldShard& shard : held_) {
+    part_.Clear();
+    const std::int64_t global_begin = train_.rows.begin + shard.local_begin;
+    for (std::int64_t global = global_begin; global < global_begin + shard.rows;) {
+      const std::int64_t block_end =
+          std::min(global_begin + shard.rows, (global / kBlockRows + 1) * kBlockRows);
+      AccumulateBlock(
+          loss_, model,
+          CopyRows(train_, global - train_.rows.begin, block_end - global, &indices, &rows_),
+          &part_);
+      global = block_end;
+    }
+    AddExactly(part_);
+  }
+  GradientSums sums(model.classes(), model.features());
+  ReduceExactly(&sums);
+  return FinishObjective(sums, model, weight_decay);
+}
+
+ExactSumsOverRanks::ExactSumsOverRanks(std::size_t count)
+    : count_(count), limbs_(count * kExactScalarLimbs, 0) {}
+
+void ExactSumsOverRanks::Add(std::size_t index, double value) {
+  AddToExactScalar(value, std::span(limbs_).subspan(index * kExactScalarLimbs, kExactScalarLimbs));
+}
+
+std::vector<double> ExactSumsOverRanks::Reduce(const Communicator& comm) {
+  AllreduceSum(comm, std::span<std::int64_t>(limbs_));
+  std::vector<double> totals(count_);
+  for (std::size_t i = 0; i < count_; ++i) {
+    totals[i] = ExactScalarValue(
+        std::span<const std::int64_t>(limbs_).subspan(i * kExactScalarLimbs, kExactScalarLimbs));
+  }
+  return totals;
+}
+
+std::vector<double> ExactFeatureMomentSums(const Communicator& comm, const Shard& shard) {
+  const auto count = static_cast<std::size_t>(2 * shard.feature_count + 1);
+  ExactSumsOverRanks exact(count);
+  FeatureMatrix rows;
+  shard.ForEachBlock([&](const RowBlock& block) {
+    rows = block.features;  // a copy: aligned the same on any rank
+    const std::vector<double> sums = FeatureMomentSums(rows);
+    for (std::size_t i = 0; i < count; ++i) exact.Add(i, sums[i]);
+  });
+  return exact.Reduce(comm);
+}
+
+}  // namespace shardmax

@@ -1,0 +1,104 @@
+// Bitwise-reproducible training sums (--reproducible; README, "Reproducibility"): the same
+// bits on any rank count that divides the V virtual shards, because
+//   - work is cut by virtual shard (io/virtual_shards.hpp), never by rank: virtual shard v
+//     shuffles its n_v rows each epoch from (seed, epoch, v), and step t of the S steps of an
+//     epoch takes its rows [t n_v / S, (t + 1) n_v / S) of that order;
+//   - a virtual shard's rows of a step (or of a block, full batch) are copied into one buffer,
+//     so they sit at the same alignment on any rank, and summed by AccumulateBlock, the same
+//     code wherever it runs: a deterministic black box given the rows' bytes;
+//   - those per-virtual-shard sums are added exactly (common/exact_sum.hpp) and all-reduced
+//     as integers, so neither the rank count nor the reduction order can change a bit.
+// The gradient's fixed-point bound needs no message per step: over the n rows of a step,
+//   |sum_i w_i g_ik x_ij| <= S G X,   |sum_i w_i g_ik| <= S G,   S = min(S_w, n w_max)
+// with S_w the sum of every training row's weight, w_max the largest and X = max |x_ij| over
+// all ranks (agreed once, exactly), and G = Loss::MaxAbsLogitGradient(Z), where
+//   Z = max_k (||W_k||_1 X + |b_k|)  >=  every |z_k|
+// comes from the model, which every rank holds bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/exact_sum.hpp"
+#include "common/loss.hpp"
+#include "common/mpi_layer.hpp"
+#include "common/objective.hpp"
+#include "io/dataset_reader.hpp"
+#include "io/virtual_shards.hpp"
+
+namespace shardmax {
+
+struct ExactSumBounds {
+  double max_abs_feature = 0.0;  // X
+  double weight_sum = 0.0;       // S_w
+  double max_weight = 0.0;       // max_i w_i (1 when rows are unweighted)
+};
+
+// Collective: X and S_w over every rank's rows, the same bits on any rank count.
+ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shard);
+
+class ReproducibleObjective {
+ public:
+  // Collective (agrees on the bounds). `train` must have virtual shards; `loss` and `train`
+  // must outlive this.
+  ReproducibleObjective(const Communicator& comm, const Loss& loss, const Shard& train);
+
+  // Shuffles the rows of every virtual shard this rank holds for `epoch`.
+  void StartEpoch(std::uint64_t seed, std::int64_t epoch);
+
+  // Step `step` of `steps` of the epoch started last: every virtual shard's rows of the step,
+  // summed exactly over all ranks (one all-reduce) into *sums, then finished.
+  Objective BatchObjective(const SoftmaxModel& model, std::int64_t step, std::int64_t steps,
+                           double weight_decay, GradientSums* sums);
+
+  // Every row (full batch: gradient descent and L-BFGS), each virtual shard in blocks cut at
+  // global multiples of kBlockRows.
+  Objective FullObjective(const SoftmaxModel& model, double weight_decay);
+
+ private:
+  struct HeldShard {
+    std::int64_t local_begin = 0;     // its first row in the rank's shard
+    std::int64_t rows = 0;            // n_v
+    std::vector<std::int64_t> order;  // its rows this epoch, as local rows of the shard
+  };
+
+  // Rows of step `step` over every virtual shard: the same number on every rank.
+  std::int64_t RowsInStep(std::int64_t step, std::int64_t steps) const;
+  // Zeroes the exact sums and scales them for a sum over `rows` rows of every rank.
+  void ClearExactSums(const SoftmaxModel& model, std::int64_t rows);
+  // Adds the sums of one virtual shard (the unit whose bits do not depend on the rank count).
+  void AddExactly(const GradientSums& part);
+  // All-reduces the exact sums and writes their values into *sums.
+  void ReduceExactly(GradientSums* sums);
+
+  const Communicator& comm_;
+  const Loss& loss_;
+  const Shard& train_;
+  ExactSumBounds bounds_;
+  std::vector<HeldShard> held_;
+  GatheredRows rows_;                // the rows being summed, copied
+  GradientSums part_;                // one virtual shard's sums, in double
+  std::vector<std::int64_t> limbs_;  // [W | b fixed point | loss | count | rows exact]
+  FixedPointScale weight_scale_;
+  FixedPointScale bias_scale_;
+};
+
+// Sums of doubles over every rank, exact: add P-independent parts (a block's sum, a row's
+// value) on each rank, then all-reduce once.
+class ExactSumsOverRanks {
+ public:
+  explicit ExactSumsOverRanks(std::size_t count);
+  void Add(std::size_t index, double value);
+  // Collective: the totals, each rounded once.
+  std::vector<double> Reduce(const Communicator& comm);
+
+ private:
+  std::size_t count_;
+  std::vector<std::int64_t> limbs_;
+};
+
+// Collective: FeatureMomentSums ([sum x | sum x^2 | rows]) over every rank's rows, exactly,
+// block by block (Shard::ForEachBlock cuts the same blocks on any rank count).
+std::vector<double> ExactFeatureMomentSums(const Communicator& comm, const Shard& shard);
+
+}  // namespace shardmax
