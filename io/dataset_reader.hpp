@@ -33,6 +33,7 @@ struct GatheredRows {
   std::vector<Label> labels;
   TargetMatrix targets;
   std::vector<double> weights;
+  SparseMatrix sparse;  // the rows of a sparse shard (Shard::is_sparse)
 };
 
 struct Shard {
@@ -48,6 +49,10 @@ struct Shard {
   // weights once training sets them; empty: every row weighs 1.
   std::vector<double> weights;
   ClassInfo classes;         // optional `label_values` and `class_names` datasets of the file
+  // Sparse features (io/sparse_reader.hpp): then `features` is rows.size() x 0 and the rows are
+  // in `sparse`, and feature_type is the stored type of the values.
+  bool is_sparse = false;
+  SparseMatrix sparse;
 
   bool is_multi_label() const { return targets.cols() > 0; }
   bool has_labels() const {
