@@ -96,6 +96,8 @@ struct SyntheticConfig {
   std::int64_t chunk_rows = 8192;
   DatasetLayout layout;
   bool multi_label = false;  // labels as an N x K 0/1 matrix (io/synthetic.hpp)
+  // Text-like sparse rows with this many non-zeros each (io/synthetic_sparse.hpp); 0: dense.
+  std::int64_t sparse_row_nonzeros = 0;
 };
 
 }  // namespace shardmax
