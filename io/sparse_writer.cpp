@@ -10,8 +10,10 @@
 namespace shardmax {
 namespace {
 
+// Compression as `storage` asks (its chunk_rows is not used: chunks hold `chunk` entries).
 h5::Handle CreateExtendible(const h5::Handle& file, const std::string& name, hid_t type,
-                            std::int64_t chunk, const std::string& context) {
+                            std::int64_t chunk, const h5::Storage& storage,
+                            const std::string& context) {
   h5::ErrorPrintingOff quiet;
   const hsize_t zero = 0;
   const hsize_t unlimited = H5S_UNLIMITED;
@@ -19,6 +21,12 @@ h5::Handle CreateExtendible(const h5::Handle& file, const std::string& name, hid
   h5::Handle space(h5::CheckId(H5Screate_simple(1, &zero, &unlimited), context), H5Sclose);
   h5::Handle creation(h5::CheckId(H5Pcreate(H5P_DATASET_CREATE), context), H5Pclose);
   h5::Check(H5Pset_chunk(creation.get(), 1, &chunk_size), context);
+  if (storage.compression == h5::Compression::kShuffleGzip) {
+    h5::Check(H5Pset_shuffle(creation.get()), context);
+  }
+  if (storage.compression != h5::Compression::kNone) {
+    h5::Check(H5Pset_deflate(creation.get(), static_cast<unsigned>(storage.gzip_level)), context);
+  }
   return h5::Handle(h5::CheckId(H5Dcreate2(file.get(), name.c_str(), type, space.get(),
                                            H5P_DEFAULT, creation.get(), H5P_DEFAULT),
                                 context + ": cannot create dataset '" + name + "'"),
@@ -39,7 +47,8 @@ void Append(const h5::Handle& dataset, std::int64_t done, std::int64_t count, hi
 
 SparseFeaturesWriter::SparseFeaturesWriter(const h5::Handle& file, const std::string& name,
                                            std::int64_t features, const std::string& context,
-                                           std::int64_t chunk_entries)
+                                           std::int64_t chunk_entries,
+                                           const h5::Storage& compression)
     : file_(file),
       name_(name),
       features_(features),
@@ -57,9 +66,12 @@ SparseFeaturesWriter::SparseFeaturesWriter(const h5::Handle& file, const std::st
                                  context + ": cannot create group '" + name + "'"),
                      H5Gclose);
   }
-  data_ = CreateExtendible(file, name + "/data", H5T_IEEE_F32LE, chunk_entries_, context);
-  indices_ = CreateExtendible(file, name + "/indices", H5T_STD_I32LE, chunk_entries_, context);
-  indptr_ = CreateExtendible(file, name + "/indptr", H5T_STD_I64LE, chunk_entries_, context);
+  const auto create = [&](const char* member, hid_t type) {
+    return CreateExtendible(file, name + "/" + member, type, chunk_entries_, compression, context);
+  };
+  data_ = create("data", H5T_IEEE_F32LE);
+  indices_ = create("indices", H5T_STD_I32LE);
+  indptr_ = create("indptr", H5T_STD_I64LE);
   offsets_.push_back(0);
 }
 

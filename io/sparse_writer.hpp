@@ -22,7 +22,8 @@ class SparseFeaturesWriter {
   // Creates group `name` in `file` for rows of `features` (D) columns.
   SparseFeaturesWriter(const h5::Handle& file, const std::string& name, std::int64_t features,
                        const std::string& context,
-                       std::int64_t chunk_entries = kDefaultChunkEntries);
+                       std::int64_t chunk_entries = kDefaultChunkEntries,
+                       const h5::Storage& compression = {});
 
   // One row: columns strictly increasing in [0, D) (std::logic_error otherwise), values
   // finite. Zero values are kept as given.
