@@ -71,13 +71,15 @@ void WriteCsrFile(const std::string& path, const CsrParts& parts,
         parts.indices.size());
   write("features/indptr", H5T_STD_I64LE, H5T_NATIVE_INT64, parts.indptr.data(),
         parts.indptr.size());
-  const hsize_t two = 2;
-  const std::int64_t shape[2] = {parts.rows, parts.features};
-  h5::Handle space(H5Screate_simple(1, &two, nullptr), H5Sclose);
-  h5::Handle attribute(H5Acreate_by_name(file.get(), "features", "shape", H5T_STD_I64LE,
-                                         space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                       H5Aclose);
-  h5::Check(H5Awrite(attribute.get(), H5T_NATIVE_INT64, shape), path);
+  if (parts.has_shape) {
+    const hsize_t two = 2;
+    const std::int64_t shape[2] = {parts.rows, parts.features};
+    h5::Handle space(H5Screate_simple(1, &two, nullptr), H5Sclose);
+    h5::Handle attribute(H5Acreate_by_name(file.get(), "features", "shape", H5T_STD_I64LE,
+                                           space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         H5Aclose);
+    h5::Check(H5Awrite(attribute.get(), H5T_NATIVE_INT64, shape), path);
+  }
   if (!labels.empty()) write("labels", H5T_STD_I64LE, H5T_NATIVE_LLONG, labels.data(), labels.size());
   if (targets.size() > 0) {
     h5::Handle dataset =

@@ -32,6 +32,7 @@ struct CsrParts {
   std::vector<double> data;
   std::vector<std::int64_t> indices;
   std::vector<std::int64_t> indptr;
+  bool has_shape = true;  // false: the `shape` attribute is left out
 };
 // The non-zeros of `features`, row by row (values rounded to float32 first, as the dense
 // float32 file of WriteDataFile stores them, so both files hold the same numbers).
