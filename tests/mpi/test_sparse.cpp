@@ -189,16 +189,20 @@ TEST_F(SparseTest, EverySolverTrainsTheSameWeightsFromEitherStorage) {
     const char* name;
     Solver solver;
     const char* loss;
+    double momentum;  // 0: the sparse file takes sparse steps with lazy decay
   };
-  for (const Case& run : {Case{"sgd", Solver::kSgd, "softmax"},
-                          Case{"adamw", Solver::kAdamW, "hinge"},
-                          Case{"lbfgs", Solver::kLbfgs, "softmax"},
-                          Case{"sgd-ml", Solver::kSgd, "sigmoid"}}) {
+  for (const Case& run : {Case{"sgd", Solver::kSgd, "softmax", 0.9},
+                          Case{"sgd-lazy", Solver::kSgd, "softmax", 0.0},
+                          Case{"adamw", Solver::kAdamW, "hinge", 0.0},
+                          Case{"lbfgs", Solver::kLbfgs, "softmax", 0.0},
+                          Case{"sgd-ml", Solver::kSgd, "sigmoid", 0.9},
+                          Case{"sgd-ml-lazy", Solver::kSgd, "sigmoid", 0.0}}) {
     const bool multi = std::string(run.loss) == "sigmoid";
     const std::string prefix = multi ? "ml-" : "";
     TrainConfig dense = BaseConfig(Path(prefix + "dense.h5"), std::string(run.name) + "-dense");
     dense.optimizer.solver = run.solver;
     dense.loss = run.loss;
+    dense.optimizer.momentum = run.momentum;
     if (!multi) dense.layout.sample_weights = "weights";
     if (run.solver == Solver::kAdamW) dense.optimizer.learning_rate = 0.01;
     dense.optimizer.max_iterations = 30;
@@ -213,6 +217,35 @@ TEST_F(SparseTest, EverySolverTrainsTheSameWeightsFromEitherStorage) {
     EXPECT_EQ(b.train.accuracy, a.train.accuracy) << run.name;
     EXPECT_GT(a.train.accuracy, multi ? 0.3 : 0.6) << run.name << ": it learned something";
   }
+}
+
+// Lazy decay keeps the weights as they are in checkpoints: a run stopped mid-epoch (step 20 of
+// 15 per epoch) and resumed ends with the bits of one never stopped.
+TEST_F(SparseTest, SparseStepsWithLazyDecayResumeBitwise) {
+  TrainConfig whole = BaseConfig(Path("sparse.h5"), "lazy-whole");
+  whole.optimizer.momentum = 0.0;
+  whole.optimizer.weight_decay = 0.05;
+  whole.layout.sample_weights = "weights";
+  const TrainResult uninterrupted = Train(world_, whole);
+
+  TrainConfig first = whole;
+  first.checkpoint.directory = Path("lazy-parts");
+  first.max_steps = 20;
+  const TrainResult stopped = Train(world_, first);
+  ASSERT_TRUE(stopped.stopped_at_max_steps);
+  TrainConfig rest = first;
+  rest.max_steps = 0;
+  rest.checkpoint.resume = "auto";
+  const TrainResult resumed = Train(world_, rest);
+  EXPECT_TRUE(resumed.model.weights == uninterrupted.model.weights);
+  EXPECT_TRUE(resumed.model.bias == uninterrupted.model.bias);
+  // The decay made a difference: without it the weights differ.
+  TrainConfig undecayed = whole;
+  undecayed.checkpoint.directory = Path("lazy-undecayed");
+  undecayed.optimizer.weight_decay = 0.0;
+  EXPECT_GT(RelativeDifference(Train(world_, undecayed).model.weights,
+                               uninterrupted.model.weights),
+            1e-3);
 }
 
 TEST_F(SparseTest, EvaluationAndPredictionsAgreeWithDense) {
