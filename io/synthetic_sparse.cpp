@@ -1,9 +1,13 @@
 #include "io/synthetic_sparse.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <unordered_map>
 
+#include "common/error.hpp"
 #include "common/random.hpp"
 #include "io/atomic_file.hpp"
 #include "io/hdf5_file.hpp"
@@ -15,8 +19,31 @@ namespace {
 // Distinct from the dense generator's streams (io/synthetic.cpp).
 enum Stream : std::uint64_t { kSparseRows = 11, kTopics = 12 };
 
+void WriteLibsvmRow(const SparseSyntheticRow& row, bool multi_label, std::ostream& out) {
+  if (multi_label) {
+    bool first = true;
+    for (std::size_t k = 0; k < row.targets.size(); ++k) {
+      if (row.targets[k] == 0) continue;
+      out << (first ? "" : ",") << k;
+      first = false;
+    }
+  } else {
+    out << row.label;
+  }
+  for (std::size_t e = 0; e < row.columns.size(); ++e) {
+    out << ' ' << row.columns[e] + 1 << ':' << row.values[e];
+  }
+  out << '\n';
+}
+
 void WriteSplit(const SyntheticConfig& config, int split, const std::string& path,
-                std::int64_t rows) {
+                std::int64_t rows, const std::string& libsvm_path = "") {
+  std::ofstream libsvm;
+  if (!libsvm_path.empty()) {
+    libsvm.open(libsvm_path, std::ios::binary | std::ios::trunc);
+    if (!libsvm) throw UserError("cannot write '" + libsvm_path + "' (--libsvm-output)");
+    libsvm.precision(9);  // float32 values round-trip
+  }
   WriteFileAtomically(path, [&](const std::string& temporary) {
     h5::Handle file = h5::CreateFile(temporary);
     const std::string context = "writing '" + path + "'";
@@ -37,6 +64,7 @@ void WriteSplit(const SyntheticConfig& config, int split, const std::string& pat
       for (std::int64_t i = 0; i < count; ++i) {
         GenerateSparseRow(config, split, first + i, &row);
         features.AddRow(row.columns, row.values);
+        if (libsvm.is_open()) WriteLibsvmRow(row, config.multi_label, libsvm);
         block_labels.push_back(row.label);
         block_targets.insert(block_targets.end(), row.targets.begin(), row.targets.end());
       }
@@ -53,6 +81,10 @@ void WriteSplit(const SyntheticConfig& config, int split, const std::string& pat
     h5::WriteAttribute(file, "/", "row_nonzeros", config.sparse_row_nonzeros);
     h5::WriteAttribute(file, "/", "multi_label", static_cast<std::int64_t>(config.multi_label));
   });
+  if (libsvm.is_open() && !libsvm.flush()) {
+    throw UserError("cannot write '" + libsvm_path + "' (--libsvm-output): " +
+                    std::strerror(errno));
+  }
 }
 
 }  // namespace
@@ -110,7 +142,7 @@ void GenerateSparseRow(const SyntheticConfig& config, int split, std::int64_t ro
 }
 
 void WriteSparseSyntheticDataset(const SyntheticConfig& config) {
-  WriteSplit(config, 0, config.output_path, config.rows);
+  WriteSplit(config, 0, config.output_path, config.rows, config.libsvm_output_path);
   if (!config.validation_output_path.empty()) {
     WriteSplit(config, 1, config.validation_output_path, config.validation_rows);
   }

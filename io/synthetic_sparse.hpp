@@ -35,7 +35,10 @@ struct SparseSyntheticRow {
 void GenerateSparseRow(const SyntheticConfig& config, int split, std::int64_t row,
                        SparseSyntheticRow* out);
 
-// Writes config.output_path (and the validation file when set) in the sparse layout.
+// Writes config.output_path (and the validation file when set) in the sparse layout, and the
+// training rows as LIBSVM text to config.libsvm_output_path when set: indices from 1, the class
+// label, or for multi-label rows the comma-separated labels that are on (the multi-label LIBSVM
+// convention; a row with none starts with an empty label list).
 void WriteSparseSyntheticDataset(const SyntheticConfig& config);
 
 }  // namespace shardmax

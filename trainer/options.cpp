@@ -199,7 +199,10 @@ po::options_description GenerateOptions(SyntheticConfig* config, std::string* ty
       "write text-like sparse rows in the CSR layout instead: Zipf-distributed columns with "
       "topic words per class, rows of unit norm (README.md, \"Sparse data\")")(
       "row-nonzeros", po::value(&config->sparse_row_nonzeros),
-      "with --sparse: non-zeros per row (default 100)");
+      "with --sparse: non-zeros per row (default 100)")(
+      "libsvm-output", po::value(&config->libsvm_output_path),
+      "with --sparse: also write the training rows to this file as LIBSVM text (for peers such "
+      "as liblinear)");
   po::options_description all;
   all.add(generate).add(DatasetOptions(&config->layout));
   return all;
@@ -310,6 +313,7 @@ void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {
 void CheckSparseSynthetic(bool sparse, const std::string& type, SyntheticConfig* config) {
   if (!sparse) {
     if (config->sparse_row_nonzeros != 0) throw UsageError("--row-nonzeros needs --sparse");
+    if (!config->libsvm_output_path.empty()) throw UsageError("--libsvm-output needs --sparse");
     return;
   }
   if (config->sparse_row_nonzeros == 0) config->sparse_row_nonzeros = 100;
