@@ -43,4 +43,44 @@ void AccumulateSparseBlock(const Loss& loss, const SoftmaxModel& model, const Ro
   sums->rows() += static_cast<double>(rows);
 }
 
+SparsePass::SparsePass(const SoftmaxModel& model)
+    : model_(model),
+      transposed_weights_(model.weights.transpose()),
+      transposed_gradient_(Matrix::Zero(model.features(), model.classes())) {}
+
+void SparsePass::Accumulate(const Loss& loss, const RowBlock& block, GradientSums* sums) {
+  const Eigen::Index rows = block.rows();
+  if (rows == 0) return;
+  const Eigen::Index classes = model_.classes();
+  const SparseRows& sparse = block.sparse;
+  // The additions of SparseRowLogits and AccumulateSparseBlock, in their order.
+  Matrix logit_gradient(rows, classes);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    auto logits = logit_gradient.row(i);
+    logits = model_.bias.transpose();
+    for (std::int64_t e = sparse.RowBegin(i); e < sparse.RowEnd(i); ++e) {
+      const auto at = static_cast<std::size_t>(e);
+      const double value = sparse.values[at];
+      const double* weights = transposed_weights_.data() + sparse.columns[at] * classes;
+      for (Eigen::Index k = 0; k < classes; ++k) logits(k) += value * weights[k];
+    }
+  }
+  sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (std::int64_t e = sparse.RowBegin(i); e < sparse.RowEnd(i); ++e) {
+      const auto at = static_cast<std::size_t>(e);
+      const double value = sparse.values[at];
+      double* gradient = transposed_gradient_.data() + sparse.columns[at] * classes;
+      for (Eigen::Index k = 0; k < classes; ++k) gradient[k] += value * logit_gradient(i, k);
+    }
+  }
+  sums->bias() += logit_gradient.colwise().sum().transpose();
+  sums->count() += block.WeightSum();
+  sums->rows() += static_cast<double>(rows);
+}
+
+void SparsePass::Finish(GradientSums* sums) const {
+  sums->weights() += transposed_gradient_.transpose();
+}
+
 }  // namespace shardmax

@@ -19,6 +19,24 @@ namespace shardmax {
 void AccumulateSparseBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                            GradientSums* sums);
 
+// A full pass over sparse blocks (the objective L-BFGS evaluates): the same sums, to the bit, as
+// AccumulateSparseBlock block by block, but with W^T and the gradient held D x K, so the K
+// weights of a column are contiguous. Row-major K x D puts them D apart, one cache and TLB miss
+// each: transposing once per pass (2 K D copies, and 2 K D doubles of memory) is much cheaper.
+class SparsePass {
+ public:
+  explicit SparsePass(const SoftmaxModel& model);
+  // Adds one sparse block's loss, bias and count sums; its weight gradient goes to G^T.
+  void Accumulate(const Loss& loss, const RowBlock& block, GradientSums* sums);
+  // Adds G^T, transposed, to sums->weights().
+  void Finish(GradientSums* sums) const;
+
+ private:
+  const SoftmaxModel& model_;
+  Matrix transposed_weights_;   // D x K
+  Matrix transposed_gradient_;  // D x K
+};
+
 // z = W x + b of row `row` of `rows` into logits (K entries), the non-zeros added in order.
 void SparseRowLogits(const SoftmaxModel& model, const SparseRows& rows, std::int64_t row,
                      Eigen::Ref<Eigen::RowVectorXd> logits);

@@ -184,6 +184,22 @@ TEST_F(SparseTest, ObjectiveAndGradientAgreeWithDenseForEveryLoss) {
   }
 }
 
+// The full pass through W^T (SparsePass) adds exactly what block-by-block accumulation adds.
+TEST_F(SparseTest, TransposedFullPassEqualsBlockByBlockBitwise) {
+  DatasetLayout weighted;
+  weighted.sample_weights = "weights";
+  const Shard sparse = ReadShard(world_, Path("sparse.h5"), weighted);
+  const SoftmaxCrossEntropy loss;
+  const SoftmaxModel model = SomeModel(kClasses);
+  const Objective pass = ComputeShardedObjective(world_, loss, model, sparse, 1e-2);
+  GradientSums sums(kClasses, kFeatures);
+  sparse.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums); });
+  const Objective blocks = ReduceObjective(world_, &sums, model, 1e-2);
+  EXPECT_EQ(pass.value, blocks.value);
+  EXPECT_TRUE(pass.grad_weights == blocks.grad_weights);
+  EXPECT_TRUE(pass.grad_bias == blocks.grad_bias);
+}
+
 TEST_F(SparseTest, EverySolverTrainsTheSameWeightsFromEitherStorage) {
   struct Case {
     const char* name;
