@@ -5,6 +5,14 @@ source "$(dirname "$0")/common.sh" "$@"
 
 "$shardmax" gen --sparse --output text.h5 --val-output text-val.h5 --rows 3000 --val-rows 500 \
   --features 50000 --classes 5 --row-nonzeros 30 > /dev/null || exit 1
+"$shardmax" gen --sparse --output small.h5 --rows 300 --features 5000 --classes 3 --row-nonzeros 20 \
+  --libsvm-output small.svm > /dev/null || exit 1
+mpi 1 convert --format libsvm --input small.svm --features 5000 --output small-converted.h5
+check "the generator's LIBSVM text converts (auto: sparse)" grep -q "features (float32, sparse)" out.txt
+"$shardmax" inspect small.h5 | grep -E '^  (sparse|feature values)' > small-inspect.txt
+"$shardmax" inspect small-converted.h5 | grep -E '^  (sparse|feature values)' > converted-inspect.txt
+check "it holds the generated values ($(head -1 small-inspect.txt | cut -c3-40))" \
+  cmp -s small-inspect.txt converted-inspect.txt
 "$shardmax" inspect text.h5 > inspect.txt
 check "inspect reports the sparse layout" \
   grep -qE '^  sparse \(CSR\): 90000 stored values, 30.0 per row' inspect.txt
@@ -50,6 +58,8 @@ check "dense and sparse storage give the same predicted classes" \
 
 expect_error "--row-nonzeros without --sparse" 1 2 "--row-nonzeros needs --sparse" \
   gen --output x.h5 --row-nonzeros 5
+expect_error "--libsvm-output without --sparse" 1 2 "--libsvm-output needs --sparse" \
+  gen --output x.h5 --libsvm-output x.svm
 expect_error "--sparse with uint8" 1 2 "--sparse writes float32 values" \
   gen --output x.h5 --sparse --dtype uint8
 expect_error "bad --layout" 1 2 "--layout must be auto, dense or sparse (got 'csr')" \
