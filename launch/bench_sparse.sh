@@ -77,8 +77,8 @@ for problem in multilabel:7:sigmoid multiclass:20:softmax; do
 
   # L-BFGS to its optimum: passes = objective evaluations; time per pass from its last line.
   run "${kind}-lbfgs" train --train "${file}" --loss "${loss}" --solver lbfgs \
-    --weight-decay "${lambda}" --gradient-tolerance 1e-6 --objective-tolerance 1e-10 \
-    --max-iterations 500 --checkpoint-every 100000 --checkpoint-dir "${out}/${kind}-lbfgs"
+    --weight-decay "${lambda}" --gradient-tolerance 1e-5 --objective-tolerance 1e-7 \
+    --max-iterations 300 --checkpoint-every 100000 --checkpoint-dir "${out}/${kind}-lbfgs"
   read -r iterations evaluations seconds < <(awk '/^iteration / {
       for (i = 1; i <= NF; ++i) { if ($i == "evaluations") e = $(i + 1); if ($i == "elapsed") t = $(i + 1) }
       it = $2 } END { sub("s", "", t); print it, e, t }' "${out}/${kind}-lbfgs.log")
