@@ -1,7 +1,8 @@
 // Data-file loading (ReadShard, as train, evaluate and predict do) from arbitrary bytes, on
 // MPI_COMM_SELF: the HDF5 reader, shape and type checks and the NaN/label scans, dense and
-// sparse (CSR; seed corpus/data/sparse.h5). Rows that pass are scored, so a sparse column the
-// checks let through that indexes outside the weights would show up here.
+// sparse (CSR; a sparse seed is in corpus/sparse/, for runs by hand). Rows that pass are
+// scored, so a sparse column the checks let through that indexes outside the weights would
+// show up here.
 #include <cstdint>
 #include <optional>
 
