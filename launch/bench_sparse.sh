@@ -6,7 +6,8 @@
 # all-reduce per step (--momentum 0.9) next to the sparse steps (--momentum 0, lazy decay);
 # liblinear on the same rows as LIBSVM text when liblinear-train is installed.
 #   bash launch/bench_sparse.sh [--rows N] [--features D] [--nnz M] [--ranks R] [--lambda L]
-#                               [--max-iterations I] [--install-peers]
+#                               [--max-iterations I] [--problem multilabel|multiclass]
+#                               [--install-peers]
 # Defaults: N = 1000000, D = 1048576 (2^20), M = 100, R = 2, lambda = 1e-6, I = 300 (L-BFGS
 # stops earlier at gradient 1e-5 or a relative objective decrease of 1e-7; a "*" marks a run
 # that reached I instead, whose "to f*" is then only the time of I iterations). --install-peers
@@ -23,6 +24,7 @@ ranks=2
 lambda=1e-6
 install_peers=0
 max_iterations=300
+problems="multilabel:7:sigmoid multiclass:20:softmax"
 while (($#)); do
   case "$1" in
     --rows) rows=$2; shift 2 ;;
@@ -31,6 +33,7 @@ while (($#)); do
     --ranks) ranks=$2; shift 2 ;;
     --lambda) lambda=$2; shift 2 ;;
     --max-iterations) max_iterations=$2; shift 2 ;;
+    --problem) problems=$(tr ' ' '\n' <<< "${problems}" | grep "^$2:" || true); shift 2 ;;
     --install-peers) install_peers=1; shift ;;
     *) echo "bench_sparse.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -63,7 +66,8 @@ printf 'N = %s, D = %s, %s non-zeros per row, lambda = %s (liblinear C = 1/(lamb
 printf '%-22s %8s %9s %8s %11s %12s %9s %11s %11s %12s\n' "problem" "gen s" "file MB" \
   "pass s" "L-BFGS it" "to f* s" "MB/rank" "SGD K*D s" "SGD sparse" "liblinear s"
 
-for problem in multilabel:7:sigmoid multiclass:20:softmax; do
+[[ -n "${problems}" ]] || { echo "bench_sparse.sh: --problem is multilabel or multiclass" >&2; exit 2; }
+for problem in ${problems}; do
   IFS=: read -r kind classes loss <<< "${problem}"
   file="${data}/${kind}-${rows}-${features}-${nnz}.h5"
   svm="${file%.h5}.svm"
