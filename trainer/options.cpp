@@ -43,7 +43,7 @@ po::options_description DatasetOptions(DatasetLayout* layout) {
   po::options_description data("Dataset names inside the HDF5 files");
   data.add_options()(
       "features-dataset", po::value(&layout->features)->default_value(layout->features),
-      "2-D dataset of features (N x D)")(
+      "2-D dataset of features (N x D), or a group of sparse CSR features")(
       "labels-dataset", po::value(&layout->labels)->default_value(layout->labels),
       "1-D dataset of integer labels (N)");
   return data;
