@@ -111,7 +111,8 @@ class SparseConvertedFileWriter {
 };
 
 // WriteConvertedFile for sparse rows: the same checks, metadata and atomic rename.
-void WriteSparseConvertedFile(const ConvertOutput& output, const ConvertedShape& shape,
-                              const std::function<void(SparseConvertedFileWriter& writer)>& add_rows);
+void WriteSparseConvertedFile(
+    const ConvertOutput& output, const ConvertedShape& shape,
+    const std::function<void(SparseConvertedFileWriter& writer)>& add_rows);
 
 }  // namespace shardmax

@@ -80,7 +80,9 @@ void WriteCsrFile(const std::string& path, const CsrParts& parts,
                          H5Aclose);
     h5::Check(H5Awrite(attribute.get(), H5T_NATIVE_INT64, shape), path);
   }
-  if (!labels.empty()) write("labels", H5T_STD_I64LE, H5T_NATIVE_LLONG, labels.data(), labels.size());
+  if (!labels.empty()) {
+    write("labels", H5T_STD_I64LE, H5T_NATIVE_LLONG, labels.data(), labels.size());
+  }
   if (targets.size() > 0) {
     h5::Handle dataset =
         h5::CreateDataset(file, "labels", H5T_STD_U8LE, targets.rows(), targets.cols(), 0);

@@ -202,7 +202,8 @@ ConvertRequest ParseConvertCommandLine(const std::vector<std::string>& args) {
                            {!given.dtype.empty(), "dtype"}});
     const std::string path = RequirePath(given.input, "input", format, "the text file");
     if (format == "csv") {
-      RefuseOptions(format, {{given.features != -1, "features"}, {!given.layout.empty(), "layout"}});
+      RefuseOptions(format,
+                    {{given.features != -1, "features"}, {!given.layout.empty(), "layout"}});
       request.format = InputFormat::kCsv;
       request.csv.path = path;
       if (!given.label_column.empty()) request.csv.label_column = given.label_column;

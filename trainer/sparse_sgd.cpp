@@ -77,7 +77,9 @@ SparseStepSums SparseSgd::Step(const Communicator& comm, const Loss& loss, const
       weight -= learning_rate * (gradient[k] * inverse_count + weight_decay * weight);
     }
   }
-  for (Eigen::Index k = 0; k < classes; ++k) model->bias(k) -= learning_rate * (tail[k] * inverse_count);
+  for (Eigen::Index k = 0; k < classes; ++k) {
+    model->bias(k) -= learning_rate * (tail[k] * inverse_count);
+  }
   decay_.Advance(learning_rate, weight_decay, columns_);
   return SparseStepSums{tail[classes], count, tail[classes + 2]};
 }

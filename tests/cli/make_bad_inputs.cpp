@@ -96,7 +96,8 @@ void WriteSparseFiles(const std::string& directory) {
   write("sparse_column_range.h5", [](auto& p) { p.indices[15] = 3; });  // row 7
   write("sparse_unsorted.h5", [](auto& p) { std::swap(p.indices[10], p.indices[11]); });  // row 5
   write("sparse_duplicate.h5", [](auto& p) { p.indices[5] = p.indices[4]; });  // row 2
-  write("sparse_indptr_decreasing.h5", [](auto& p) { p.indptr[4] = 5; });  // row 3 ends before it starts
+  // Row 3 ends before it starts.
+  write("sparse_indptr_decreasing.h5", [](auto& p) { p.indptr[4] = 5; });
   write("sparse_indptr_end.h5", [](auto& p) { p.indptr[8] = 15; });
   write("sparse_nan.h5", [](auto& p) { p.data[13] = std::numeric_limits<double>::quiet_NaN(); });
   write("sparse_no_shape.h5", [](auto& p) { p.has_shape = false; });

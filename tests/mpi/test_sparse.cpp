@@ -44,7 +44,8 @@ struct GeneratedData {
 GeneratedData Generate(bool multi_label) {
   GeneratedData data;
   for (std::int64_t i = 0; i < kRows; ++i) {
-    SplitMix64 generator = SplitMix64::ForStream(17, multi_label ? 2 : 1, static_cast<std::uint64_t>(i));
+    SplitMix64 generator =
+        SplitMix64::ForStream(17, multi_label ? 2 : 1, static_cast<std::uint64_t>(i));
     const auto label = static_cast<long long>(generator.Below(kClasses));
     data.labels.push_back(label);
     for (std::int64_t k = 0; k < kLabels; ++k) data.targets(i, k) = generator.Below(2) == 1 ? 1 : 0;
@@ -76,8 +77,8 @@ class SparseTest : public ::testing::Test {
       shardmax::testing::WriteCsrFile(Path("sparse.h5"), shardmax::testing::ToCsr(single_.features),
                                       single_.labels, {}, single_.weights);
       WriteDenseMultiLabel(Path("ml-dense.h5"), multi_);
-      shardmax::testing::WriteCsrFile(Path("ml-sparse.h5"),
-                                      shardmax::testing::ToCsr(multi_.features), {}, multi_.targets);
+      const shardmax::testing::CsrParts multi_parts = shardmax::testing::ToCsr(multi_.features);
+      shardmax::testing::WriteCsrFile(Path("ml-sparse.h5"), multi_parts, {}, multi_.targets);
     });
   }
 
@@ -152,7 +153,8 @@ TEST_F(SparseTest, EachRankReadsItsRowsOfTheSparseFileExactly) {
   const SparseRows view = sparse.sparse.View();
   for (std::int64_t i = 0; i < view.rows(); ++i) {
     for (std::int64_t e = view.RowBegin(i); e < view.RowEnd(i); ++e) {
-      rebuilt(i, view.columns[static_cast<std::size_t>(e)]) = view.values[static_cast<std::size_t>(e)];
+      const auto at = static_cast<std::size_t>(e);
+      rebuilt(i, view.columns[at]) = view.values[at];
     }
   }
   EXPECT_TRUE(rebuilt == dense.features);
@@ -307,9 +309,13 @@ TEST_F(SparseTest, DamagedSparseFilesStopEveryRankNamingTheRow) {
        StrCat("row ", last, " has column ", kFeatures, ", outside 0..D-1")},
       {"negative-column", [&](CsrParts* p) { p->indices[at(first_of_last)] = -3; },
        StrCat("row ", last, " has column below 0")},
-      {"unsorted", [&](CsrParts* p) { std::swap(p->indices[at(first_of_last)], p->indices[at(first_of_last + 1)]); },
+      {"unsorted",
+       [&](CsrParts* p) {
+         std::swap(p->indices[at(first_of_last)], p->indices[at(first_of_last + 1)]);
+       },
        StrCat("row ", last, " has column")},
-      {"duplicate", [&](CsrParts* p) { p->indices[at(first_of_last + 1)] = p->indices[at(first_of_last)]; },
+      {"duplicate",
+       [&](CsrParts* p) { p->indices[at(first_of_last + 1)] = p->indices[at(first_of_last)]; },
        "(a duplicate)"},
       {"nan", [&](CsrParts* p) { p->data[at(first_of_last)] = std::nan(""); },
        StrCat("row ", last, ", column")},
