@@ -104,6 +104,9 @@ struct SyntheticConfig {
   std::int64_t chunk_rows = 8192;
   DatasetLayout layout;
   bool multi_label = false;  // labels as an N x K 0/1 matrix (io/synthetic.hpp)
+  // Text-like sparse rows with this many non-zeros each (io/synthetic_sparse.hpp); 0: dense.
+  std::int64_t sparse_row_nonzeros = 0;
+  std::string libsvm_output_path;  // sparse only: also the training rows as LIBSVM text
 };
 
 }  // namespace shardmax

@@ -1,5 +1,7 @@
 #include "common/model.hpp"
 
+#include "common/sparse_objective.hpp"
+
 namespace shardmax {
 
 Vector FlattenParameters(const Matrix& weights, const Vector& bias) {
@@ -17,6 +19,13 @@ SoftmaxModel UnflattenParameters(const Vector& theta, Eigen::Index classes, Eige
 }
 
 Matrix ComputeLogits(const SoftmaxModel& model, const RowBlock& block) {
+  if (block.sparse.is_sparse()) {
+    Matrix logits(block.rows(), model.classes());
+    for (Eigen::Index i = 0; i < block.rows(); ++i) {
+      SparseRowLogits(model, block.sparse, i, logits.row(i));
+    }
+    return logits;
+  }
   Matrix logits = block.features.cast<double>() * model.weights.transpose();
   logits.rowwise() += model.bias.transpose();
   return logits;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/sparse_objective.hpp"
+
 namespace shardmax {
 
 GradientSums::GradientSums(Eigen::Index classes, Eigen::Index features)
@@ -14,6 +16,7 @@ void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums) {
   if (block.rows() == 0) return;
+  if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
   const Matrix features = block.features.cast<double>();
   Matrix logit_gradient = features * model.weights.transpose();
   logit_gradient.rowwise() += model.bias.transpose();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/softmax.hpp"
+#include "common/sparse_objective.hpp"
 
 namespace shardmax {
 namespace {
@@ -61,9 +62,13 @@ void ScoreBlock(const SoftmaxModel& model, const RowBlock& block, const ScoringR
   Matrix logits(1, classes);
   Matrix probabilities(1, classes);
   for (Eigen::Index i = 0; i < rows; ++i) {
-    features = block.features.row(i).cast<double>();
-    logits.noalias() = features * model.weights.transpose();
-    logits += model.bias.transpose();
+    if (block.sparse.is_sparse()) {
+      SparseRowLogits(model, block.sparse, i, logits.row(0));
+    } else {
+      features = block.features.row(i).cast<double>();
+      logits.noalias() = features * model.weights.transpose();
+      logits += model.bias.transpose();
+    }
     if (request.multi_label) {
       for (Eigen::Index k = 0; k < classes; ++k) {
         probabilities(0, k) = Sigmoid(logits(0, k));

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <span>
 
+#include "common/sparse_rows.hpp"
+
 namespace shardmax {
 
 // Parameters and gradients are kept in double; features in float32 to halve memory.
@@ -24,6 +26,9 @@ struct RowBlock {
   std::span<const Label> labels;  // one per row, or empty (multi-label data, or unlabelled)
   std::span<const double> weights = {};  // one per row, or empty: every row weighs 1
   Eigen::Map<const TargetMatrix> targets{nullptr, 0, 0};  // rows x K for multi-label data
+  // Sparse rows (common/sparse_rows.hpp): when set, `features` is rows() x 0 and the feature
+  // values are here instead (common/sparse_objective.hpp computes on them).
+  SparseRows sparse = {};
 
   Eigen::Index rows() const { return features.rows(); }
   double weight(Eigen::Index row) const {

@@ -34,6 +34,20 @@ void CheckBeforeWriting(const ConvertOutput& output, const ConvertedShape& shape
   }
 }
 
+// `label_values`, `class_names` and the root attributes of a converted file.
+void WriteConvertedMetadata(const h5::Handle& file, const ConvertOutput& output,
+                            const ConvertedShape& shape) {
+  if (!shape.label_values.empty()) h5::WriteInts(file, "label_values", shape.label_values);
+  if (!output.class_names.empty()) h5::WriteStrings(file, "class_names", output.class_names);
+  h5::WriteAttribute(file, "/", "classes", shape.classes);
+  h5::WriteAttribute(file, "/", "converted_from", shape.format);
+  std::string sources;
+  for (const std::string& source : shape.sources) {
+    sources += (sources.empty() ? "" : ", ") + source;
+  }
+  h5::WriteAttribute(file, "/", "source", sources);
+}
+
 }  // namespace
 
 void CheckOutputWritable(const ConvertOutput& output) {
@@ -137,15 +151,68 @@ void WriteConvertedFile(const ConvertOutput& output, const ConvertedShape& shape
       add_rows(writer);
       writer.Finish();
     }
-    if (!shape.label_values.empty()) h5::WriteInts(file, "label_values", shape.label_values);
-    if (!output.class_names.empty()) h5::WriteStrings(file, "class_names", output.class_names);
-    h5::WriteAttribute(file, "/", "classes", shape.classes);
-    h5::WriteAttribute(file, "/", "converted_from", shape.format);
-    std::string sources;
-    for (const std::string& source : shape.sources) {
-      sources += (sources.empty() ? "" : ", ") + source;
+    WriteConvertedMetadata(file, output, shape);
+  });
+}
+
+SparseConvertedFileWriter::SparseConvertedFileWriter(const h5::Handle& file,
+                                                     const ConvertOutput& output,
+                                                     const ConvertedShape& shape)
+    : shape_(shape),
+      context_("writing '" + output.path + "'"),
+      block_rows_(std::clamp<std::int64_t>(output.storage.chunk_rows, 1, shape.rows)) {
+  features_ = std::make_unique<SparseFeaturesWriter>(
+      file, output.layout.features, shape.features, context_,
+      SparseFeaturesWriter::kDefaultChunkEntries, output.storage);
+  h5::Storage storage = output.storage;
+  storage.chunk_rows = block_rows_;
+  labels_ = h5::CreateDataset(file, output.layout.labels, H5T_STD_I32LE, shape.rows, 0, storage);
+}
+
+SparseConvertedFileWriter::~SparseConvertedFileWriter() = default;
+
+void SparseConvertedFileWriter::AddRow(std::span<const std::int64_t> columns,
+                                       std::span<const float> values, Label label) {
+  if (label < 0 || label >= shape_.classes) {
+    throw std::logic_error(StrCat("AddRow: label ", label, " for ", shape_.classes, " classes"));
+  }
+  if (features_->rows() >= shape_.rows) {
+    throw UserError(StrCat(context_, ": ", shape_.QuotedSources(), " now hold more than the ",
+                           shape_.rows, " rows first read; did the input change?"));
+  }
+  features_->AddRow(columns, values);
+  label_block_.push_back(label);
+  if (std::ssize(label_block_) == block_rows_) WriteLabels();
+}
+
+void SparseConvertedFileWriter::WriteLabels() {
+  const auto count = static_cast<std::int64_t>(label_block_.size());
+  h5::WriteRows(labels_, rows_written_, count, H5T_NATIVE_INT32, label_block_.data(), context_);
+  rows_written_ += count;
+  label_block_.clear();
+}
+
+void SparseConvertedFileWriter::Finish() {
+  WriteLabels();
+  features_->Finish();
+  if (rows_written_ != shape_.rows) {
+    throw UserError(StrCat(context_, ": ", shape_.QuotedSources(), " now hold ", rows_written_,
+                           " rows, not the ", shape_.rows, " first read; did the input change?"));
+  }
+}
+
+void WriteSparseConvertedFile(
+    const ConvertOutput& output, const ConvertedShape& shape,
+    const std::function<void(SparseConvertedFileWriter& writer)>& add_rows) {
+  CheckBeforeWriting(output, shape);
+  WriteFileAtomically(output.path, [&](const std::string& temporary) {
+    h5::Handle file = h5::CreateFile(temporary);
+    {
+      SparseConvertedFileWriter writer(file, output, shape);
+      add_rows(writer);
+      writer.Finish();
     }
-    h5::WriteAttribute(file, "/", "source", sources);
+    WriteConvertedMetadata(file, output, shape);
   });
 }
 

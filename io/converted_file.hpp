@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "common/config.hpp"
 #include "common/types.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/sparse_writer.hpp"
 
 namespace shardmax {
 
@@ -38,6 +40,7 @@ struct ConvertedShape {
   std::vector<std::int64_t> label_values;            // optional: original label of class k
   std::string format;                                // "idx", "csv", "libsvm"
   std::vector<std::string> sources;                  // the input file(s)
+  bool is_sparse = false;  // written in the sparse (CSR) layout by WriteSparseConvertedFile
 
   // "'a.csv'", or "'images.gz' and 'labels.gz'": for messages.
   std::string QuotedSources() const;
@@ -82,5 +85,34 @@ void CheckOutputWritable(const ConvertOutput& output);
 // before.
 void WriteConvertedFile(const ConvertOutput& output, const ConvertedShape& shape,
                         const std::function<void(ConvertedFileWriter& writer)>& add_rows);
+
+// The sparse counterpart of ConvertedFileWriter: rows of (columns, values) go to a CSR
+// features group (io/sparse_writer.hpp), labels a block of chunk rows at a time.
+class SparseConvertedFileWriter {
+ public:
+  SparseConvertedFileWriter(const h5::Handle& file, const ConvertOutput& output,
+                            const ConvertedShape& shape);
+  ~SparseConvertedFileWriter();
+
+  // Columns from 0, strictly increasing and below shape.features.
+  void AddRow(std::span<const std::int64_t> columns, std::span<const float> values, Label label);
+  void Finish();
+
+ private:
+  void WriteLabels();
+
+  ConvertedShape shape_;
+  std::string context_;
+  std::int64_t block_rows_ = 0;
+  std::unique_ptr<SparseFeaturesWriter> features_;
+  h5::Handle labels_;
+  std::vector<Label> label_block_;
+  std::int64_t rows_written_ = 0;
+};
+
+// WriteConvertedFile for sparse rows: the same checks, metadata and atomic rename.
+void WriteSparseConvertedFile(
+    const ConvertOutput& output, const ConvertedShape& shape,
+    const std::function<void(SparseConvertedFileWriter& writer)>& add_rows);
 
 }  // namespace shardmax

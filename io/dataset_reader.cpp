@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/sparse_reader.hpp"
 #include "io/virtual_shards.hpp"
 
 namespace shardmax {
@@ -128,19 +130,23 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
   const auto begin = static_cast<std::size_t>(local_begin);
   const auto size = static_cast<std::size_t>(count);
   const Eigen::Index label_columns = targets.cols();
-  return RowBlock{
-      Eigen::Map<const FeatureMatrix>(features.data() + local_begin * feature_count, count,
-                                      feature_count),
+  const Eigen::Index feature_columns = features.cols();  // 0 for a sparse shard
+  RowBlock block{
+      Eigen::Map<const FeatureMatrix>(features.data() + local_begin * feature_columns, count,
+                                      feature_columns),
       labels.empty() ? std::span<const Label>() : std::span(labels).subspan(begin, size),
       weights.empty() ? std::span<const double>() : std::span(weights).subspan(begin, size),
       Eigen::Map<const TargetMatrix>(targets.data() + local_begin * label_columns,
                                      label_columns > 0 ? count : 0, label_columns)};
+  if (is_sparse) block.sparse = sparse.Rows(local_begin, count);
+  return block;
 }
 
 RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const {
   const auto count = static_cast<Eigen::Index>(local_rows.size());
   const Eigen::Index label_columns = targets.cols();
-  storage->features.resize(count, feature_count);
+  storage->features.resize(count, features.cols());  // no columns for a sparse shard
+  storage->sparse.Clear();
   storage->labels.resize(labels.empty() ? 0 : local_rows.size());
   storage->targets.resize(label_columns > 0 ? count : 0, label_columns);
   storage->weights.resize(weights.empty() ? 0 : local_rows.size());
@@ -151,12 +157,15 @@ RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* s
     if (!labels.empty()) storage->labels[i] = labels[static_cast<std::size_t>(row)];
     if (label_columns > 0) storage->targets.row(index) = targets.row(row);
     if (!weights.empty()) storage->weights[i] = weights[static_cast<std::size_t>(row)];
+    if (is_sparse) storage->sparse.AppendRow(sparse.View(), row);
   }
-  return RowBlock{
-      Eigen::Map<const FeatureMatrix>(storage->features.data(), count, feature_count),
+  RowBlock block{
+      Eigen::Map<const FeatureMatrix>(storage->features.data(), count, features.cols()),
       storage->labels, storage->weights,
       Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
                                      label_columns)};
+  if (is_sparse) block.sparse = storage->sparse.View();
+  return block;
 }
 
 void Shard::ForEachBlock(const std::function<void(const RowBlock&)>& visit) const {
@@ -188,24 +197,38 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     h5::Handle file = h5::OpenFileForReading(path, &comm);
     const std::string features_context = file_context + ", dataset '" + layout.features + "'";
     const std::string labels_context = file_context + ", dataset '" + layout.labels + "'";
-    h5::Handle features = h5::OpenDataset(file, layout.features, file_context);
+    // Sparse features are a group (io/sparse_reader.hpp), dense ones a 2-D dataset.
+    shard.is_sparse = IsSparseFeatures(file, layout.features);
+    std::optional<SparseFeaturesSource> sparse;
+    h5::Handle features;
+    if (shard.is_sparse) {
+      sparse = OpenSparseFeatures(file, layout.features,
+                                  file_context + ", sparse features '" + layout.features + "'");
+      shard.feature_type = sparse->value_type;
+      shard.total_rows = sparse->rows;
+      shard.feature_count = sparse->features;
+    } else {
+      features = h5::OpenDataset(file, layout.features, file_context);
+    }
     const bool reads_labels = labels_to_read == ShardLabels::kRead;
     h5::Handle labels;
     if (reads_labels) labels = h5::OpenDataset(file, layout.labels, file_context);
 
-    const auto feature_dims = h5::DatasetDims(features, features_context);
-    if (feature_dims.size() != 2) {
-      throw UserError(StrCat(features_context, ": must be 2-D (rows x features), found ",
-                             feature_dims.size(), "-D"));
+    if (!shard.is_sparse) {
+      const auto feature_dims = h5::DatasetDims(features, features_context);
+      if (feature_dims.size() != 2) {
+        throw UserError(StrCat(features_context, ": must be 2-D (rows x features), found ",
+                               feature_dims.size(), "-D"));
+      }
+      shard.feature_type = h5::DescribeType(features);
+      if (shard.feature_type != "float32" && shard.feature_type != "float64" &&
+          shard.feature_type != "uint8") {
+        throw UserError(features_context + ": element type " + shard.feature_type +
+                        " is not supported (float32, float64 or uint8)");
+      }
+      shard.total_rows = static_cast<std::int64_t>(feature_dims[0]);
+      shard.feature_count = static_cast<std::int64_t>(feature_dims[1]);
     }
-    shard.feature_type = h5::DescribeType(features);
-    if (shard.feature_type != "float32" && shard.feature_type != "float64" &&
-        shard.feature_type != "uint8") {
-      throw UserError(features_context + ": element type " + shard.feature_type +
-                      " is not supported (float32, float64 or uint8)");
-    }
-    shard.total_rows = static_cast<std::int64_t>(feature_dims[0]);
-    shard.feature_count = static_cast<std::int64_t>(feature_dims[1]);
     std::int64_t label_columns = 0;  // 0: 1-D class labels
     if (reads_labels) {
       const auto label_dims = h5::DatasetDims(labels, labels_context);
@@ -249,7 +272,13 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
       shard.rows =
           RankRowsOfVirtualShards(shard.total_rows, virtual_shards, comm.size(), comm.rank());
     }
-    ReadFeatures(features, features_context, &shard);
+    if (shard.is_sparse) {
+      shard.sparse = ReadSparseRows(*sparse, shard.rows,
+                                    file_context + ", sparse features '" + layout.features + "'");
+      shard.features.resize(shard.rows.size(), 0);
+    } else {
+      ReadFeatures(features, features_context, &shard);
+    }
     if (reads_labels && label_columns == 0) ReadLabels(labels, labels_context, &shard);
     if (reads_labels && label_columns > 0) {
       ReadTargets(labels, label_columns, labels_context, &shard);

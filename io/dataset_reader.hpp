@@ -33,6 +33,7 @@ struct GatheredRows {
   std::vector<Label> labels;
   TargetMatrix targets;
   std::vector<double> weights;
+  SparseMatrix sparse;  // the rows of a sparse shard (Shard::is_sparse)
 };
 
 struct Shard {
@@ -51,6 +52,10 @@ struct Shard {
   // With --reproducible: the V virtual shards the rows are cut into (io/virtual_shards.hpp),
   // of which this rank holds whole ones; 0: rows shared out by rank (ShardRows).
   std::int64_t virtual_shards = 0;
+  // Sparse features (io/sparse_reader.hpp): then `features` is rows.size() x 0 and the rows are
+  // in `sparse`, and feature_type is the stored type of the values.
+  bool is_sparse = false;
+  SparseMatrix sparse;
 
   bool is_multi_label() const { return targets.cols() > 0; }
   bool has_labels() const {

@@ -4,9 +4,11 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/logging.hpp"
+#include "io/sparse_reader.hpp"
 
 namespace shardmax {
 namespace {
@@ -201,9 +203,20 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
                           const std::string& context) {
   const std::string features_context = context + ", dataset '" + layout.features + "'";
   const std::string labels_context = context + ", dataset '" + layout.labels + "'";
-  h5::Handle features = h5::OpenDataset(file, layout.features, context);
+  // Sparse features: the shape from the group, the value range from `data` (below).
+  const bool is_sparse = IsSparseFeatures(file, layout.features);
+  std::optional<SparseFeaturesSource> sparse;
+  h5::Handle features;
+  std::vector<hsize_t> feature_dims;
+  if (is_sparse) {
+    sparse = OpenSparseFeatures(file, layout.features,
+                                context + ", sparse features '" + layout.features + "'");
+    feature_dims = {static_cast<hsize_t>(sparse->rows), static_cast<hsize_t>(sparse->features)};
+  } else {
+    features = h5::OpenDataset(file, layout.features, context);
+    feature_dims = h5::DatasetDims(features, features_context);
+  }
   h5::Handle labels = h5::OpenDataset(file, layout.labels, context);
-  const auto feature_dims = h5::DatasetDims(features, features_context);
   const auto label_dims = h5::DatasetDims(labels, labels_context);
   if (feature_dims.size() != 2) {
     throw UserError(StrCat(features_context, ": must be 2-D (rows x features), found ",
@@ -219,7 +232,7 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
   const std::int64_t label_values_per_row = std::max<std::int64_t>(summary.label_columns, 1);
   summary.rows = static_cast<std::int64_t>(feature_dims[0]);
   summary.features = static_cast<std::int64_t>(feature_dims[1]);
-  summary.feature_type = h5::DescribeType(features);
+  summary.feature_type = is_sparse ? sparse->value_type : h5::DescribeType(features);
   if (static_cast<std::int64_t>(label_dims[0]) != summary.rows) {
     throw UserError(StrCat(context, ": '", layout.features, "' has ", summary.rows, " rows but '",
                            layout.labels, "' has ", label_dims[0]));
@@ -227,10 +240,12 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
 
   // Whole chunks per read where the data is chunked: a compressed chunk read in parts would be
   // decompressed once per part.
-  const std::int64_t row_values = std::max<std::int64_t>(summary.features, 1);
+  const std::int64_t row_values = is_sparse ? 1 : std::max<std::int64_t>(summary.features, 1);
   std::int64_t block_rows = std::max<std::int64_t>(1, kSummaryBlockValues / row_values);
   const std::vector<std::int64_t> chunk =
-      ChunkDims(CreationProperties(features, features_context).get(), 2, features_context);
+      is_sparse ? std::vector<std::int64_t>()
+                : ChunkDims(CreationProperties(features, features_context).get(), 2,
+                            features_context);
   if (!chunk.empty()) block_rows = chunk[0] * std::max<std::int64_t>(1, block_rows / chunk[0]);
   std::vector<double> values;
   std::vector<double> block_labels;
@@ -238,12 +253,7 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
   std::int64_t finite = 0;
   summary.min = std::numeric_limits<double>::infinity();
   summary.max = -std::numeric_limits<double>::infinity();
-  for (std::int64_t first = 0; first < summary.rows; first += block_rows) {
-    const std::int64_t count = std::min(block_rows, summary.rows - first);
-    values.resize(static_cast<std::size_t>(count * summary.features));
-    block_labels.resize(static_cast<std::size_t>(count * label_values_per_row));
-    h5::ReadRows(features, first, count, H5T_NATIVE_DOUBLE, values.data(), features_context);
-    h5::ReadRows(labels, first, count, H5T_NATIVE_DOUBLE, block_labels.data(), labels_context);
+  const auto add_values = [&] {
     for (const double value : values) {
       if (!std::isfinite(value)) {
         ++summary.non_finite;
@@ -254,6 +264,26 @@ DataSummary SummarizeData(const h5::Handle& file, const DatasetLayout& layout,
       sum += value;
       ++finite;
     }
+  };
+  if (is_sparse) {
+    summary.nonzeros = sparse->nonzeros;
+    for (std::int64_t first = 0; first < sparse->nonzeros; first += kSummaryBlockValues) {
+      const std::int64_t count = std::min(kSummaryBlockValues, sparse->nonzeros - first);
+      values.resize(static_cast<std::size_t>(count));
+      h5::ReadRows(sparse->data, first, count, H5T_NATIVE_DOUBLE, values.data(),
+                   features_context + "/data");
+      add_values();
+    }
+  }
+  for (std::int64_t first = 0; first < summary.rows; first += block_rows) {
+    const std::int64_t count = std::min(block_rows, summary.rows - first);
+    block_labels.resize(static_cast<std::size_t>(count * label_values_per_row));
+    if (!is_sparse) {
+      values.resize(static_cast<std::size_t>(count * summary.features));
+      h5::ReadRows(features, first, count, H5T_NATIVE_DOUBLE, values.data(), features_context);
+      add_values();
+    }
+    h5::ReadRows(labels, first, count, H5T_NATIVE_DOUBLE, block_labels.data(), labels_context);
     if (!multi_label) {
       for (const double label : block_labels) {
         ++summary.label_counts[static_cast<std::int64_t>(label)];

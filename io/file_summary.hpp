@@ -52,6 +52,9 @@ struct DataSummary {
   double max = 0.0;
   double mean = 0.0;
   std::int64_t non_finite = 0;  // NaN and infinite values, which training refuses
+  // Sparse features (io/sparse_reader.hpp): the stored entries, and min, max, mean and
+  // non_finite are over them only; -1 for dense features.
+  std::int64_t nonzeros = -1;
 };
 
 // Reads the features and labels of `layout` a block of rows at a time. Throws a UserError

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -323,8 +324,14 @@ struct SparseEntry {
 using LibsvmVisit = std::function<void(std::span<const SparseEntry> entries, std::int64_t label,
                                        const LineReader& lines)>;
 
+// The largest index a LIBSVM file may hold for the layout it is written in.
+std::int64_t LargestIndex(FeatureLayout layout) {
+  return layout == FeatureLayout::kDense ? kMaxConvertedFeatures : std::int64_t{INT32_MAX};
+}
+
 // Checks every line of the LIBSVM file and calls visit for each row.
 void ReadLibsvm(const LibsvmInput& input, const LibsvmVisit& visit) {
+  const std::int64_t largest_index = LargestIndex(input.layout);
   LineReader lines(input.path);
   std::vector<SparseEntry> entries;
   std::int64_t rows = 0;
@@ -361,9 +368,10 @@ void ReadLibsvm(const LibsvmInput& input, const LibsvmVisit& visit) {
         throw UserError(StrCat(lines.Where(), ": index ", *index, " follows index ",
                                entries.back().index, "; indices must increase along a line"));
       }
-      if (*index > kMaxConvertedFeatures) {
+      if (*index > largest_index) {
         throw UserError(StrCat(lines.Where(), ": index ", *index, " is beyond the ",
-                               kMaxConvertedFeatures, " features shardmax stores per row"));
+                               largest_index, " features shardmax stores per row",
+                               input.layout == FeatureLayout::kDense ? " (dense)" : ""));
       }
       if (input.features > 0 && *index > input.features) {
         throw UserError(
@@ -414,11 +422,13 @@ ConvertedShape ConvertLibsvm(const LibsvmInput& input, const ConvertOutput& outp
   CheckOutputWritable(output);
   std::int64_t rows = 0;
   std::int64_t largest_index = 0;
+  std::int64_t nonzeros = 0;
   LabelLines seen;
   ReadLibsvm(input, [&](std::span<const SparseEntry> entries, std::int64_t label,
                         const LineReader& lines) {
     seen.try_emplace(label, lines.number());
     if (!entries.empty()) largest_index = std::max(largest_index, entries.back().index);
+    nonzeros += std::ssize(entries);
     ++rows;
   });
   const std::int64_t features = input.features > 0 ? input.features : largest_index;
@@ -429,6 +439,34 @@ ConvertedShape ConvertLibsvm(const LibsvmInput& input, const ConvertOutput& outp
   ConvertedShape shape = TextShape("libsvm", input.path, rows, features,
                                    ChooseLabelValues(input.label_values, seen, input.path));
   const LabelMapping mapping(shape.label_values);
+  shape.is_sparse =
+      input.layout == FeatureLayout::kSparse ||
+      (input.layout == FeatureLayout::kAuto &&
+       (features > kMaxConvertedFeatures ||
+        static_cast<double>(nonzeros) <=
+            kSparseDensity * static_cast<double>(rows) * static_cast<double>(features)));
+  if (shape.is_sparse) {
+    WriteSparseConvertedFile(output, shape, [&](SparseConvertedFileWriter& writer) {
+      std::vector<std::int64_t> columns;
+      std::vector<float> values;
+      ReadLibsvm(input, [&](std::span<const SparseEntry> entries, std::int64_t label,
+                            const LineReader& lines) {
+        columns.clear();
+        values.clear();
+        for (const SparseEntry& entry : entries) {
+          if (entry.index > features) {
+            throw UserError(StrCat(lines.Where(), ": index ", entry.index,
+                                   " is beyond the largest index first read; did the file "
+                                   "change?"));
+          }
+          columns.push_back(entry.index - 1);
+          values.push_back(entry.value);
+        }
+        writer.AddRow(columns, values, mapping.ClassOf(label, lines));
+      });
+    });
+    return shape;
+  }
   WriteConvertedFile(output, shape, [&](ConvertedFileWriter& writer) {
     std::vector<float> dense(static_cast<std::size_t>(features));
     ReadLibsvm(input, [&](std::span<const SparseEntry> entries, std::int64_t label,

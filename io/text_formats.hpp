@@ -1,4 +1,5 @@
-// Text inputs of `shardmax convert`, stored as dense float32 features:
+// Text inputs of `shardmax convert`, stored as float32 features, dense (or for LIBSVM sparse
+// when the data is: LibsvmInput::layout):
 //   CSV: one row per line, the label in one column and a feature in every other;
 //   LIBSVM / SVMlight: `label [qid:q] index:value ... [# comment]`, indices from 1, absent
 //   indices are 0.
@@ -24,10 +25,16 @@ struct CsvInput {
   std::vector<std::int64_t> label_values;  // optional: class k is label_values[k]
 };
 
+// How ConvertLibsvm stores the features: kAuto writes the sparse (CSR) layout when at most one
+// value in kSparseDensity is non-zero or D is beyond kMaxConvertedFeatures, else dense.
+enum class FeatureLayout { kAuto, kDense, kSparse };
+inline constexpr double kSparseDensity = 0.1;
+
 struct LibsvmInput {
   std::string path;
   std::int64_t features = 0;               // D; 0 takes the largest index in the file
   std::vector<std::int64_t> label_values;  // optional: class k is label_values[k]
+  FeatureLayout layout = FeatureLayout::kAuto;
 };
 
 // Whether a --label-column value is a column index (digits only) rather than a header name.

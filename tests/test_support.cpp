@@ -52,6 +52,61 @@ void WriteDataFile(const std::string& path, const Matrix& features,
   }
 }
 
+CsrParts ToCsr(const Matrix& features) {
+  CsrParts parts;
+  parts.rows = features.rows();
+  parts.features = features.cols();
+  parts.indptr.push_back(0);
+  for (Eigen::Index i = 0; i < features.rows(); ++i) {
+    for (Eigen::Index j = 0; j < features.cols(); ++j) {
+      const auto value = static_cast<float>(features(i, j));
+      if (value == 0.0f) continue;
+      parts.data.push_back(value);
+      parts.indices.push_back(j);
+    }
+    parts.indptr.push_back(static_cast<std::int64_t>(parts.data.size()));
+  }
+  return parts;
+}
+
+void WriteCsrFile(const std::string& path, const CsrParts& parts,
+                  const std::vector<long long>& labels, const TargetMatrix& targets,
+                  const std::vector<double>& sample_weights) {
+  h5::Handle file = h5::CreateFile(path);
+  const auto write = [&](const char* name, hid_t file_type, hid_t memory_type, const void* values,
+                         std::size_t count) {
+    h5::Handle dataset = h5::CreateDataset(file, name, file_type,
+                                           static_cast<std::int64_t>(count), 0, 0);
+    h5::WriteRows(dataset, 0, static_cast<std::int64_t>(count), memory_type, values, path);
+  };
+  write("features/data", H5T_IEEE_F32LE, H5T_NATIVE_DOUBLE, parts.data.data(), parts.data.size());
+  write("features/indices", H5T_STD_I32LE, H5T_NATIVE_INT64, parts.indices.data(),
+        parts.indices.size());
+  write("features/indptr", H5T_STD_I64LE, H5T_NATIVE_INT64, parts.indptr.data(),
+        parts.indptr.size());
+  if (parts.has_shape) {
+    const hsize_t two = 2;
+    const std::int64_t shape[2] = {parts.rows, parts.features};
+    h5::Handle space(H5Screate_simple(1, &two, nullptr), H5Sclose);
+    h5::Handle attribute(H5Acreate_by_name(file.get(), "features", "shape", H5T_STD_I64LE,
+                                           space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         H5Aclose);
+    h5::Check(H5Awrite(attribute.get(), H5T_NATIVE_INT64, shape), path);
+  }
+  if (!labels.empty()) {
+    write("labels", H5T_STD_I64LE, H5T_NATIVE_LLONG, labels.data(), labels.size());
+  }
+  if (targets.size() > 0) {
+    h5::Handle dataset =
+        h5::CreateDataset(file, "labels", H5T_STD_U8LE, targets.rows(), targets.cols(), 0);
+    h5::WriteRows(dataset, 0, targets.rows(), H5T_NATIVE_UINT8, targets.data(), path);
+  }
+  if (!sample_weights.empty()) {
+    write("weights", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sample_weights.data(),
+          sample_weights.size());
+  }
+}
+
 SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,
                                std::int64_t classes, double separation) {
   SyntheticConfig config;

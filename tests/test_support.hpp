@@ -24,6 +24,27 @@ void WriteDataFile(const std::string& path, const Matrix& features,
                    const std::vector<long long>& labels, hid_t file_type,
                    const std::vector<double>& sample_weights = {});
 
+// The parts of a sparse features group (io/sparse_reader.hpp), written as given, valid or not,
+// so tests can also make damaged ones.
+struct CsrParts {
+  std::int64_t rows = 0;
+  std::int64_t features = 0;
+  std::vector<double> data;
+  std::vector<std::int64_t> indices;
+  std::vector<std::int64_t> indptr;
+  bool has_shape = true;  // false: the `shape` attribute is left out
+};
+// The non-zeros of `features`, row by row (values rounded to float32 first, as the dense
+// float32 file of WriteDataFile stores them, so both files hold the same numbers).
+CsrParts ToCsr(const Matrix& features);
+
+// Writes group "features" holding `parts` (data as float32, indices as int32, indptr as int64,
+// attribute shape = [rows, features]) and, when given, 1-D int64 `labels`, 2-D uint8 `targets`
+// (rows x K) and float64 "weights".
+void WriteCsrFile(const std::string& path, const CsrParts& parts,
+                  const std::vector<long long>& labels, const TargetMatrix& targets = {},
+                  const std::vector<double>& sample_weights = {});
+
 // A block of rows that carries only labels (no features): what a loss needs to score logits
 // computed elsewhere.
 inline RowBlock LabelsOnly(std::span<const Label> labels) {

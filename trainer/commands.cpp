@@ -5,6 +5,7 @@
 #include "common/logging.hpp"
 #include "common/stop_signal.hpp"
 #include "io/synthetic.hpp"
+#include "io/synthetic_sparse.hpp"
 #include "trainer/convert_command.hpp"
 #include "trainer/evaluate_command.hpp"
 #include "trainer/inspect_command.hpp"
@@ -53,7 +54,12 @@ int RunTrain(const Communicator& comm, const TrainConfig& config) {
 int RunGenerate(const Communicator& comm, const SyntheticConfig& config) {
   // One writer is enough: the generator streams chunk by chunk.
   RunAndAgree(comm, [&] {
-    if (comm.is_root()) WriteSyntheticDataset(config);
+    if (!comm.is_root()) return;
+    if (config.sparse_row_nonzeros > 0) {
+      WriteSparseSyntheticDataset(config);
+    } else {
+      WriteSyntheticDataset(config);
+    }
   });
   LogInfo(StrCat("wrote ", config.rows, " rows x ", config.features, " features, ",
                  config.classes, config.multi_label ? " labels (multi-label)" : " classes",

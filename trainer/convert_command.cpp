@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <initializer_list>
 #include <utility>
 
@@ -30,6 +31,7 @@ struct GivenOptions {
   bool header = false;
   std::string delimiter;
   std::int64_t features = -1;
+  std::string layout;
   std::string label_values;
   std::string class_names;
   std::string output;
@@ -56,6 +58,9 @@ po::options_description ConvertOptions(GivenOptions* given, DatasetLayout* layou
       "csv: field separator, one character or 'tab' (default ,)")(
       "features", po::value(&given->features),
       "libsvm: number of features D (default: the largest index in the file)")(
+      "layout", po::value(&given->layout),
+      "libsvm: store the features dense, sparse (CSR), or auto (default): sparse when at most "
+      "1 value in 10 is non-zero or D > 16777216")(
       "label-values", po::value(&given->label_values),
       "csv, libsvm: comma-separated labels; class k stands for the k-th (default: the file's "
       "distinct labels, ascending)")(
@@ -156,6 +161,13 @@ std::string DescribeClasses(const ConvertedShape& shape) {
   return text + " as classes 0.." + std::to_string(shape.classes - 1) + ")";
 }
 
+FeatureLayout ParseFeatureLayout(const std::string& text) {
+  if (text.empty() || text == "auto") return FeatureLayout::kAuto;
+  if (text == "dense") return FeatureLayout::kDense;
+  if (text == "sparse") return FeatureLayout::kSparse;
+  throw UsageError("--layout must be auto, dense or sparse (got '" + text + "')");
+}
+
 }  // namespace
 
 ConvertRequest ParseConvertCommandLine(const std::vector<std::string>& args) {
@@ -175,6 +187,7 @@ ConvertRequest ParseConvertCommandLine(const std::vector<std::string>& args) {
                            {given.header, "header"},
                            {!given.delimiter.empty(), "delimiter"},
                            {given.features != -1, "features"},
+                           {!given.layout.empty(), "layout"},
                            {!label_values.empty(), "label-values"}});
     request.idx.images_path = RequirePath(given.images, "images", format, "the IDX images file");
     request.idx.labels_path = RequirePath(given.labels, "labels", format, "the IDX labels file");
@@ -189,7 +202,8 @@ ConvertRequest ParseConvertCommandLine(const std::vector<std::string>& args) {
                            {!given.dtype.empty(), "dtype"}});
     const std::string path = RequirePath(given.input, "input", format, "the text file");
     if (format == "csv") {
-      RefuseOptions(format, {{given.features != -1, "features"}});
+      RefuseOptions(format,
+                    {{given.features != -1, "features"}, {!given.layout.empty(), "layout"}});
       request.format = InputFormat::kCsv;
       request.csv.path = path;
       if (!given.label_column.empty()) request.csv.label_column = given.label_column;
@@ -206,9 +220,14 @@ ConvertRequest ParseConvertCommandLine(const std::vector<std::string>& args) {
                              {!given.delimiter.empty(), "delimiter"}});
       request.format = InputFormat::kLibsvm;
       request.libsvm.path = path;
+      request.libsvm.layout = ParseFeatureLayout(given.layout);
       if (given.features != -1) {
-        RequireOption(given.features >= 1 && given.features <= kMaxConvertedFeatures, "features",
-                      given.features, "must be 1 to 16777216");
+        if (request.libsvm.layout == FeatureLayout::kDense) {
+          RequireOption(given.features >= 1 && given.features <= kMaxConvertedFeatures,
+                        "features", given.features, "must be 1 to 16777216 with --layout dense");
+        }
+        RequireOption(given.features >= 1 && given.features <= INT32_MAX, "features",
+                      given.features, "must be 1 to 2147483647");
         request.libsvm.features = given.features;
       }
       request.libsvm.label_values = label_values;
@@ -252,7 +271,8 @@ int RunConvert(const Communicator& comm, const std::vector<std::string>& args) {
   });
   if (comm.is_root()) {
     LogInfo(StrCat("wrote ", shape.rows, " rows x ", shape.features, " features (",
-                   shape.feature_type == FeatureType::kUint8 ? "uint8" : "float32", "), ",
+                   shape.feature_type == FeatureType::kUint8 ? "uint8" : "float32",
+                   shape.is_sparse ? ", sparse" : "", "), ",
                    DescribeClasses(shape), " from ", shape.QuotedSources(), " to '",
                    request.output.path, "'"));
   }

@@ -138,6 +138,15 @@ std::string DescribeData(const h5::Handle& file, const DatasetLayout& layout,
   text += StrCat("  rows N: ", summary.rows, "\n");
   text += StrCat("  features D: ", summary.features, ", stored as ", summary.feature_type,
                  summary.feature_type == "uint8" ? " (training reads value/255)" : "", "\n");
+  if (summary.nonzeros >= 0) {
+    text += StrCat("  sparse (CSR): ", summary.nonzeros, " stored values, ",
+                   FormatFixed(static_cast<double>(summary.nonzeros) /
+                                   static_cast<double>(summary.rows), 1),
+                   " per row, density ",
+                   static_cast<double>(summary.nonzeros) /
+                       (static_cast<double>(summary.rows) * static_cast<double>(summary.features)),
+                   " (value range below: stored values only)\n");
+  }
   text += StrCat("  feature values: min ", summary.min, ", max ", summary.max, ", mean ",
                  summary.mean, "\n");
   if (summary.non_finite > 0) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <climits>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -43,7 +44,7 @@ po::options_description DatasetOptions(DatasetLayout* layout) {
   po::options_description data("Dataset names inside the HDF5 files");
   data.add_options()(
       "features-dataset", po::value(&layout->features)->default_value(layout->features),
-      "2-D dataset of features (N x D)")(
+      "2-D dataset of features (N x D), or a group of sparse CSR features")(
       "labels-dataset", po::value(&layout->labels)->default_value(layout->labels),
       "1-D dataset of integer labels (N)");
   return data;
@@ -182,7 +183,7 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
 }
 
 po::options_description GenerateOptions(SyntheticConfig* config, std::string* type,
-                                        std::int64_t* seed) {
+                                        std::int64_t* seed, bool* sparse) {
   po::options_description generate("Synthetic dataset");
   generate.add_options()("output", po::value(&config->output_path), "output file (required)")(
       "val-output", po::value(&config->validation_output_path),
@@ -200,7 +201,15 @@ po::options_description GenerateOptions(SyntheticConfig* config, std::string* ty
       "rows per HDF5 chunk and per write")(
       "multi-label", po::bool_switch(&config->multi_label),
       "write labels as an N x K 0/1 matrix: each label on with probability 1/2, features the "
-      "sum of the means of a row's labels plus noise");
+      "sum of the means of a row's labels plus noise")(
+      "sparse", po::bool_switch(sparse),
+      "write text-like sparse rows in the CSR layout instead: Zipf-distributed columns with "
+      "topic words per class, rows of unit norm (README.md, \"Sparse data\")")(
+      "row-nonzeros", po::value(&config->sparse_row_nonzeros),
+      "with --sparse: non-zeros per row (default 100)")(
+      "libsvm-output", po::value(&config->libsvm_output_path),
+      "with --sparse: also write the training rows to this file as LIBSVM text (for peers such "
+      "as liblinear)");
   po::options_description all;
   all.add(generate).add(DatasetOptions(&config->layout));
   return all;
@@ -311,6 +320,21 @@ void CheckSyntheticConfig(const SyntheticConfig& config, std::int64_t seed) {
   RequireOption(seed >= 0, "seed", seed, "must be >= 0");
 }
 
+// --sparse and --row-nonzeros: sparse rows are float32, and need at least one non-zero each.
+void CheckSparseSynthetic(bool sparse, const std::string& type, SyntheticConfig* config) {
+  if (!sparse) {
+    if (config->sparse_row_nonzeros != 0) throw UsageError("--row-nonzeros needs --sparse");
+    if (!config->libsvm_output_path.empty()) throw UsageError("--libsvm-output needs --sparse");
+    return;
+  }
+  if (config->sparse_row_nonzeros == 0) config->sparse_row_nonzeros = 100;
+  RequireOption(config->sparse_row_nonzeros >= 1, "row-nonzeros", config->sparse_row_nonzeros,
+                "must be at least 1");
+  if (type != "float32") throw UsageError("--sparse writes float32 values; drop --dtype " + type);
+  RequireOption(config->features <= INT32_MAX, "features", config->features,
+                "must be below 2^31 for --sparse");
+}
+
 // Combinations that cannot work, named by their options.
 void CheckTrainCombinations(const TrainConfig& config) {
   const OptimizerConfig& o = config.optimizer;
@@ -410,10 +434,13 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
   if (command == "gen") {
     std::string type = "float32";
     std::int64_t seed = static_cast<std::int64_t>(parsed.synthetic.seed);
-    parsed.help_text = ParseOptions(rest, "gen", GenerateOptions(&parsed.synthetic, &type, &seed));
+    bool sparse = false;
+    parsed.help_text =
+        ParseOptions(rest, "gen", GenerateOptions(&parsed.synthetic, &type, &seed, &sparse));
     if (!parsed.help_text.empty()) return parsed;
     parsed.command = Command::kGenerate;
     parsed.synthetic.type = ParseFeatureType(type);
+    CheckSparseSynthetic(sparse, type, &parsed.synthetic);
     CheckSyntheticConfig(parsed.synthetic, seed);
     parsed.synthetic.seed = static_cast<std::uint64_t>(seed);
     return parsed;

@@ -30,8 +30,11 @@ RowBlock CopyRows(const Shard& shard, std::int64_t local_begin, std::int64_t cou
 
 ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shard) {
   ExactSumBounds bounds;
-  const double local_max =
+  double local_max =
       shard.features.size() > 0 ? static_cast<double>(shard.features.cwiseAbs().maxCoeff()) : 0.0;
+  for (const float value : shard.sparse.values) {
+    local_max = std::max(local_max, static_cast<double>(std::abs(value)));
+  }
   bounds.max_abs_feature = AllreduceMaxDouble(comm, local_max);  // a maximum is exact in any order
   ExactSumsOverRanks weight_sum(1);
   double local_max_weight = 1.0;

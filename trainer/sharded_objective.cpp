@@ -3,6 +3,7 @@
 #include "common/collective.hpp"
 #include "common/scoring.hpp"
 #include "trainer/reproducible_objective.hpp"
+#include "common/sparse_objective.hpp"
 
 namespace shardmax {
 namespace {
@@ -37,6 +38,13 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
                                   double weight_decay) {
   GradientSums sums(model.classes(), model.features());
+  if (shard.is_sparse) {
+    // One transposition per pass (common/sparse_objective.hpp); the same sums as block by block.
+    SparsePass pass(model);
+    shard.ForEachBlock([&](const RowBlock& block) { pass.Accumulate(loss, block, &sums); });
+    pass.Finish(&sums);
+    return ReduceObjective(comm, &sums, model, weight_decay);
+  }
   shard.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums); });
   return ReduceObjective(comm, &sums, model, weight_decay);
 }

@@ -19,6 +19,7 @@
 #include "io/model_file.hpp"
 #include "trainer/progress.hpp"
 #include "trainer/reproducible_objective.hpp"
+#include "trainer/sparse_sgd.hpp"
 #include "trainer/training_data.hpp"
 
 namespace shardmax {
@@ -76,6 +77,7 @@ class TrainingRun {
     schedule_ = config_.optimizer;
     schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
     if (!IsLbfgs()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
+    if (UsesSparseSteps()) sparse_sgd_.emplace(classes_, train_.feature_count);
     if (checkpoint) RestoreFrom(*checkpoint);
     RunAndAgree(comm_, [&] {
       if (comm_.is_root()) StartMetricsLog(metrics_log_, position_.epoch);
@@ -96,12 +98,15 @@ class TrainingRun {
       stopped_before_the_end = TrainLbfgs();
     } else {
       LogInfo(StrCat(shape, steps_per_epoch_, " steps per epoch (global batch ", config_.batch_size,
-                     ", ", optimizer_->name(), ")"));
+                     ", ", optimizer_->name(),
+                     sparse_sgd_ ? ", sparse steps with lazy weight decay" : "", ")"));
       stopped_before_the_end = TrainEpochs();
     }
     result.stop_signal = stop_signal_;
     result.stopped_at_max_steps = stopped_before_the_end && stop_signal_ == 0;
     WriteCheckpointIfNew();
+    // After the checkpoint, which holds the weights as they were (see MakeCheckpoint).
+    if (sparse_sgd_) sparse_sgd_->Flush(&model_);
 
     if (!stopped_before_the_end) {
       WriteFinalModel();
@@ -299,8 +304,22 @@ class TrainingRun {
 
   bool IsLbfgs() const { return config_.optimizer.solver == Solver::kLbfgs; }
 
+  // Plain SGD on sparse rows steps through the touched columns only (trainer/sparse_sgd.hpp);
+  // not with --reproducible, whose steps sum every virtual shard's dense gradient exactly.
+  bool UsesSparseSteps() const {
+    const OptimizerConfig& o = config_.optimizer;
+    return train_.is_sparse && !config_.reproducible && o.solver == Solver::kSgd &&
+           o.momentum == 0.0 &&
+           o.learning_rate * o.weight_decay < 1.0;
+  }
+
   // The arrays a checkpoint holds besides the model: the optimizer's or the L-BFGS history.
   std::vector<OptimizerStateArray> SolverState() {
+    if (sparse_sgd_) {
+      std::vector<OptimizerStateArray> state = optimizer_->State();
+      for (const OptimizerStateArray& array : sparse_sgd_->State()) state.push_back(array);
+      return state;
+    }
     if (!IsLbfgs()) return optimizer_->State();
     return {{"lbfgs_s", &lbfgs_state_.s_history},
             {"lbfgs_y", &lbfgs_state_.y_history},
@@ -331,6 +350,7 @@ class TrainingRun {
       }
       *state.values = saved->values;
     }
+    if (sparse_sgd_) sparse_sgd_->RestoreWeights(&model_);
     if (IsLbfgs()) {
       lbfgs_state_.x = FlattenParameters(model_.weights, model_.bias);
       lbfgs_state_.gradient = lbfgs_gradient_.col(0);
@@ -467,18 +487,23 @@ class TrainingRun {
         // Any rank's SIGUSR1/SIGUSR2 stops every rank here, between two steps.
         stop_signal_ = AgreeOnStopSignal(comm_);
         if (stop_signal_ != 0) return true;
-        const Objective objective =
-            reproducible_ ? reproducible_->BatchObjective(model_, position_.step_in_epoch, steps,
-                                                          gradient_decay, &sums)
-                          : BatchObjective(order, gradient_decay, &sums, &batch_rows);
-        if (!std::isfinite(objective.value)) {
-          // Every rank holds the same reduced sums, so every rank stops here together.
-          throw AgreedError(StrCat("training diverged at epoch ", position_.epoch + 1, ", step ",
-                                   position_.global_step + 1, ": the loss is ", objective.value,
-                                   "; lower --lr (now ", config_.optimizer.learning_rate, ")"));
+        const double learning_rate = LearningRateAt(schedule_, position_.global_step, total_steps_);
+        if (sparse_sgd_) {
+          const SparseStepSums step =
+              sparse_sgd_->Step(comm_, *loss_, BatchBlock(order, &batch_rows), learning_rate,
+                                gradient_decay, &model_);
+          sums.loss_sum() = step.loss_sum;
+          sums.count() = step.count;
+          sums.rows() = step.rows;
+          CheckFinite(step.loss_sum);
+        } else {
+          const Objective objective =
+              reproducible_ ? reproducible_->BatchObjective(model_, position_.step_in_epoch, steps,
+                                                            gradient_decay, &sums)
+                            : BatchObjective(order, gradient_decay, &sums, &batch_rows);
+          CheckFinite(objective.value);
+          optimizer_->Step(learning_rate, objective.grad_weights, objective.grad_bias, &model_);
         }
-        optimizer_->Step(LearningRateAt(schedule_, position_.global_step, total_steps_),
-                         objective.grad_weights, objective.grad_bias, &model_);
         ++position_.step_in_epoch;
         ++position_.global_step;
         position_.cursor += static_cast<std::int64_t>(sums.rows());
@@ -501,22 +526,37 @@ class TrainingRun {
     return false;
   }
 
-  // This rank's rows of the step in `order`, summed over all ranks into *sums.
-  Objective BatchObjective(const std::vector<std::int64_t>& order, double gradient_decay,
-                           GradientSums* sums, GatheredRows* batch_rows) {
+  // This rank's rows of the step in `order`, gathered into *batch_rows.
+  RowBlock BatchBlock(const std::vector<std::int64_t>& order, GatheredRows* batch_rows) const {
     const RowRange batch = LocalBatch(static_cast<std::int64_t>(order.size()),
                                       position_.step_in_epoch, steps_per_epoch_);
     const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
                                                       static_cast<std::size_t>(batch.size()));
+    return train_.Gather(batch_order, batch_rows);
+  }
+
+  // This rank's rows of the step in `order`, summed over all ranks into *sums.
+  Objective BatchObjective(const std::vector<std::int64_t>& order, double gradient_decay,
+                           GradientSums* sums, GatheredRows* batch_rows) {
     sums->Clear();
-    AccumulateBlock(*loss_, model_, train_.Gather(batch_order, batch_rows), sums);
+    AccumulateBlock(*loss_, model_, BatchBlock(order, batch_rows), sums);
     return ReduceObjective(comm_, sums, model_, gradient_decay);
+  }
+
+  // Every rank holds the same reduced sums, so every rank stops here together.
+  void CheckFinite(double loss) const {
+    if (std::isfinite(loss)) return;
+    throw AgreedError(StrCat("training diverged at epoch ", position_.epoch + 1, ", step ",
+                             position_.global_step + 1, ": the loss is ", loss,
+                             "; lower --lr (now ", config_.optimizer.learning_rate, ")"));
   }
 
   // Logs the finished epoch, checkpoints when due, and applies early stopping; returns
   // whether early stopping ends training.
   bool FinishEpoch(Clock::duration epoch_time, std::int64_t rows_this_session,
                    double elapsed_seconds) {
+    // An epoch's end is the same step in every run, resumed or not: the lazy decay is settled.
+    if (sparse_sgd_) sparse_sgd_->Flush(&model_);
     const double train_loss = position_.epoch_loss_sum / position_.epoch_weight_sum;
     EpochRecord record;
     record.epoch = position_.epoch + 1;
@@ -599,9 +639,15 @@ class TrainingRun {
     last_checkpoint_step_ = position_.global_step;
   }
 
+  // With sparse steps the checkpoint's model is the eager one (brought up to date), and its
+  // state arrays hold the weights as they are, so a resumed run continues with the same bits.
   Checkpoint MakeCheckpoint() {
     Checkpoint checkpoint;
     checkpoint.model = model_;
+    if (sparse_sgd_) {
+      sparse_sgd_->KeepWeights(model_);
+      checkpoint.model = sparse_sgd_->Flushed(model_);
+    }
     checkpoint.feature_scaling = prepared_.feature_scaling;
     checkpoint.position = position_;
     for (const OptimizerStateArray& state : SolverState()) {
@@ -633,6 +679,7 @@ class TrainingRun {
   PreparedTraining prepared_;
   SoftmaxModel model_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::optional<SparseSgd> sparse_sgd_;  // plain SGD on sparse rows (UsesSparseSteps)
   TrainingPosition position_;
   std::string last_checkpoint_;
   std::int64_t last_checkpoint_step_ = -1;

@@ -55,6 +55,11 @@ std::optional<FeatureScaling> ChooseFeatureScaling(const Communicator& comm,
                       (standardize ? "without" : "with") + " --standardize");
   }
   if (!standardize) return std::nullopt;
+  if (train.is_sparse) {
+    throw AgreedError("--standardize centers every feature, which would make the sparse features "
+                      "of '" + config.train_path + "' dense; scale them before storing them, or "
+                      "train without --standardize");
+  }
   if (checkpoint != nullptr) return checkpoint->feature_scaling;
   if (train.virtual_shards > 0) return ScalingFromMomentSums(ExactFeatureMomentSums(comm, train));
   std::vector<double> sums = FeatureMomentSums(train.features);

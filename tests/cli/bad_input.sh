@@ -48,6 +48,22 @@ expect_error "NaN feature" 2 1 "'nan.h5', dataset 'features': row 6, column 1 is
   train --train nan.h5
 expect_error "Inf feature on the last rank" 4 1 "row 7, column 0 is infinite" \
   train --train inf.h5 --batch-size 4
+expect_error "sparse: column beyond D on the last rank" 4 1 "'sparse_column_range.h5', sparse features 'features', dataset 'indices': row 7 has column 3, outside 0..D-1 (D = 3)" \
+  train --train sparse_column_range.h5 --batch-size 4
+expect_error "sparse: columns out of order" 2 1 "dataset 'indices': row 5 has column 0 after column 2; columns must increase strictly within a row" \
+  train --train sparse_unsorted.h5
+expect_error "sparse: duplicate column" 2 1 "dataset 'indices': row 2 has column 0 after column 0 (a duplicate)" \
+  train --train sparse_duplicate.h5
+expect_error "sparse: indptr decreasing" 2 1 "dataset 'indptr': row 3 ends at 5 before it starts at 6; offsets must not decrease" \
+  train --train sparse_indptr_decreasing.h5
+expect_error "sparse: indptr not ending at nnz" 4 1 "dataset 'indptr': ends at 15, not at nnz = 16" \
+  train --train sparse_indptr_end.h5 --batch-size 4
+expect_error "sparse: NaN value" 2 1 "dataset 'data': row 6, column 1 is NaN" \
+  train --train sparse_nan.h5
+expect_error "sparse: no shape attribute" 2 1 "sparse features 'features': attribute 'shape' ([rows, features]) is missing" \
+  train --train sparse_no_shape.h5
+expect_error "sparse: --standardize" 2 1 "--standardize centers every feature, which would make the sparse features of 'sparse_good.h5' dense" \
+  train --train sparse_good.h5 --standardize
 expect_error "more ranks than rows" 4 1 "has 3 rows, fewer than the 4 ranks" \
   train --train three_rows.h5
 expect_error "lr zero" 2 2 "--lr must be a positive number (got 0)" train --train good.h5 --lr 0

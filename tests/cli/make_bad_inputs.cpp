@@ -5,6 +5,7 @@
 //   make_bad_inputs reseal FILE               recomputes a checkpoint's checksum header, as a
 //                                             writer with a bug would have sealed the file
 #include <cstdio>
+#include <utility>
 #include <limits>
 #include <string>
 #include <vector>
@@ -76,6 +77,32 @@ void WriteWeightAndTargetFiles(const std::string& directory) {
   shardmax::h5::WriteRows(label_set, 0, 8, H5T_NATIVE_DOUBLE, targets.data(), path);
 }
 
+// Sparse (CSR) files of 8 rows x 3 features, 2 non-zeros per row (columns r % 3 and
+// (r + 1) % 3, sorted), each damaged in one place; rows 6 and 7 are the last rank's of 4.
+void WriteSparseFiles(const std::string& directory) {
+  Matrix features = Matrix::Zero(8, 3);
+  for (int i = 0; i < 8; ++i) {
+    features(i, i % 3) = 1.0 + i;
+    features(i, (i + 1) % 3) = 0.5;
+  }
+  const std::vector<long long> labels{0, 1, 2, 0, 1, 2, 0, 1};
+  const shardmax::testing::CsrParts good = shardmax::testing::ToCsr(features);
+  const auto write = [&](const std::string& name, const auto& damage) {
+    shardmax::testing::CsrParts parts = good;
+    damage(parts);
+    shardmax::testing::WriteCsrFile(directory + "/" + name, parts, labels);
+  };
+  write("sparse_good.h5", [](auto&) {});
+  write("sparse_column_range.h5", [](auto& p) { p.indices[15] = 3; });  // row 7
+  write("sparse_unsorted.h5", [](auto& p) { std::swap(p.indices[10], p.indices[11]); });  // row 5
+  write("sparse_duplicate.h5", [](auto& p) { p.indices[5] = p.indices[4]; });  // row 2
+  // Row 3 ends before it starts.
+  write("sparse_indptr_decreasing.h5", [](auto& p) { p.indptr[4] = 5; });
+  write("sparse_indptr_end.h5", [](auto& p) { p.indptr[8] = 15; });
+  write("sparse_nan.h5", [](auto& p) { p.data[13] = std::numeric_limits<double>::quiet_NaN(); });
+  write("sparse_no_shape.h5", [](auto& p) { p.has_shape = false; });
+}
+
 void WriteMatrixFiles(const std::string& directory) {
   const std::vector<long long> labels{0, 1, 2, 0, 1, 2, 0, 1};
 
@@ -112,6 +139,7 @@ void WriteMatrixFiles(const std::string& directory) {
 
   WriteVersion1Checkpoint(directory + "/ckpt-000000001.h5");
   WriteWeightAndTargetFiles(directory);
+  WriteSparseFiles(directory);
 }
 
 }  // namespace

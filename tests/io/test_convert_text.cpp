@@ -236,11 +236,16 @@ TEST_F(ConvertTextTest, LibsvmIndexZeroAndOutOfOrderIndicesAreRefused) {
             Where("in.svm", 1) + ": index 2 follows index 2; indices must increase along a line");
 }
 
-// Rows are stored dense: one huge index must be refused, not allocate terabytes.
+// One huge index must be refused, not allocate terabytes: dense rows hold at most 2^24
+// features, sparse ones (column indices in int32) 2^31 - 1.
 TEST_F(ConvertTextTest, LibsvmIndexBeyondTheStoredWidthIsRefusedBeforeAllocating) {
   EXPECT_EQ(ErrorOf(Libsvm("1 1:1\n1 99999999999:1\n")),
-            Where("in.svm", 2) + ": index 99999999999 is beyond the 16777216 features shardmax "
+            Where("in.svm", 2) + ": index 99999999999 is beyond the 2147483647 features shardmax "
                                  "stores per row");
+  LibsvmInput dense = Libsvm("1 1:1\n1 16777217:1\n");
+  dense.layout = FeatureLayout::kDense;
+  EXPECT_EQ(ErrorOf(dense), Where("in.svm", 2) + ": index 16777217 is beyond the 16777216 "
+                                                 "features shardmax stores per row (dense)");
 }
 
 TEST_F(ConvertTextTest, LibsvmMalformedAndNonNumericTokensAreRefused) {
@@ -269,6 +274,62 @@ TEST_F(ConvertTextTest, LibsvmOutputDoesNotDependOnTheChunkSize) {
   EXPECT_EQ(Features("one.h5"), Features("big.h5"));
   EXPECT_EQ(Labels("one.h5"), Labels("big.h5"));
   EXPECT_EQ(LabelValues("big.h5"), (std::vector<std::int64_t>{0, 10, 20, 30}));
+}
+
+// Sparse output: the CSR arrays hold exactly the pairs of the file, columns from 0.
+TEST_F(ConvertTextTest, LibsvmWritesTheSparseLayoutWhenAskedOrWhenTheDataIsSparse) {
+  const std::string text = "-1 1:0.5 3:2\n+1 2:-1.5\n\n-1 3:4e0\n+1\n";
+  LibsvmInput input = Libsvm(text);
+  input.layout = FeatureLayout::kSparse;
+  const ConvertedShape shape = ConvertLibsvm(input, Output());
+  EXPECT_TRUE(shape.is_sparse);
+  const auto read = [&](const char* name, hid_t type, auto sample) {
+    return ReadWholeDataset<decltype(sample)>(Path("out.h5"), name, type);
+  };
+  EXPECT_EQ(read("features/data", H5T_NATIVE_FLOAT, 0.0f),
+            (std::vector<float>{0.5f, 2, -1.5f, 4}));
+  EXPECT_EQ(read("features/indices", H5T_NATIVE_INT64, std::int64_t{}),
+            (std::vector<std::int64_t>{0, 2, 1, 2}));
+  EXPECT_EQ(read("features/indptr", H5T_NATIVE_INT64, std::int64_t{}),
+            (std::vector<std::int64_t>{0, 2, 3, 4, 4}));
+  EXPECT_EQ(Labels(), (std::vector<std::int32_t>{0, 1, 0, 1}));
+  EXPECT_EQ(LabelValues(), (std::vector<std::int64_t>{-1, 1}));
+  h5::Handle file = h5::OpenFileForReading(Path("out.h5"));
+  EXPECT_EQ(h5::ReadStringAttribute(file, "features", "encoding-type", "out.h5"), "csr_matrix");
+
+  // auto: 4 of 12 values non-zero stays dense; 2 of 2000 goes sparse.
+  ConvertLibsvm(Libsvm(text), Output("auto-dense.h5"));
+  EXPECT_EQ(DatasetShape(Path("auto-dense.h5"), "features"), (std::vector<std::int64_t>{4, 3}));
+  LibsvmInput wide = Libsvm("1 7:1\n2 1000:2\n");
+  EXPECT_TRUE(ConvertLibsvm(wide, Output("auto-sparse.h5")).is_sparse);
+  EXPECT_EQ(ReadWholeDataset<std::int64_t>(Path("auto-sparse.h5"), "features/indices",
+                                           H5T_NATIVE_INT64),
+            (std::vector<std::int64_t>{6, 999}));
+  wide.layout = FeatureLayout::kDense;
+  EXPECT_FALSE(ConvertLibsvm(wide, Output("forced-dense.h5")).is_sparse);
+}
+
+TEST_F(ConvertTextTest, SparseLibsvmOutputDoesNotDependOnTheChunkSize) {
+  std::string text;
+  for (int row = 0; row < 300; ++row) {
+    text += std::to_string(row % 3) + " " + std::to_string(row % 7 + 1) + ":" +
+            std::to_string(row) + " " + std::to_string(row % 11 + 8) + ":1\n";
+  }
+  LibsvmInput input = Libsvm(text);
+  input.layout = FeatureLayout::kSparse;
+  ConvertOutput one_row = Output("one.h5");
+  one_row.storage.chunk_rows = 1;
+  ConvertLibsvm(input, one_row);
+  ConvertOutput big = Output("big.h5");
+  big.storage = h5::Storage{1000, h5::Compression::kShuffleGzip, 4};
+  ConvertLibsvm(input, big);
+  for (const char* name : {"features/indices", "features/indptr", "labels"}) {
+    EXPECT_EQ(ReadWholeDataset<std::int64_t>(Path("one.h5"), name, H5T_NATIVE_INT64),
+              ReadWholeDataset<std::int64_t>(Path("big.h5"), name, H5T_NATIVE_INT64))
+        << name;
+  }
+  EXPECT_EQ(ReadWholeDataset<float>(Path("one.h5"), "features/data", H5T_NATIVE_FLOAT),
+            ReadWholeDataset<float>(Path("big.h5"), "features/data", H5T_NATIVE_FLOAT));
 }
 
 }  // namespace
