@@ -52,6 +52,11 @@ same_on_ranks lbfgs "${common[@]}" --solver lbfgs --max-iterations 15
 same_on_ranks gradient-descent "${common[@]}" --epochs 5 --batch-size 5000 --lr 0.5
 same_on_ranks squared "${common[@]}" --loss squared --epochs 2 --batch-size 50 --lr 0.05
 same_on_ranks sigmoid --train multi.h5 --reproducible --loss sigmoid --epochs 2 --batch-size 30
+# Sparse (CSR) features take the same exact steps (not the lazy-decay sparse steps).
+"$shardmax" gen --output sparse.h5 --rows 1200 --features 4000 --classes 6 --sparse \
+  --row-nonzeros 20 > /dev/null || exit 1
+same_on_ranks sparse-sgd --train sparse.h5 --reproducible --epochs 2 --batch-size 60 --lr 0.5
+same_on_ranks sparse-lbfgs --train sparse.h5 --reproducible --solver lbfgs --max-iterations 10
 
 # The comparison can fail: without --reproducible the sums, and so the weights, depend on the
 # rank count.
