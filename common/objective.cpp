@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/gradient_kernel.hpp"
+
 namespace shardmax {
 
 GradientSums::GradientSums(Eigen::Index classes, Eigen::Index features)
@@ -13,6 +15,13 @@ void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
 
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums) {
+  AccumulateDenseRows(loss, model,
+                      DenseRows<float>{block.features.data(), block.rows(), block.features.cols()},
+                      block, sums);
+}
+
+void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                              GradientSums* sums) {
   if (block.rows() == 0) return;
   const Matrix features = block.features.cast<double>();
   Matrix logit_gradient = features * model.weights.transpose();

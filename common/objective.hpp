@@ -41,9 +41,13 @@ class GradientSums {
   std::vector<double> buffer_;
 };
 
-// Adds one block's loss and gradient sums.
+// Adds one block's loss and gradient sums, with the fast kernel of common/gradient_kernel.hpp.
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums);
+// The same sums computed straightforwardly in double (two GEMMs): the reference the fast
+// kernel is tested against.
+void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                              GradientSums* sums);
 
 // (lambda/2) ||W||_F^2
 double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay);

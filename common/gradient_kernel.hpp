@@ -1,0 +1,58 @@
+// The fast gradient pass behind AccumulateBlock: the same sums as the straightforward
+//   Z = X W^T + 1 b^T,   G = rows of w_i dl/dz_i (Loss::SumAndLogitGradient),
+//   dW += G^T X,   db += 1^T G,   loss += sum_i w_i l_i
+// computed sub-block by sub-block (kSubBlockRows rows) while the rows are in cache:
+//   - features are read as stored (float32, float64, or uint8 meaning value/255) and turned
+//     into float32 one sub-block at a time, so uint8 costs a quarter of float32's traffic;
+//   - the two products run in float32 (W is rounded to float once per block); the loss and
+//     its gradient in double, through the Loss, so every loss, weight and multi-label target
+//     behaves exactly as in the straightforward code;
+//   - dW is summed in float32 over one sub-block only, then added into the double sums, so
+//     the float rounding never grows with the shard size.
+// With few classes (K <= kFusedMaxClasses) generic GEMM wastes its time packing X for a
+// skinny product: a register-blocked kernel computes 2 rows x up to 12 classes of logits
+// per pass over a row, and 12 classes x 32 columns of dW per pass over the sub-block.
+// Many classes use Eigen's float GEMM, which is near peak for such shapes.
+// The order of every sum depends only on the block's shape: the same block gives the same
+// bits, whatever rank or thread computes it.
+#pragma once
+
+#include <cstdint>
+
+#include "common/loss.hpp"
+#include "common/model.hpp"
+#include "common/objective.hpp"
+
+namespace shardmax {
+
+inline constexpr Eigen::Index kSubBlockRows = 64;
+inline constexpr Eigen::Index kFusedMaxClasses = 32;
+
+// Dense features of a block as stored: row-major, `rows` x `cols`, of element type T
+// (float, double, or std::uint8_t read as value/255).
+template <typename T>
+struct DenseRows {
+  const T* data = nullptr;
+  Eigen::Index rows = 0;
+  Eigen::Index cols = 0;
+};
+
+// Adds the loss and gradient sums of `rows`, scored against `scoring` (its labels, targets
+// and weights; its features are not read, they are `rows`).
+template <typename T>
+void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
+                         const RowBlock& scoring, GradientSums* sums);
+
+extern template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&,
+                                                DenseRows<float>, const RowBlock&, GradientSums*);
+extern template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&,
+                                                 DenseRows<double>, const RowBlock&,
+                                                 GradientSums*);
+extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
+                                                       DenseRows<std::uint8_t>, const RowBlock&,
+                                                       GradientSums*);
+
+// Rows [begin, begin + count) of `block`, with their labels, targets and weights.
+RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count);
+
+}  // namespace shardmax
