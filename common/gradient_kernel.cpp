@@ -43,6 +43,9 @@ void LogitTile(const float* x0, const float* x1, const float* w, Eigen::Index d,
   for (int k = 0; k < KT; ++k) sum0[k] = sum1[k] = ei::pset1<Packet>(0.0f);
   Eigen::Index c = 0;
   for (; c + kWidth <= d; c += kWidth) {
+    // The next two rows come from memory: ask for them a pair ahead.
+    __builtin_prefetch(x0 + 2 * d + c);
+    __builtin_prefetch(x1 + 2 * d + c);
     const Packet a = ei::ploadu<Packet>(x0 + c);
     const Packet b = ei::ploadu<Packet>(x1 + c);
 #pragma GCC unroll 12
@@ -92,7 +95,26 @@ void WeightGradientTile(const float* x, Eigen::Index rows, Eigen::Index d, const
       for (Eigen::Index t = 0; t < 2 * kWidth; ++t) out[t] += static_cast<double>(partial[t]);
     }
   }
-  for (; c < d; ++c) {  // fewer than two packets of columns left
+  if (c + kWidth <= d) {  // one packet of columns left
+    Packet sum[KT];
+#pragma GCC unroll 12
+    for (int k = 0; k < KT; ++k) sum[k] = ei::pset1<Packet>(0.0f);
+    for (Eigen::Index i = 0; i < rows; ++i) {
+      const Packet a = ei::ploadu<Packet>(x + i * d + c);
+#pragma GCC unroll 12
+      for (int k = 0; k < KT; ++k) {
+        sum[k] = ei::pmadd(ei::pset1<Packet>(g[i * classes + k]), a, sum[k]);
+      }
+    }
+    for (int k = 0; k < KT; ++k) {
+      alignas(64) float partial[kWidth];
+      ei::pstoreu(partial, sum[k]);
+      double* out = dw + k * d + c;
+      for (Eigen::Index t = 0; t < kWidth; ++t) out[t] += static_cast<double>(partial[t]);
+    }
+    c += kWidth;
+  }
+  for (; c < d; ++c) {  // less than a packet of columns left
     for (int k = 0; k < KT; ++k) {
       float s = 0.0f;
       for (Eigen::Index i = 0; i < rows; ++i) s += g[i * classes + k] * x[i * d + c];
