@@ -3,18 +3,20 @@
 //   dW += G^T X,   db += 1^T G,   loss += sum_i w_i l_i
 // computed sub-block by sub-block (kSubBlockRows rows) while the rows are in cache:
 //   - features are read as stored (float32, float64, or uint8 meaning value/255) and turned
-//     into float32 one sub-block at a time, so uint8 costs a quarter of float32's traffic;
-//   - the two products run in float32 (W is rounded to float once per block); the loss and
-//     its gradient in double, through the Loss, so every loss, weight and multi-label target
-//     behaves exactly as in the straightforward code;
-//   - dW is summed in float32 over one sub-block only, then added into the double sums, so
-//     the float rounding never grows with the shard size.
+//     into the compute type one sub-block at a time, so uint8 costs a quarter of float32's
+//     memory traffic;
+//   - the two products run in the compute type (Precision): float32, twice as many lanes per
+//     vector, agrees with the double reference to about 1e-7 relative; float64 to about 1e-15;
+//   - the loss and its gradient always run in double, through the Loss, so every loss, weight
+//     and multi-label target behaves exactly as in the straightforward code;
+//   - dW is summed in the compute type over one sub-block only, then added into the double
+//     sums, so the rounding never grows with the shard size.
 // With few classes (K <= kFusedMaxClasses) generic GEMM wastes its time packing X for a
 // skinny product: a register-blocked kernel computes 2 rows x up to 12 classes of logits
-// per pass over a row, and 12 classes x 32 columns of dW per pass over the sub-block.
-// Many classes use Eigen's float GEMM, which is near peak for such shapes.
+// per pass over a row, and 12 classes x 2 vectors of dW columns per pass over the sub-block.
+// Many classes use Eigen's GEMM, which is near peak for such shapes.
 // The order of every sum depends only on the block's shape: the same block gives the same
-// bits, whatever rank or thread computes it.
+// bits, whatever its address or the rank or thread that computes it.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@
 #include "common/loss.hpp"
 #include "common/model.hpp"
 #include "common/objective.hpp"
+#include "common/precision.hpp"
 
 namespace shardmax {
 
@@ -41,16 +44,18 @@ struct DenseRows {
 // and weights; its features are not read, they are `rows`).
 template <typename T>
 void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
-                         const RowBlock& scoring, GradientSums* sums);
+                         const RowBlock& scoring, GradientSums* sums,
+                         Precision precision = Precision::kFloat32);
 
 extern template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&,
-                                                DenseRows<float>, const RowBlock&, GradientSums*);
+                                                DenseRows<float>, const RowBlock&, GradientSums*,
+                                                Precision);
 extern template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&,
                                                  DenseRows<double>, const RowBlock&,
-                                                 GradientSums*);
+                                                 GradientSums*, Precision);
 extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                        DenseRows<std::uint8_t>, const RowBlock&,
-                                                       GradientSums*);
+                                                       GradientSums*, Precision);
 
 // Rows [begin, begin + count) of `block`, with their labels, targets and weights.
 RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count);

@@ -15,9 +15,14 @@ void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
 
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums) {
+  AccumulateBlock(loss, model, block, sums, Precision::kFloat32);
+}
+
+void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                     GradientSums* sums, Precision precision) {
   AccumulateDenseRows(loss, model,
                       DenseRows<float>{block.features.data(), block.rows(), block.features.cols()},
-                      block, sums);
+                      block, sums, precision);
 }
 
 void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,

@@ -168,6 +168,8 @@ row "pass GFLOP/s, 1 rank / 2 ranks" "$(gflops "${pass_ms1}") / $(gflops "${pass
 row "pass scaling, 1 -> 2 ranks" "" "$(ratio "${pass_ms1}" "${pass_ms2}") x"
 row "pass all-reduce, 2 ranks" "$(value allreduce_ms "${p2}") ms" \
   "$(awk -v a="$(value allreduce_ms "${p2}")" -v t="${pass_ms2}" 'BEGIN { printf "%.1f%%", 100 * a / t }')"
+row "pass with float64 products (L-BFGS default), 1 rank" "$(value pass64_ms "${p1}") ms" \
+  "$(ratio "$(value pass64_ms "${p1}")" "${roof1}") x roof"
 row "old double-precision pass, 1 rank" "$(value reference_ms "${p1}") ms" \
   "$(ratio "$(value reference_ms "${p1}")" "${pass_ms1}") x slower"
 row "kernel on uint8 / float32 / float64 rows, 1 rank" \

@@ -13,9 +13,10 @@ Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const So
 
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
-                                  double weight_decay) {
+                                  double weight_decay, Precision precision) {
   GradientSums sums(model.classes(), model.features());
-  shard.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums); });
+  shard.ForEachBlock(
+      [&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums, precision); });
   return ReduceObjective(comm, &sums, model, weight_decay);
 }
 

@@ -333,7 +333,8 @@ class TrainingRun {
     Lbfgs solver(lbfgs, [&](const Vector& theta, Vector* gradient) {
       const SoftmaxModel model = UnflattenParameters(theta, classes_, train_.feature_count);
       const Objective objective =
-          ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay);
+          ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay,
+                                  options.PassPrecision());
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
@@ -442,7 +443,8 @@ class TrainingRun {
         const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
                                                           static_cast<std::size_t>(batch.size()));
         sums.Clear();
-        AccumulateBlock(*loss_, model_, train_.Gather(batch_order, &batch_rows), &sums);
+        AccumulateBlock(*loss_, model_, train_.Gather(batch_order, &batch_rows), &sums,
+                        config_.optimizer.PassPrecision());
         const Objective objective = ReduceObjective(comm_, &sums, model_, gradient_decay);
         if (!std::isfinite(objective.value)) {
           // Every rank holds the same reduced sums, so every rank stops here together.

@@ -68,7 +68,8 @@ int Probe(const Communicator& comm) {
   std::vector<float> big(64 * 1024 * 1024, 1.0f);
   volatile float sink = 0.0f;
   const double read = BestSeconds(comm, 5, [&] {
-    sink = Eigen::Map<const Eigen::VectorXf>(big.data(), static_cast<Eigen::Index>(big.size())).sum();
+    sink =
+        Eigen::Map<const Eigen::VectorXf>(big.data(), static_cast<Eigen::Index>(big.size())).sum();
   });
   static_cast<void>(sink);
   if (comm.is_root()) {
@@ -112,6 +113,10 @@ int Pass(const Communicator& comm, const std::string& path, int repeats) {
     compute = std::min(compute, computed);
     reduce = std::min(reduce, Seconds(reduce_start));
   });
+  // With float64 products, as L-BFGS computes by default.
+  const double float64_pass = BestSeconds(comm, repeats, [&] {
+    ComputeShardedObjective(comm, *loss, model, shard, 1e-4, Precision::kFloat64);
+  });
   const double reference = BestSeconds(comm, std::min(repeats, 3), [&] {
     GradientSums sums(model.classes(), model.features());
     shard.ForEachBlock(
@@ -138,11 +143,12 @@ int Pass(const Communicator& comm, const std::string& path, int repeats) {
     GradientSums sums(model.classes(), model.features());
     for (std::int64_t step = 0; step < steps; ++step) {
       sums.Clear();
-      AccumulateBlock(*loss, model,
-                      shard.Gather(std::span(order).subspan(static_cast<std::size_t>(step * local_batch),
-                                                            static_cast<std::size_t>(local_batch)),
-                                   &batch_rows),
-                      &sums);
+      AccumulateBlock(
+          *loss, model,
+          shard.Gather(std::span(order).subspan(static_cast<std::size_t>(step * local_batch),
+                                                static_cast<std::size_t>(local_batch)),
+                       &batch_rows),
+          &sums);
       const auto reduce_start = Clock::now();
       ReduceObjective(comm, &sums, model, 1e-4);
       reduce_seconds += Seconds(reduce_start);
@@ -150,17 +156,17 @@ int Pass(const Communicator& comm, const std::string& path, int repeats) {
     step_reduce = reduce_seconds / static_cast<double>(steps);
   });
   if (comm.is_root()) {
-    std::printf("ranks %d batch 256 steps %lld step_epoch_ms %.1f step_allreduce_us %.1f\n", comm.size(),
-                static_cast<long long>(steps), epoch * 1e3, step_reduce * 1e6);
+    std::printf("ranks %d batch 256 steps %lld step_epoch_ms %.1f step_allreduce_us %.1f\n",
+                comm.size(), static_cast<long long>(steps), epoch * 1e3, step_reduce * 1e6);
   }
   if (comm.is_root()) {
     std::printf(
         "ranks %d rows %lld features %lld classes %lld stored %s pass_ms %.2f compute_ms %.2f "
-        "allreduce_ms %.3f reference_ms %.1f kernel_uint8_ms %.2f kernel_float32_ms %.2f "
+        "allreduce_ms %.3f pass64_ms %.2f reference_ms %.1f kernel_uint8_ms %.2f kernel_float32_ms %.2f "
         "kernel_float64_ms %.2f\n",
         comm.size(), static_cast<long long>(shard.total_rows),
         static_cast<long long>(shard.feature_count), static_cast<long long>(classes),
-        shard.feature_type.c_str(), fast * 1e3, compute * 1e3, reduce * 1e3, reference * 1e3,
+        shard.feature_type.c_str(), fast * 1e3, compute * 1e3, reduce * 1e3, float64_pass * 1e3, reference * 1e3,
         as_uint8 * 1e3, as_float32 * 1e3, as_float64 * 1e3);
   }
   return 0;
@@ -172,7 +178,8 @@ int Synthetic(const Communicator& comm, Eigen::Index rows, Eigen::Index features
   FloatMatrix x(rows, features);
   for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(generator.Normal());
   std::vector<Label> labels(static_cast<std::size_t>(rows));
-  for (Label& label : labels) label = static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes)));
+  for (Label& label : labels)
+    label = static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes)));
   const SoftmaxModel model = RandomModel(classes, features, 3);
   const auto loss = MakeLoss("softmax");
   GradientSums sums(classes, features);
@@ -180,9 +187,9 @@ int Synthetic(const Communicator& comm, Eigen::Index rows, Eigen::Index features
     sums.Clear();
     for (Eigen::Index begin = 0; begin < rows; begin += kBlockRows) {
       const Eigen::Index count = std::min<Eigen::Index>(kBlockRows, rows - begin);
-      AccumulateBlock(*loss, model,
-                      MakeRowBlock(x.data() + begin * features, labels.data() + begin, count, features),
-                      &sums);
+      AccumulateBlock(
+          *loss, model,
+          MakeRowBlock(x.data() + begin * features, labels.data() + begin, count, features), &sums);
     }
   });
   if (comm.is_root()) {
