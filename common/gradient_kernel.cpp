@@ -271,7 +271,9 @@ void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored>
                   const RowBlock& scoring, GradientSums* sums) {
   Scratch<Scalar>& scratch = Scratch<Scalar>::OfThisThread();
   scratch.weights = model.weights.template cast<Scalar>();
-  const bool is_fused = model.classes() <= kFusedMaxClasses;
+  // float64 products go through Eigen's GEMM: with half the lanes, the fused kernel's
+  // register tiles gain nothing over it.
+  const bool is_fused = std::is_same_v<Scalar, float> && model.classes() <= kFusedMaxClasses;
   const Eigen::Index step = is_fused ? kSubBlockRows : kGemmSubBlockRows;
   for (Eigen::Index begin = 0; begin < rows.rows; begin += step) {
     const Eigen::Index count = std::min(step, rows.rows - begin);

@@ -14,7 +14,7 @@
 // With few classes (K <= kFusedMaxClasses) generic GEMM wastes its time packing X for a
 // skinny product: a register-blocked kernel computes 2 rows x up to 12 classes of logits
 // per pass over a row, and 12 classes x 2 vectors of dW columns per pass over the sub-block.
-// Many classes use Eigen's GEMM, which is near peak for such shapes.
+// Many classes, and float64 products, use Eigen's GEMM, near peak for such shapes.
 // The order of every sum depends only on the block's shape: the same block gives the same
 // bits, whatever its address or the rank or thread that computes it.
 #pragma once

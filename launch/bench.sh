@@ -16,6 +16,7 @@
 # --install-peers  apt-get installs python3-torch, python3-sklearn, python3-h5py and
 #                  libopenblas0-pthread first (Debian's archive; needs root). The peers use
 #                  whatever BLAS libblas.so.3 points to: the table says which.
+# Builds into build-bench/ (BUILD_DIR to change it) with -DSHARDMAX_AVX512=ON.
 # Needs data/fashion-mnist-train.h5 (bash launch/quickstart.sh makes it). Writes its runs
 # under runs/bench/ (ignored by git). Times are the best of the repeats; run it on a quiet
 # machine: other jobs on the cores make every figure slower.
@@ -32,7 +33,7 @@ while (($#)); do
     --install-peers) install_peers=1 ;;
     --solvers) run_solvers=1 ;;
     --repeats) repeats="$2"; shift ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +44,8 @@ if ((install_peers)); then
     python3-torch python3-sklearn python3-h5py libopenblas0-pthread
 fi
 
-build_dir="${BUILD_DIR:-build}"
+# Its own build, with AVX-512 where the CPU has it (which valgrind, in the test suite, cannot run).
+build_dir="${BUILD_DIR:-build-bench}"
 bench="${build_dir}/tests/shardmax_bench"
 shardmax="${build_dir}/trainer/shardmax"
 train=data/fashion-mnist-train.h5
@@ -52,7 +54,7 @@ if [[ ! -f "${train}" ]]; then
   echo "bench.sh: run bash launch/quickstart.sh once first: it converts Fashion-MNIST" >&2
   exit 1
 fi
-BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON > /dev/null
+BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON -DSHARDMAX_AVX512=ON > /dev/null
 rm -rf "${out}"
 mkdir -p "${out}"
 
