@@ -37,10 +37,11 @@ struct Scratch {
   }
 };
 
-// z0 = W_tile x0 and z1 = W_tile x1 for KT classes (rows of w, stride d).
+// z0 = W_tile x0 and z1 = W_tile x1 for KT classes (rows of w, stride d); next0 and next1 are
+// the rows to prefetch, which come from memory after these.
 template <int KT, typename Scalar>
-void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* w, Eigen::Index d, Scalar* z0,
-               Scalar* z1) {
+void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* next0, const Scalar* next1,
+               const Scalar* w, Eigen::Index d, Scalar* z0, Scalar* z1) {
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
   Packet sum0[KT];
@@ -49,9 +50,8 @@ void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* w, Eigen::Index
   for (int k = 0; k < KT; ++k) sum0[k] = sum1[k] = ei::pset1<Packet>(Scalar(0));
   Eigen::Index c = 0;
   for (; c + kWidth <= d; c += kWidth) {
-    // The next two rows come from memory: ask for them a pair ahead.
-    __builtin_prefetch(x0 + 2 * d + c);
-    __builtin_prefetch(x1 + 2 * d + c);
+    __builtin_prefetch(next0 + c);
+    __builtin_prefetch(next1 + c);
     const Packet a = ei::ploadu<Packet>(x0 + c);
     const Packet b = ei::ploadu<Packet>(x1 + c);
 #pragma GCC unroll 12
@@ -180,9 +180,9 @@ void ForEachClassTile(Eigen::Index classes, Args&&... args) {
 template <int KT>
 struct LogitsOfTwoRows {
   template <typename Scalar>
-  static void Run(Eigen::Index k, const Scalar* x0, const Scalar* x1, const RowMajorOf<Scalar>& w,
-                  Scalar* z0, Scalar* z1) {
-    LogitTile<KT>(x0, x1, w.data() + k * w.cols(), w.cols(), z0 + k, z1 + k);
+  static void Run(Eigen::Index k, const Scalar* x0, const Scalar* x1, const Scalar* next0,
+                  const Scalar* next1, const RowMajorOf<Scalar>& w, Scalar* z0, Scalar* z1) {
+    LogitTile<KT>(x0, x1, next0, next1, w.data() + k * w.cols(), w.cols(), z0 + k, z1 + k);
   }
 };
 
@@ -242,8 +242,10 @@ void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
     // An odd last row is paired with itself; its twin is dropped.
     const Scalar* x0 = x + i * d;
     const Scalar* x1 = i + 1 < n ? x0 + d : x0;
-    ForEachClassTile<LogitsOfTwoRows>(classes, x0, x1, scratch->weights, pair.data(),
-                                      pair.data() + classes);
+    const Scalar* next0 = i + 2 < n ? x0 + 2 * d : x0;  // the next pair, while it exists
+    const Scalar* next1 = i + 3 < n ? x0 + 3 * d : x0;
+    ForEachClassTile<LogitsOfTwoRows>(classes, x0, x1, next0, next1, scratch->weights,
+                                      pair.data(), pair.data() + classes);
     scratch->scores.row(i) = pair.row(0).template cast<double>();
     if (i + 1 < n) scratch->scores.row(i + 1) = pair.row(1).template cast<double>();
   }

@@ -114,7 +114,7 @@ case "${blas}" in
 esac
 torch_line=""
 if /usr/bin/python3 -c 'import torch, h5py' 2> /dev/null; then
-  torch_line=$(/usr/bin/python3 - "${train}" <<'PYTHON'
+  torch_line=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 - "${train}" <<'PYTHON'
 import sys, time
 import h5py, numpy as np, torch
 torch.set_num_threads(1)
@@ -184,9 +184,8 @@ row "SGD epoch, 2 ranks" "${sgd2} ms" "$(ratio "${sgd1}" "${sgd2}") x"
 row "SGD step loop (gather+kernel+all-reduce), 1 rank" "$(value step_epoch_ms "${s1}") ms" ""
 row "SGD step loop, 2 ranks" "$(value step_epoch_ms "${s2}") ms" \
   "$(ratio "$(value step_epoch_ms "${s1}")" "$(value step_epoch_ms "${s2}")") x"
-row "all-reduce per SGD step, 2 ranks" "$(value step_allreduce_us "${s2}") us" \
-  "$(awk -v a="$(value step_allreduce_us "${s2}")" -v e="$(value step_epoch_ms "${s2}")" -v n="$(value steps "${s2}")" \
-     'BEGIN { printf "%.1f%%", 100 * a * n / 1e3 / e }')"
+row "all-reduce per SGD step (waiting included), 2 ranks" "$(value step_allreduce_us "${s2}") us" \
+  "$(value step_allreduce_share "${s2}")%"
 if [[ -n "${torch_line}" ]]; then
   torch_pass=$(value pass_ms "${torch_line}")
   torch_epoch=$(value epoch_ms "${torch_line}")
