@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "common/precision.hpp"
 
 namespace shardmax {
 
@@ -30,6 +33,14 @@ struct OptimizerConfig {
   double gradient_tolerance = 1e-6;   // stop when max_i |dJ/dtheta_i| <= this
   double objective_tolerance = 1e-12;  // stop when the relative decrease of J is <= this
   std::int64_t max_iterations = 1000;
+  // Of the gradient pass's products (--precision); unset: float32 for sgd and adamw, float64
+  // for lbfgs.
+  std::optional<Precision> precision;
+
+  Precision PassPrecision() const {
+    if (precision) return *precision;
+    return solver == Solver::kLbfgs ? Precision::kFloat64 : Precision::kFloat32;
+  }
 };
 
 // Names of the datasets inside an HDF5 data file.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/gradient_kernel.hpp"
 #include "common/sparse_objective.hpp"
 
 namespace shardmax {
@@ -15,6 +16,19 @@ void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
 
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums) {
+  AccumulateBlock(loss, model, block, sums, Precision::kFloat32);
+}
+
+void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                     GradientSums* sums, Precision precision) {
+  if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
+  AccumulateDenseRows(loss, model,
+                      DenseRows<float>{block.features.data(), block.rows(), block.features.cols()},
+                      block, sums, precision);
+}
+
+void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                              GradientSums* sums) {
   if (block.rows() == 0) return;
   if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
   const Matrix features = block.features.cast<double>();

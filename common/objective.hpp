@@ -10,6 +10,7 @@
 
 #include "common/loss.hpp"
 #include "common/model.hpp"
+#include "common/precision.hpp"
 
 namespace shardmax {
 
@@ -42,9 +43,16 @@ class GradientSums {
   std::vector<double> buffer_;
 };
 
-// Adds one block's loss and gradient sums.
+// Adds one block's loss and gradient sums, with the fast kernel of common/gradient_kernel.hpp;
+// its products in float32 unless `precision` says kFloat64.
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums);
+void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                     GradientSums* sums, Precision precision);
+// The same sums computed straightforwardly in double (two GEMMs): the reference the fast
+// kernel is tested against.
+void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
+                              GradientSums* sums);
 
 // (lambda/2) ||W||_F^2
 double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay);

@@ -53,8 +53,9 @@ ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shar
 }
 
 ReproducibleObjective::ReproducibleObjective(const Communicator& comm, const Loss& loss,
-                                             const Shard& train)
+                                             const Shard& train, Precision precision)
     : comm_(comm),
+      precision_(precision),
       loss_(loss),
       train_(train),
       bounds_(AgreeOnExactSumBounds(comm, train)),
@@ -169,7 +170,7 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
         std::span(shard.order)
             .subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
     part_.Clear();
-    AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_);
+    AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_, precision_);
     AddExactly(part_);
   }
   ReduceExactly(sums);
@@ -188,7 +189,7 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
       AccumulateBlock(
           loss_, model,
           CopyRows(train_, global - train_.rows.begin, block_end - global, &indices, &rows_),
-          &part_);
+          &part_, precision_);
       global = block_end;
     }
     AddExactly(part_);

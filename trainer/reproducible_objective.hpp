@@ -40,8 +40,9 @@ ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shar
 class ReproducibleObjective {
  public:
   // Collective (agrees on the bounds). `train` must have virtual shards; `loss` and `train`
-  // must outlive this.
-  ReproducibleObjective(const Communicator& comm, const Loss& loss, const Shard& train);
+  // must outlive this. Every block's products are computed in `precision`.
+  ReproducibleObjective(const Communicator& comm, const Loss& loss, const Shard& train,
+                        Precision precision);
 
   // Shuffles the rows of every virtual shard this rank holds for `epoch`.
   void StartEpoch(std::uint64_t seed, std::int64_t epoch);
@@ -72,6 +73,7 @@ class ReproducibleObjective {
   void ReduceExactly(GradientSums* sums);
 
   const Communicator& comm_;
+  Precision precision_;
   const Loss& loss_;
   const Shard& train_;
   ExactSumBounds bounds_;

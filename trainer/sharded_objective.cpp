@@ -36,7 +36,7 @@ Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const So
 
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
-                                  double weight_decay) {
+                                  double weight_decay, Precision precision) {
   GradientSums sums(model.classes(), model.features());
   if (shard.is_sparse) {
     // One transposition per pass (common/sparse_objective.hpp); the same sums as block by block.
@@ -45,7 +45,8 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
     pass.Finish(&sums);
     return ReduceObjective(comm, &sums, model, weight_decay);
   }
-  shard.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums); });
+  shard.ForEachBlock(
+      [&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums, precision); });
   return ReduceObjective(comm, &sums, model, weight_decay);
 }
 

@@ -16,10 +16,11 @@ namespace shardmax {
 Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
                           double weight_decay);
 
-// Loss and gradient over every row of every rank's shard (full batch).
+// Loss and gradient over every row of every rank's shard (full batch), its products in
+// `precision` (float64 unless asked: full-batch solvers compare objective values closely).
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
-                                  double weight_decay);
+                                  double weight_decay, Precision precision = Precision::kFloat64);
 
 // Evaluation is unweighted: every row counts once, whatever the training weights were.
 struct Metrics {

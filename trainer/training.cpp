@@ -70,7 +70,9 @@ class TrainingRun {
     prepared_ = PrepareTrainingData(comm_, config_, *loss_, classes_,
                                     checkpoint ? &*checkpoint : nullptr, last_checkpoint_, &train_,
                                     validation_ ? &*validation_ : nullptr);
-    if (config_.reproducible) reproducible_.emplace(comm_, *loss_, train_);
+    if (config_.reproducible) {
+      reproducible_.emplace(comm_, *loss_, train_, config_.optimizer.PassPrecision());
+    }
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
     model_.bias = prepared_.initial_bias;
     steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
@@ -377,7 +379,8 @@ class TrainingRun {
       const SoftmaxModel model = UnflattenParameters(theta, classes_, train_.feature_count);
       const Objective objective =
           reproducible_ ? reproducible_->FullObjective(model, options.weight_decay)
-                        : ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay);
+                        : ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay,
+                                                  options.PassPrecision());
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
@@ -539,7 +542,8 @@ class TrainingRun {
   Objective BatchObjective(const std::vector<std::int64_t>& order, double gradient_decay,
                            GradientSums* sums, GatheredRows* batch_rows) {
     sums->Clear();
-    AccumulateBlock(*loss_, model_, BatchBlock(order, batch_rows), sums);
+    AccumulateBlock(*loss_, model_, BatchBlock(order, batch_rows), sums,
+                    config_.optimizer.PassPrecision());
     return ReduceObjective(comm_, sums, model_, gradient_decay);
   }
 

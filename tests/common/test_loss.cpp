@@ -110,10 +110,11 @@ TEST(Loss, NamesAndProbabilities) {
 
 using Problem = testing::RandomProblem;
 
+// The double-precision reference (the fast kernel is held to it in test_gradient_kernel.cpp).
 Objective Evaluate(const Loss& loss, const Problem& problem, const SoftmaxModel& model,
                    std::span<const double> weights, double lambda) {
   GradientSums sums(model.classes(), model.features());
-  AccumulateBlock(loss, model, problem.Block(loss, weights), &sums);
+  AccumulateBlockReference(loss, model, problem.Block(loss, weights), &sums);
   return FinishObjective(sums, model, lambda);
 }
 
@@ -300,7 +301,7 @@ TEST(WeightedObjective, GradientSumsCountRowsAndWeightsApart) {
   const Problem problem = testing::MakeRandomProblem(9, 2, 3, 19);
   const SquaredError loss;
   GradientSums sums(3, 2);
-  AccumulateBlock(loss, problem.model, problem.Block(loss, problem.sample_weights), &sums);
+  AccumulateBlockReference(loss, problem.model, problem.Block(loss, problem.sample_weights), &sums);
   double weight_sum = 0.0;
   for (const double w : problem.sample_weights) weight_sum += w;
   EXPECT_EQ(sums.rows(), 9.0);

@@ -35,10 +35,12 @@ double BruteForceObjective(const Problem& problem, const SoftmaxModel& model, do
   return total / static_cast<double>(problem.features.rows()) + 0.5 * lambda * squared;
 }
 
+// The exact checks below hold the double-precision reference to them; the fast float32
+// kernel is held to the reference in test_gradient_kernel.cpp.
 Objective Evaluate(const Problem& problem, const SoftmaxModel& model, double lambda) {
   SoftmaxCrossEntropy loss;
   GradientSums sums(model.classes(), model.features());
-  AccumulateBlock(loss, model, problem.Block(), &sums);
+  AccumulateBlockReference(loss, model, problem.Block(), &sums);
   return FinishObjective(sums, model, lambda);
 }
 
@@ -125,11 +127,11 @@ TEST(Objective, SumsOverBlocksEqualOneBlock) {
   const Problem problem = testing::MakeRandomProblem(30, 4, 3, 6);
   SoftmaxCrossEntropy loss;
   GradientSums whole(3, 4);
-  AccumulateBlock(loss, problem.model, problem.Block(), &whole);
+  AccumulateBlockReference(loss, problem.model, problem.Block(), &whole);
   GradientSums pieces(3, 4);
   for (Eigen::Index begin : {0, 7, 19}) {
     const Eigen::Index end = begin == 0 ? 7 : (begin == 7 ? 19 : 30);
-    AccumulateBlock(loss, problem.model,
+    AccumulateBlockReference(loss, problem.model,
                     MakeRowBlock(problem.features.data() + begin * 4, problem.labels.data() + begin,
                                  end - begin, 4),
                     &pieces);

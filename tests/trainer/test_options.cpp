@@ -31,6 +31,21 @@ TEST(Options, DefaultsAndValues) {
   EXPECT_EQ(parsed.train.layout.features, "features");
 }
 
+TEST(Options, PrecisionOfTheGradientPass) {
+  const auto precision = [](std::vector<std::string> extra) {
+    std::vector<std::string> args{"train", "--train", "t.h5"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseCommandLine(args).train.optimizer.PassPrecision();
+  };
+  EXPECT_EQ(precision({}), Precision::kFloat32);
+  EXPECT_EQ(precision({"--solver", "adamw"}), Precision::kFloat32);
+  EXPECT_EQ(precision({"--solver", "lbfgs"}), Precision::kFloat64);
+  EXPECT_EQ(precision({"--solver", "lbfgs", "--precision", "float32"}), Precision::kFloat32);
+  EXPECT_EQ(precision({"--precision", "float64"}), Precision::kFloat64);
+  ExpectUsageError({"train", "--train", "t.h5", "--precision", "half"},
+                   "--precision must be 'auto', 'float32' or 'float64' (got 'half')");
+}
+
 TEST(Options, ProgressInterval) {
   EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5"}).train.progress_seconds, 30.0);
   EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5", "--progress-every", "0.5"})

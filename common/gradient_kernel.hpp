@@ -1,0 +1,63 @@
+// The fast gradient pass behind AccumulateBlock: the same sums as the straightforward
+//   Z = X W^T + 1 b^T,   G = rows of w_i dl/dz_i (Loss::SumAndLogitGradient),
+//   dW += G^T X,   db += 1^T G,   loss += sum_i w_i l_i
+// computed sub-block by sub-block (kSubBlockRows rows) while the rows are in cache:
+//   - features are read as stored (float32, float64, or uint8 meaning value/255) and turned
+//     into the compute type one sub-block at a time, so uint8 costs a quarter of float32's
+//     memory traffic;
+//   - the two products run in the compute type (Precision): float32, twice as many lanes per
+//     vector, agrees with the double reference to about 1e-7 relative; float64 to about 1e-15;
+//   - the loss and its gradient always run in double, through the Loss, so every loss, weight
+//     and multi-label target behaves exactly as in the straightforward code;
+//   - dW is summed in the compute type over one sub-block only, then added into the double
+//     sums, so the rounding never grows with the shard size.
+// With few classes (K <= kFusedMaxClasses) generic GEMM wastes its time packing X for a
+// skinny product: a register-blocked kernel computes 2 rows x up to 12 classes of logits
+// per pass over a row, and 12 classes x 2 vectors of dW columns per pass over the sub-block.
+// Many classes, and float64 products, use Eigen's GEMM, near peak for such shapes.
+// The order of every sum depends only on the block's shape: the same block gives the same
+// bits, whatever its address or the rank or thread that computes it.
+#pragma once
+
+#include <cstdint>
+
+#include "common/loss.hpp"
+#include "common/model.hpp"
+#include "common/objective.hpp"
+#include "common/precision.hpp"
+
+namespace shardmax {
+
+inline constexpr Eigen::Index kSubBlockRows = 64;
+inline constexpr Eigen::Index kFusedMaxClasses = 32;
+
+// Dense features of a block as stored: row-major, `rows` x `cols`, of element type T
+// (float, double, or std::uint8_t read as value/255).
+template <typename T>
+struct DenseRows {
+  const T* data = nullptr;
+  Eigen::Index rows = 0;
+  Eigen::Index cols = 0;
+};
+
+// Adds the loss and gradient sums of `rows`, scored against `scoring` (its labels, targets
+// and weights; its features are not read, they are `rows`).
+template <typename T>
+void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
+                         const RowBlock& scoring, GradientSums* sums,
+                         Precision precision = Precision::kFloat32);
+
+extern template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&,
+                                                DenseRows<float>, const RowBlock&, GradientSums*,
+                                                Precision);
+extern template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&,
+                                                 DenseRows<double>, const RowBlock&,
+                                                 GradientSums*, Precision);
+extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
+                                                       DenseRows<std::uint8_t>, const RowBlock&,
+                                                       GradientSums*, Precision);
+
+// Rows [begin, begin + count) of `block`, with their labels, targets and weights.
+RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count);
+
+}  // namespace shardmax

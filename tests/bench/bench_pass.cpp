@@ -1,0 +1,240 @@
+// shardmax_bench: the measurements behind launch/bench.sh, one line of `key value` pairs per
+// command (the script makes the table). Times are the best of the repeats.
+//   shardmax_bench probe                    float32 GEMM peak (Eigen, 1024^3) and read bandwidth
+//   shardmax_bench pass FILE [REPEATS]      full gradient passes over FILE (under mpirun): the
+//                                           fast kernel and the double reference, all-reduce
+//                                           timed apart; the kernel on the shard held as
+//                                           uint8, float32 and float64
+//   shardmax_bench synthetic N D K [REPEATS]  the fast kernel on N x D random float32 rows, K
+//                                           classes (one process)
+// A pass costs 4 N D K flops: 2 N D K for the logits X W^T and as many for G^T X.
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/gradient_kernel.hpp"
+#include "common/mpi_layer.hpp"
+#include "common/random.hpp"
+#include "io/dataset_reader.hpp"
+#include "trainer/sharded_objective.hpp"
+
+namespace shardmax {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using FloatMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ByteMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// Best wall time of `repeats` calls, the slowest rank's on each call.
+double BestSeconds(const Communicator& comm, int repeats, const std::function<void()>& work) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    MPI_Barrier(comm.get());
+    const auto start = Clock::now();
+    work();
+    double seconds = Seconds(start);
+    MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, comm.get());
+    best = std::min(best, seconds);
+  }
+  return best;
+}
+
+SoftmaxModel RandomModel(Eigen::Index classes, Eigen::Index features, std::uint64_t seed) {
+  SplitMix64 generator(seed);
+  SoftmaxModel model = SoftmaxModel::Zeros(classes, features);
+  for (Eigen::Index i = 0; i < model.weights.size(); ++i) {
+    model.weights.data()[i] = 0.01 * generator.Normal();
+  }
+  return model;
+}
+
+int Probe(const Communicator& comm) {
+  const Eigen::Index n = 1024;
+  FloatMatrix a = FloatMatrix::Random(n, n);
+  FloatMatrix b = FloatMatrix::Random(n, n);
+  FloatMatrix c(n, n);
+  const double gemm = BestSeconds(comm, 20, [&] { c.noalias() = a * b; });
+  // Read bandwidth: sum 256 MB of floats, far beyond the caches.
+  std::vector<float> big(64 * 1024 * 1024, 1.0f);
+  volatile float sink = 0.0f;
+  const double read = BestSeconds(comm, 20, [&] {
+    sink =
+        Eigen::Map<const Eigen::VectorXf>(big.data(), static_cast<Eigen::Index>(big.size())).sum();
+  });
+  static_cast<void>(sink);
+  if (comm.is_root()) {
+    std::printf("gemm_gflops %.1f read_gbs %.1f\n", 2.0 * n * n * n / gemm / 1e9,
+                static_cast<double>(big.size() * sizeof(float)) / read / 1e9);
+  }
+  return 0;
+}
+
+// The kernel alone over a shard's rows held as T, in blocks of kBlockRows.
+template <typename T>
+double KernelSeconds(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
+                     const T* data, const Shard& shard, int repeats) {
+  GradientSums sums(model.classes(), model.features());
+  const Eigen::Index d = shard.feature_count;
+  return BestSeconds(comm, repeats, [&] {
+    sums.Clear();
+    for (std::int64_t begin = 0; begin < shard.rows.size(); begin += kBlockRows) {
+      const std::int64_t count = std::min(kBlockRows, shard.rows.size() - begin);
+      AccumulateDenseRows(loss, model, DenseRows<T>{data + begin * d, count, d},
+                          shard.Block(begin, count), &sums);
+    }
+  });
+}
+
+int Pass(const Communicator& comm, const std::string& path, int repeats) {
+  const Shard shard = ReadShard(comm, path, DatasetLayout{});
+  const std::int64_t classes = CountClasses(comm, shard);
+  const SoftmaxModel model = RandomModel(classes, shard.feature_count, 1);
+  const auto loss = MakeLoss("softmax");
+
+  double compute = 1e300;
+  double reduce = 1e300;
+  const double fast = BestSeconds(comm, repeats, [&] {
+    const auto start = Clock::now();
+    GradientSums sums(model.classes(), model.features());
+    shard.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(*loss, model, block, &sums); });
+    const double computed = Seconds(start);
+    const auto reduce_start = Clock::now();
+    ReduceObjective(comm, &sums, model, 1e-4);
+    compute = std::min(compute, computed);
+    reduce = std::min(reduce, Seconds(reduce_start));
+  });
+  // With float64 products, as L-BFGS computes by default.
+  const double float64_pass = BestSeconds(comm, repeats, [&] {
+    ComputeShardedObjective(comm, *loss, model, shard, 1e-4, Precision::kFloat64);
+  });
+  const double reference = BestSeconds(comm, std::min(repeats, 3), [&] {
+    GradientSums sums(model.classes(), model.features());
+    shard.ForEachBlock(
+        [&](const RowBlock& block) { AccumulateBlockReference(*loss, model, block, &sums); });
+    ReduceObjective(comm, &sums, model, 1e-4);
+  });
+  // The same rows as uint8 (exact for a uint8 file: x = v/255) and as float64.
+  const ByteMatrix bytes = (shard.features * 255.0f).array().round().cast<std::uint8_t>();
+  const Matrix doubles = shard.features.cast<double>();
+  const double as_uint8 = KernelSeconds(comm, *loss, model, bytes.data(), shard, repeats);
+  const double as_float32 =
+      KernelSeconds(comm, *loss, model, shard.features.data(), shard, repeats);
+  const double as_float64 = KernelSeconds(comm, *loss, model, doubles.data(), shard, repeats);
+  // Mini-batch steps as the trainer takes them (global batch 256, split over the ranks): gather
+  // the batch, the kernel, one all-reduce; the all-reduce timed apart.
+  const std::int64_t local_batch = std::max<std::int64_t>(1, 256 / comm.size());
+  std::vector<std::int64_t> order(static_cast<std::size_t>(shard.rows.size()));
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  SplitMix64 shuffle(4);  // batches of random rows, as the trainer's shuffled epochs read them
+  for (std::size_t i = order.size() - 1; i > 0; --i) {
+    std::swap(order[i], order[shuffle.Below(static_cast<std::uint64_t>(i + 1))]);
+  }
+  GatheredRows batch_rows;
+  double step_reduce = 0.0;  // of the fastest repeat on this rank
+  double fastest = 1e300;
+  const std::int64_t steps = shard.rows.size() / local_batch;
+  const double epoch = BestSeconds(comm, std::min(repeats, 5), [&] {
+    const auto start = Clock::now();
+    double reduce_seconds = 0.0;
+    GradientSums sums(model.classes(), model.features());
+    for (std::int64_t step = 0; step < steps; ++step) {
+      sums.Clear();
+      AccumulateBlock(
+          *loss, model,
+          shard.Gather(std::span(order).subspan(static_cast<std::size_t>(step * local_batch),
+                                                static_cast<std::size_t>(local_batch)),
+                       &batch_rows),
+          &sums);
+      const auto reduce_start = Clock::now();
+      ReduceObjective(comm, &sums, model, 1e-4);
+      reduce_seconds += Seconds(reduce_start);
+    }
+    if (Seconds(start) < fastest) {
+      fastest = Seconds(start);
+      step_reduce = reduce_seconds / static_cast<double>(steps);
+    }
+  });
+  if (comm.is_root()) {
+    std::printf(
+        "ranks %d batch 256 steps %lld step_epoch_ms %.1f step_allreduce_us %.1f "
+        "step_allreduce_share %.1f\n",
+        comm.size(), static_cast<long long>(steps), epoch * 1e3, step_reduce * 1e6,
+        100.0 * step_reduce * static_cast<double>(steps) / fastest);
+  }
+  if (comm.is_root()) {
+    std::printf(
+        "ranks %d rows %lld features %lld classes %lld stored %s pass_ms %.2f compute_ms %.2f "
+        "allreduce_ms %.3f pass64_ms %.2f reference_ms %.1f kernel_uint8_ms %.2f kernel_float32_ms %.2f "
+        "kernel_float64_ms %.2f\n",
+        comm.size(), static_cast<long long>(shard.total_rows),
+        static_cast<long long>(shard.feature_count), static_cast<long long>(classes),
+        shard.feature_type.c_str(), fast * 1e3, compute * 1e3, reduce * 1e3, float64_pass * 1e3, reference * 1e3,
+        as_uint8 * 1e3, as_float32 * 1e3, as_float64 * 1e3);
+  }
+  return 0;
+}
+
+int Synthetic(const Communicator& comm, Eigen::Index rows, Eigen::Index features,
+              Eigen::Index classes, int repeats) {
+  SplitMix64 generator(2);
+  FloatMatrix x(rows, features);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(generator.Normal());
+  std::vector<Label> labels(static_cast<std::size_t>(rows));
+  for (Label& label : labels)
+    label = static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes)));
+  const SoftmaxModel model = RandomModel(classes, features, 3);
+  const auto loss = MakeLoss("softmax");
+  GradientSums sums(classes, features);
+  const double seconds = BestSeconds(comm, repeats, [&] {
+    sums.Clear();
+    for (Eigen::Index begin = 0; begin < rows; begin += kBlockRows) {
+      const Eigen::Index count = std::min<Eigen::Index>(kBlockRows, rows - begin);
+      AccumulateBlock(
+          *loss, model,
+          MakeRowBlock(x.data() + begin * features, labels.data() + begin, count, features), &sums);
+    }
+  });
+  if (comm.is_root()) {
+    std::printf("rows %lld features %lld classes %lld pass_ms %.2f gflops %.1f\n",
+                static_cast<long long>(rows), static_cast<long long>(features),
+                static_cast<long long>(classes), seconds * 1e3,
+                4.0 * double(rows) * double(features) * double(classes) / seconds / 1e9);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace shardmax
+
+int main(int argc, char** argv) {
+  using namespace shardmax;
+  MpiEnvironment environment(&argc, &argv);
+  const Communicator world(MPI_COMM_WORLD);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.size() == 1 && args[0] == "probe") return Probe(world);
+    if (args.size() >= 2 && args[0] == "pass") {
+      return Pass(world, args[1], args.size() > 2 ? std::stoi(args[2]) : 10);
+    }
+    if (args.size() >= 4 && args[0] == "synthetic") {
+      return Synthetic(world, std::stol(args[1]), std::stol(args[2]), std::stol(args[3]),
+                       args.size() > 4 ? std::stoi(args[4]) : 5);
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "shardmax_bench: %s\n", error.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  std::fprintf(stderr,
+               "usage: shardmax_bench probe | pass FILE [REPEATS] | synthetic N D K [REPEATS]\n");
+  return 2;
+}

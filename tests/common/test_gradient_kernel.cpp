@@ -1,0 +1,214 @@
+// The fast gradient kernel against the straightforward double-precision reference, for every
+// storage type, loss and weighting, at sizes that exercise every remainder path.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/gradient_kernel.hpp"
+#include "common/random.hpp"
+
+namespace shardmax {
+namespace {
+
+using ByteMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Random rows stored three ways, with labels, 0/1 targets, sample weights and a model.
+struct Problem {
+  ByteMatrix bytes;        // uint8 storage; means bytes / 255
+  Matrix doubles;          // float64 storage
+  FeatureMatrix as_float;  // what the kernel computes with: float32 values
+  std::vector<Label> labels;
+  TargetMatrix targets;
+  std::vector<double> weights;
+  SoftmaxModel model;
+};
+
+enum class Storage { kFloat32, kFloat64, kUint8 };
+
+std::string Name(Storage storage) {
+  switch (storage) {
+    case Storage::kFloat32:
+      return "float32";
+    case Storage::kFloat64:
+      return "float64";
+    case Storage::kUint8:
+      return "uint8";
+  }
+  return "?";
+}
+
+Problem RandomProblem(Eigen::Index rows, Eigen::Index dims, Eigen::Index classes, Storage storage,
+                      std::uint64_t seed) {
+  SplitMix64 generator(seed);
+  Problem problem;
+  problem.bytes.resize(rows, dims);
+  problem.doubles.resize(rows, dims);
+  for (Eigen::Index i = 0; i < problem.doubles.size(); ++i) {
+    problem.bytes.data()[i] = static_cast<std::uint8_t>(generator.Below(256));
+    problem.doubles.data()[i] = generator.Normal();
+  }
+  // The float32 values each storage means (as the reader turns them into float32); the
+  // float64 rows hold values exact in float32, so that the reference sees the same numbers.
+  if (storage == Storage::kUint8) {
+    problem.as_float = problem.bytes.cast<float>() * (1.0f / 255.0f);
+  } else {
+    problem.as_float = problem.doubles.cast<float>();
+    problem.doubles = problem.as_float.cast<double>();
+  }
+  problem.targets.resize(rows, classes);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    problem.labels.push_back(
+        static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes))));
+    for (Eigen::Index k = 0; k < classes; ++k) {
+      problem.targets(i, k) = static_cast<std::uint8_t>(generator.Below(2));
+    }
+    problem.weights.push_back(3.0 * generator.UniformOpen());
+  }
+  problem.model = SoftmaxModel::Zeros(classes, dims);
+  // Logits of a few units whatever D, as in training.
+  const double scale = (storage == Storage::kUint8 ? 2.0 : 1.0) / std::sqrt(double(dims));
+  for (Eigen::Index i = 0; i < problem.model.weights.size(); ++i) {
+    problem.model.weights.data()[i] = scale * generator.Normal();
+  }
+  for (Eigen::Index k = 0; k < classes; ++k) problem.model.bias(k) = 0.3 * generator.Normal();
+  return problem;
+}
+
+RowBlock ScoringBlock(const Problem& problem, const Loss& loss, bool weighted) {
+  const bool multi_label = loss.is_multi_label();
+  return RowBlock{Eigen::Map<const FeatureMatrix>(problem.as_float.data(), problem.as_float.rows(),
+                                                  problem.as_float.cols()),
+                  multi_label ? std::span<const Label>() : std::span<const Label>(problem.labels),
+                  weighted ? std::span<const double>(problem.weights) : std::span<const double>(),
+                  Eigen::Map<const TargetMatrix>(problem.targets.data(),
+                                                 multi_label ? problem.targets.rows() : 0,
+                                                 multi_label ? problem.targets.cols() : 0)};
+}
+
+GradientSums Fast(const Problem& problem, Storage storage, const Loss& loss, const RowBlock& block,
+                  Precision precision = Precision::kFloat32) {
+  GradientSums sums(problem.model.classes(), problem.model.features());
+  const Eigen::Index rows = problem.as_float.rows();
+  const Eigen::Index cols = problem.as_float.cols();
+  switch (storage) {
+    case Storage::kFloat32:
+      AccumulateBlock(loss, problem.model, block, &sums, precision);
+      break;
+    case Storage::kFloat64:
+      AccumulateDenseRows(loss, problem.model,
+                          DenseRows<double>{problem.doubles.data(), rows, cols}, block, &sums,
+                          precision);
+      break;
+    case Storage::kUint8:
+      AccumulateDenseRows(loss, problem.model,
+                          DenseRows<std::uint8_t>{problem.bytes.data(), rows, cols}, block, &sums,
+                          precision);
+      break;
+  }
+  return sums;
+}
+
+double RelativeDifference(const Eigen::Ref<const Vector>& fast,
+                          const Eigen::Ref<const Vector>& reference) {
+  return (fast - reference).norm() / reference.norm();
+}
+
+struct Shape {
+  Eigen::Index rows;
+  Eigen::Index dims;
+  Eigen::Index classes;
+};
+
+// Rows not a multiple of the 64-row sub-block (and odd: the last row has no twin), columns not
+// a multiple of the vector width, classes filling a whole 12-class tile and a partial one, and
+// the many-class GEMM path over more than one 512-row sub-block.
+const Shape kShapes[] = {
+    {203, 37, 2}, {130, 33, 10}, {65, 50, 13}, {7, 3, 1 + kFusedMaxClasses}, {600, 70, 1000}};
+
+// float32 products: within 1e-6 (relative) of the reference; float64: within 1e-12.
+TEST(GradientKernel, MatchesTheReferenceForEveryStorageLossAndWeighting) {
+  for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
+    const double tolerance = precision == Precision::kFloat32 ? 1e-6 : 1e-12;
+    for (const Shape& shape : kShapes) {
+      for (const Storage storage : {Storage::kFloat32, Storage::kFloat64, Storage::kUint8}) {
+        const Problem problem =
+            RandomProblem(shape.rows, shape.dims, shape.classes, storage, 7 + shape.classes);
+        for (const char* loss_name : {"softmax", "squared", "hinge", "sigmoid"}) {
+          const auto loss = MakeLoss(loss_name);
+          for (const bool weighted : {false, true}) {
+            SCOPED_TRACE(::testing::Message()
+                         << shape.rows << " x " << shape.dims << ", K = " << shape.classes << ", "
+                         << Name(storage) << ", " << loss_name << (weighted ? ", weighted" : "")
+                         << (precision == Precision::kFloat32 ? ", float32" : ", float64"));
+            const RowBlock block = ScoringBlock(problem, *loss, weighted);
+            const GradientSums fast = Fast(problem, storage, *loss, block, precision);
+            GradientSums reference(shape.classes, shape.dims);
+            AccumulateBlockReference(*loss, problem.model, block, &reference);
+
+            EXPECT_NEAR(fast.loss_sum(), reference.loss_sum(),
+                        tolerance * std::abs(reference.loss_sum()));
+            const auto fast_weights = fast.weights().reshaped<Eigen::RowMajor>();
+            const auto reference_weights = reference.weights().reshaped<Eigen::RowMajor>();
+            EXPECT_LE(RelativeDifference(fast_weights, reference_weights), tolerance);
+            EXPECT_LE(RelativeDifference(fast.bias(), reference.bias()), tolerance);
+            EXPECT_EQ(fast.count(), reference.count());
+            EXPECT_EQ(fast.rows(), reference.rows());
+          }
+        }
+      }
+    }
+  }
+}
+
+// The bits depend on the block's values only: not on where in memory they sit (unaligned
+// loads, no alignment-dependent paths), nor on what was computed before.
+TEST(GradientKernel, SameRowsAtAnotherAddressGiveTheSameBits) {
+  for (const Shape& shape : kShapes) {
+    const Problem problem =
+        RandomProblem(shape.rows, shape.dims, shape.classes, Storage::kFloat32, 3);
+    const auto loss = MakeLoss("softmax");
+    const RowBlock block = ScoringBlock(problem, *loss, true);
+    GradientSums first = Fast(problem, Storage::kFloat32, *loss, block);
+
+    std::vector<float> shifted(static_cast<std::size_t>(problem.as_float.size()) + 1);
+    std::copy(problem.as_float.data(), problem.as_float.data() + problem.as_float.size(),
+              shifted.begin() + 1);
+    const RowBlock moved{
+        Eigen::Map<const FeatureMatrix>(shifted.data() + 1, shape.rows, shape.dims), block.labels,
+        block.weights, block.targets};
+    GradientSums second(shape.classes, shape.dims);
+    AccumulateBlock(*loss, problem.model, moved, &second);
+    for (std::size_t i = 0; i < first.buffer().size(); ++i) {
+      ASSERT_EQ(first.buffer()[i], second.buffer()[i])
+          << "K = " << shape.classes << ", entry " << i;
+    }
+  }
+}
+
+TEST(GradientKernel, AllOneWeightsGiveTheUnweightedBits) {
+  const Problem problem = RandomProblem(77, 40, 10, Storage::kFloat32, 5);
+  const auto loss = MakeLoss("softmax");
+  const std::vector<double> ones(77, 1.0);
+  RowBlock weighted = ScoringBlock(problem, *loss, false);
+  GradientSums unweighted = Fast(problem, Storage::kFloat32, *loss, weighted);
+  weighted.weights = ones;
+  GradientSums all_one = Fast(problem, Storage::kFloat32, *loss, weighted);
+  for (std::size_t i = 0; i < all_one.buffer().size(); ++i) {
+    ASSERT_EQ(all_one.buffer()[i], unweighted.buffer()[i]) << "entry " << i;
+  }
+}
+
+TEST(GradientKernel, EmptyBlockAddsNothing) {
+  const Problem problem = RandomProblem(0, 5, 3, Storage::kFloat32, 1);
+  const auto loss = MakeLoss("softmax");
+  GradientSums sums(3, 5);
+  AccumulateBlock(*loss, problem.model, ScoringBlock(problem, *loss, false), &sums);
+  for (const double value : sums.buffer()) EXPECT_EQ(value, 0.0);
+}
+
+}  // namespace
+}  // namespace shardmax
