@@ -1,6 +1,7 @@
 #include "test_support.hpp"
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -26,6 +27,25 @@ std::string DeterministicMetricsColumns(const std::string& path) {
     kept += line.substr(0, cut) + "\n";
   }
   return kept;
+}
+
+TrainConfig SmallTrainConfig(const std::string& train_path,
+                             const std::string& checkpoint_directory) {
+  TrainConfig config;
+  config.train_path = train_path;
+  config.epochs = 3;
+  config.batch_size = 64;
+  config.optimizer.learning_rate = 0.2;
+  config.optimizer.momentum = 0.9;
+  config.optimizer.weight_decay = 1e-3;
+  config.seed = 5;
+  config.checkpoint.directory = checkpoint_directory;
+  return config;
+}
+
+bool SameBits(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
 }
 
 std::string MakeScratchDirectory(const Communicator& comm) {

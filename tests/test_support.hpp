@@ -1,12 +1,15 @@
 // Helpers shared by the tests: scratch directories and small HDF5 data files.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <hdf5.h>
 
 #include <string>
 #include <vector>
 
+#include "common/collective.hpp"
 #include "common/config.hpp"
+#include "common/error.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/types.hpp"
 
@@ -55,6 +58,30 @@ inline RowBlock LabelsOnly(std::span<const Label> labels) {
 // The metrics log at `path` without its timing columns: epoch, global_step, train_loss,
 // val_loss, val_accuracy, learning_rate of every line, the header's included.
 std::string DeterministicMetricsColumns(const std::string& path);
+
+// Small SGD training on `train_path`, checkpointing into `checkpoint_directory`: 3 epochs of
+// batch 64, lr 0.2, momentum 0.9, weight decay 1e-3, seed 5.
+TrainConfig SmallTrainConfig(const std::string& train_path,
+                             const std::string& checkpoint_directory);
+
+// Whether a and b hold the same bits.
+bool SameBits(const Matrix& a, const Matrix& b);
+
+// Expects `work` to throw an AgreedError containing `part`, with the same message on every
+// rank of `comm`.
+template <typename Work>
+void ExpectAgreedError(const Communicator& comm, Work work, const std::string& part) {
+  std::string message;
+  try {
+    work();
+  } catch (const AgreedError& error) {
+    message = error.what();
+  }
+  EXPECT_NE(message.find(part), std::string::npos) << "message: '" << message << "'";
+  std::string root_message = message;
+  Broadcast(comm, &root_message, 0);
+  EXPECT_EQ(message, root_message) << "ranks disagree on the message";
+}
 
 // A small synthetic set: `rows` x `features`, `classes` classes, well separated.
 SyntheticConfig SmallSynthetic(const std::string& path, std::int64_t rows, std::int64_t features,

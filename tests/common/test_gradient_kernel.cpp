@@ -10,21 +10,19 @@
 
 #include "common/gradient_kernel.hpp"
 #include "common/random.hpp"
+#include "tests/random_problem.hpp"
 
 namespace shardmax {
 namespace {
 
 using ByteMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Random rows stored three ways, with labels, 0/1 targets, sample weights and a model.
-struct Problem {
+// Random rows stored three ways, with the labels, 0/1 targets, sample weights and model of
+// testing::RandomProblem.
+struct Problem : testing::RandomProblem {
   ByteMatrix bytes;        // uint8 storage; means bytes / 255
   Matrix doubles;          // float64 storage
   FeatureMatrix as_float;  // what the kernel computes with: float32 values
-  std::vector<Label> labels;
-  TargetMatrix targets;
-  std::vector<double> weights;
-  SoftmaxModel model;
 };
 
 enum class Storage { kFloat32, kFloat64, kUint8 };
@@ -43,38 +41,22 @@ std::string Name(Storage storage) {
 
 Problem RandomProblem(Eigen::Index rows, Eigen::Index dims, Eigen::Index classes, Storage storage,
                       std::uint64_t seed) {
-  SplitMix64 generator(seed);
-  Problem problem;
-  problem.bytes.resize(rows, dims);
-  problem.doubles.resize(rows, dims);
-  for (Eigen::Index i = 0; i < problem.doubles.size(); ++i) {
-    problem.bytes.data()[i] = static_cast<std::uint8_t>(generator.Below(256));
-    problem.doubles.data()[i] = generator.Normal();
-  }
+  // Logits of a few units whatever D, as in training.
+  const double scale = (storage == Storage::kUint8 ? 2.0 : 1.0) / std::sqrt(double(dims));
+  Problem problem{testing::MakeRandomProblem(rows, dims, classes, seed, scale, 0.3), {}, {}, {}};
   // The float32 values each storage means (as the reader turns them into float32); the
   // float64 rows hold values exact in float32, so that the reference sees the same numbers.
   if (storage == Storage::kUint8) {
+    SplitMix64 generator(seed + 1);
+    problem.bytes.resize(rows, dims);
+    for (Eigen::Index i = 0; i < problem.bytes.size(); ++i) {
+      problem.bytes.data()[i] = static_cast<std::uint8_t>(generator.Below(256));
+    }
     problem.as_float = problem.bytes.cast<float>() * (1.0f / 255.0f);
   } else {
-    problem.as_float = problem.doubles.cast<float>();
-    problem.doubles = problem.as_float.cast<double>();
+    problem.as_float = problem.features;
   }
-  problem.targets.resize(rows, classes);
-  for (Eigen::Index i = 0; i < rows; ++i) {
-    problem.labels.push_back(
-        static_cast<Label>(generator.Below(static_cast<std::uint64_t>(classes))));
-    for (Eigen::Index k = 0; k < classes; ++k) {
-      problem.targets(i, k) = static_cast<std::uint8_t>(generator.Below(2));
-    }
-    problem.weights.push_back(3.0 * generator.UniformOpen());
-  }
-  problem.model = SoftmaxModel::Zeros(classes, dims);
-  // Logits of a few units whatever D, as in training.
-  const double scale = (storage == Storage::kUint8 ? 2.0 : 1.0) / std::sqrt(double(dims));
-  for (Eigen::Index i = 0; i < problem.model.weights.size(); ++i) {
-    problem.model.weights.data()[i] = scale * generator.Normal();
-  }
-  for (Eigen::Index k = 0; k < classes; ++k) problem.model.bias(k) = 0.3 * generator.Normal();
+  problem.doubles = problem.as_float.cast<double>();
   return problem;
 }
 
@@ -83,7 +65,7 @@ RowBlock ScoringBlock(const Problem& problem, const Loss& loss, bool weighted) {
   return RowBlock{Eigen::Map<const FeatureMatrix>(problem.as_float.data(), problem.as_float.rows(),
                                                   problem.as_float.cols()),
                   multi_label ? std::span<const Label>() : std::span<const Label>(problem.labels),
-                  weighted ? std::span<const double>(problem.weights) : std::span<const double>(),
+                  weighted ? std::span<const double>(problem.sample_weights) : std::span<const double>(),
                   Eigen::Map<const TargetMatrix>(problem.targets.data(),
                                                  multi_label ? problem.targets.rows() : 0,
                                                  multi_label ? problem.targets.cols() : 0)};

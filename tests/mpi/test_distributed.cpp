@@ -49,16 +49,9 @@ class DistributedTest : public ::testing::Test {
   }
 
   TrainConfig BaseTrainConfig(const SyntheticConfig& data, const std::string& checkpoints) const {
-    TrainConfig config;
-    config.train_path = data.output_path;
+    TrainConfig config =
+        testing::SmallTrainConfig(data.output_path, directory_ + "/" + checkpoints);
     config.validation_path = data.validation_output_path;
-    config.epochs = 3;
-    config.batch_size = 64;
-    config.optimizer.learning_rate = 0.2;
-    config.optimizer.momentum = 0.9;
-    config.optimizer.weight_decay = 1e-3;
-    config.seed = 5;
-    config.checkpoint.directory = directory_ + "/" + checkpoints;
     return config;
   }
 
@@ -72,19 +65,9 @@ class DistributedTest : public ::testing::Test {
     return AllreduceMin(world_, static_cast<std::int64_t>(same)) == 1;
   }
 
-  // Expects `work` to throw the same AgreedError containing `part` on every rank.
   template <typename Work>
   void ExpectAgreedError(Work work, const std::string& part) {
-    std::string message;
-    try {
-      work();
-    } catch (const AgreedError& error) {
-      message = error.what();
-    }
-    EXPECT_NE(message.find(part), std::string::npos) << "message: '" << message << "'";
-    std::string root_message = message;
-    Broadcast(world_, &root_message, 0);
-    EXPECT_EQ(message, root_message);
+    testing::ExpectAgreedError(world_, work, part);
   }
 
   Communicator world_{MPI_COMM_WORLD};

@@ -104,31 +104,16 @@ class SparseTest : public ::testing::Test {
   }
 
   TrainConfig BaseConfig(const std::string& train, const std::string& checkpoints) const {
-    TrainConfig config;
-    config.train_path = train;
-    config.epochs = 3;
-    config.batch_size = 64;
+    TrainConfig config = testing::SmallTrainConfig(train, Path(checkpoints));
     config.optimizer.learning_rate = 0.1;
-    config.optimizer.momentum = 0.9;
-    config.optimizer.weight_decay = 1e-3;
     config.seed = 9;
-    config.checkpoint.directory = Path(checkpoints);
     config.progress_seconds = 0;
     return config;
   }
 
   template <typename Work>
   void ExpectAgreedError(Work work, const std::string& part) {
-    std::string message;
-    try {
-      work();
-    } catch (const AgreedError& error) {
-      message = error.what();
-    }
-    EXPECT_NE(message.find(part), std::string::npos) << "message: '" << message << "'";
-    std::string root = message;
-    Broadcast(world_, &root, 0);
-    EXPECT_EQ(root, message) << "ranks disagree on the message";
+    testing::ExpectAgreedError(world_, work, part);
   }
 
   Communicator world_{MPI_COMM_WORLD};

@@ -55,34 +55,14 @@ class TrainingDataTest : public ::testing::Test {
   }
 
   TrainConfig BaseConfig(const std::string& train_path, const std::string& checkpoints) const {
-    TrainConfig config;
-    config.train_path = train_path;
-    config.epochs = 3;
-    config.batch_size = 64;
-    config.optimizer.learning_rate = 0.2;
-    config.optimizer.momentum = 0.9;
-    config.optimizer.weight_decay = 1e-3;
-    config.seed = 5;
-    config.checkpoint.directory = directory_ + "/" + checkpoints;
-    return config;
+    return testing::SmallTrainConfig(train_path, directory_ + "/" + checkpoints);
   }
 
   template <typename Work>
   void ExpectAgreedError(Work work, const std::string& part) {
-    std::string message;
-    try {
-      work();
-    } catch (const AgreedError& error) {
-      message = error.what();
-    }
-    EXPECT_NE(message.find(part), std::string::npos) << "message: '" << message << "'";
+    testing::ExpectAgreedError(world_, work, part);
   }
 
-  static bool SameBits(const Matrix& a, const Matrix& b) {
-    return a.size() == b.size() &&
-           std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) ==
-               0;
-  }
 
   Communicator world_{MPI_COMM_WORLD};
   std::string directory_ = shardmax::testing::MakeScratchDirectory(world_);
@@ -210,7 +190,7 @@ TEST_F(TrainingDataTest, StandardizedModelFileTakesRawFeatures) {
   ASSERT_TRUE(checkpoint.feature_scaling.has_value());
   ASSERT_TRUE(model.feature_scaling.has_value());
   EXPECT_EQ(*model.feature_scaling, *checkpoint.feature_scaling);
-  EXPECT_TRUE(SameBits(checkpoint.model.weights, result.model.weights));  // training scale
+  EXPECT_TRUE(testing::SameBits(checkpoint.model.weights, result.model.weights));  // training scale
   const FeatureScaling& scaling = *checkpoint.feature_scaling;
   const Shard raw = ReadShard(Communicator(MPI_COMM_SELF), path, {});
   double worst = 0.0;
@@ -256,8 +236,8 @@ TEST_F(TrainingDataTest, WeightedStandardizedResumeEqualsUninterruptedBitwise) {
     interrupted.max_steps = stop;
     last = Train(world_, interrupted);
   }
-  EXPECT_TRUE(SameBits(last.model.weights, reference.model.weights));
-  EXPECT_TRUE(SameBits(Matrix(last.model.bias), Matrix(reference.model.bias)));
+  EXPECT_TRUE(testing::SameBits(last.model.weights, reference.model.weights));
+  EXPECT_TRUE(testing::SameBits(Matrix(last.model.bias), Matrix(reference.model.bias)));
   EXPECT_EQ(testing::DeterministicMetricsColumns(last.metrics_log),
             testing::DeterministicMetricsColumns(reference.metrics_log));
 
@@ -277,8 +257,8 @@ TEST_F(TrainingDataTest, AllOneSampleWeightsTrainTheSameBitsAsNone) {
   weighted.layout.sample_weights = "weights";
   const TrainResult a = Train(world_, unweighted);
   const TrainResult b = Train(world_, weighted);
-  EXPECT_TRUE(SameBits(a.model.weights, b.model.weights));
-  EXPECT_TRUE(SameBits(Matrix(a.model.bias), Matrix(b.model.bias)));
+  EXPECT_TRUE(testing::SameBits(a.model.weights, b.model.weights));
+  EXPECT_TRUE(testing::SameBits(Matrix(a.model.bias), Matrix(b.model.bias)));
 }
 
 // Sigmoid training on generated multi-label data; its evaluation counts are the same on any
