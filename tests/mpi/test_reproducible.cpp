@@ -62,18 +62,22 @@ TEST_F(ReproducibleTest, FullObjectiveAndEvaluationMatchOneRankBitForBit) {
   const Shard shard = ReadShard(world_, data.output_path, {}, ShardLabels::kRead, 12);
   const Shard everything = ReadShard(alone_, data.output_path, {}, ShardLabels::kRead, 12);
 
-  const Objective distributed =
-      ReproducibleObjective(world_, loss, shard).FullObjective(model, 0.01);
-  const Objective single =
-      ReproducibleObjective(alone_, loss, everything).FullObjective(model, 0.01);
-  EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.value),
-            std::bit_cast<std::uint64_t>(single.value));
-  EXPECT_TRUE(SameBits(distributed.grad_weights, single.grad_weights));
-  EXPECT_TRUE(SameBits(distributed.grad_bias, single.grad_bias));
-  // And it is the objective: the default mode's, to rounding.
-  const Objective plain = ComputeShardedObjective(world_, loss, model, shard, 0.01);
-  EXPECT_NEAR(distributed.value, plain.value, 1e-12 * std::abs(plain.value));
-  EXPECT_LT((distributed.grad_weights - plain.grad_weights).cwiseAbs().maxCoeff(), 1e-12);
+  // Float32 products (sgd's, adamw's) and float64 products (lbfgs's) alike.
+  for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
+    const Objective distributed =
+        ReproducibleObjective(world_, loss, shard, precision).FullObjective(model, 0.01);
+    const Objective single =
+        ReproducibleObjective(alone_, loss, everything, precision).FullObjective(model, 0.01);
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.value),
+              std::bit_cast<std::uint64_t>(single.value));
+    EXPECT_TRUE(SameBits(distributed.grad_weights, single.grad_weights));
+    EXPECT_TRUE(SameBits(distributed.grad_bias, single.grad_bias));
+    // And it is the objective: the default mode's, to rounding.
+    const double tolerance = precision == Precision::kFloat64 ? 1e-12 : 1e-6;
+    const Objective plain = ComputeShardedObjective(world_, loss, model, shard, 0.01, precision);
+    EXPECT_NEAR(distributed.value, plain.value, tolerance * std::abs(plain.value));
+    EXPECT_LT((distributed.grad_weights - plain.grad_weights).cwiseAbs().maxCoeff(), tolerance);
+  }
 
   const Metrics metrics = EvaluateSharded(world_, loss, model, shard, 0.01);
   const Metrics single_metrics = EvaluateSharded(alone_, loss, model, everything, 0.01);
