@@ -16,7 +16,7 @@
 # --install-peers  apt-get installs python3-torch, python3-sklearn, python3-h5py and
 #                  libopenblas0-pthread first (Debian's archive; needs root). The peers use
 #                  whatever BLAS libblas.so.3 points to: the table says which.
-# Builds into build-bench/ (BUILD_DIR to change it) with -DSHARDMAX_AVX512=ON.
+# Builds into build-bench/ (BUILD_DIR to change it) with -DSHARDMAX_NATIVE=ON -DSHARDMAX_AVX512=ON.
 # Needs data/fashion-mnist-train.h5 (bash launch/quickstart.sh makes it). Writes its runs
 # under runs/bench/ (ignored by git). Times are the best of the repeats; run it on a quiet
 # machine: other jobs on the cores make every figure slower.
@@ -54,7 +54,7 @@ if [[ ! -f "${train}" ]]; then
   echo "bench.sh: run bash launch/quickstart.sh once first: it converts Fashion-MNIST" >&2
   exit 1
 fi
-BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON -DSHARDMAX_AVX512=ON > /dev/null
+BUILD_DIR="${build_dir}" bash launch/build.sh -DSHARDMAX_BUILD_TESTS=ON -DSHARDMAX_NATIVE=ON -DSHARDMAX_AVX512=ON > /dev/null
 rm -rf "${out}"
 mkdir -p "${out}"
 
