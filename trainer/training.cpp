@@ -383,12 +383,12 @@ class TrainingRun {
     lbfgs.max_iterations = options.max_iterations;
     // A member, so the checkpoints written after the loop still view its state.
     lbfgs_.emplace(lbfgs, [this](const Vector& theta, Vector* gradient) {
-      const OptimizerConfig& options = config_.optimizer;
+      const OptimizerConfig& optimizer = config_.optimizer;
       const SoftmaxModel model = UnflattenParameters(theta, classes_, train_.feature_count);
       const Objective objective =
-          reproducible_ ? reproducible_->FullObjective(model, options.weight_decay)
-                        : ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay,
-                                                  options.PassPrecision());
+          reproducible_ ? reproducible_->FullObjective(model, optimizer.weight_decay)
+                        : ComputeShardedObjective(comm_, *loss_, model, train_,
+                                                  optimizer.weight_decay, optimizer.PassPrecision());
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
