@@ -57,9 +57,15 @@ void KillHereIfTestAsks(const char* stage, std::int64_t global_step) {
 }
 
 // Each array carries the CRC-32 of its values, so it verifies on its own (even copied out).
-void WriteArray(const h5::Handle& file, const std::string& name, const Matrix& values) {
-  h5::WriteMatrix(file, name, values);
-  h5::WriteAttribute(file, name, kChecksumAttribute, static_cast<std::int64_t>(Crc32Of(values)));
+void WriteArray(const h5::Handle& file, const std::string& name,
+                const Eigen::Map<const Matrix>& values) {
+  const h5::Handle dataset =
+      h5::CreateDataset(file, name, H5T_IEEE_F64LE, values.rows(), values.cols(), 0);
+  h5::WriteRows(dataset, 0, values.rows(), H5T_NATIVE_DOUBLE, values.data(),
+                "dataset '" + name + "'");
+  const std::uint32_t crc = Crc32(std::span(reinterpret_cast<const unsigned char*>(values.data()),
+                                            static_cast<std::size_t>(values.size()) * sizeof(double)));
+  h5::WriteAttribute(file, name, kChecksumAttribute, static_cast<std::int64_t>(crc));
 }
 
 void CheckArray(const h5::Handle& file, const std::string& name, std::uint32_t actual,
@@ -83,7 +89,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
                      static_cast<std::int64_t>(Crc32Of(checkpoint.model.bias)));
   if (checkpoint.feature_scaling) WriteFeatureScaling(file, *checkpoint.feature_scaling);
   for (const NamedMatrix& state : checkpoint.optimizer_state) {
-    WriteArray(file, "/optimizer/" + state.name, state.values);
+    WriteArray(file, "/optimizer/" + state.name, state.Values());
   }
 
   const TrainingPosition& position = checkpoint.position;
@@ -166,23 +172,27 @@ std::string HeaderText(const Envelope& body) {
 
 // The whole checkpoint file, header included, built in memory: HDF5 never writes to disk
 // here, so a full disk is our own checked write() failing (HDF 1.10 can crash at exit after a
-// failed flush of its own), and the checksum is taken over exactly the bytes written.
-std::string CheckpointImage(const Checkpoint& checkpoint) {
-  std::string body;
+// failed flush of its own), and the checksum is taken over exactly the bytes written. HDF5
+// copies its image straight after the space kept for the header, which is then filled in:
+// one buffer the size of the file, besides HDF5's own until it is closed here.
+std::vector<char> CheckpointImage(const Checkpoint& checkpoint) {
+  std::vector<char> image;
   {
     h5::Handle file = h5::CreateFileInMemory(static_cast<hsize_t>(kCheckpointHeaderBytes));
     WriteContents(file, checkpoint);
     // The image leaves out the user block: the header goes in front of it.
-    body = h5::FileImage(file, "building the checkpoint");
+    h5::CopyFileImage(file, "building the checkpoint",
+                      static_cast<std::size_t>(kCheckpointHeaderBytes), &image);
   }
-  const Envelope envelope{
-      static_cast<std::int64_t>(body.size()),
-      Crc32(std::span(reinterpret_cast<const unsigned char*>(body.data()), body.size()))};
-  return HeaderText(envelope) + body;
+  const auto body = std::span(reinterpret_cast<const unsigned char*>(image.data()), image.size())
+                        .subspan(static_cast<std::size_t>(kCheckpointHeaderBytes));
+  const std::string header = HeaderText(Envelope{static_cast<std::int64_t>(body.size()), Crc32(body)});
+  std::copy(header.begin(), header.end(), image.begin());
+  return image;
 }
 
 // Writes `image` to a new file at `path`; with the test hook, dies half way through.
-void WriteImage(const std::string& path, const std::string& image, std::int64_t global_step) {
+void WriteImage(const std::string& path, const std::vector<char>& image, std::int64_t global_step) {
   FileDescriptor file(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::size_t done = 0;
   while (done < image.size()) {
@@ -401,7 +411,7 @@ void SealCheckpointFile(const std::string& path) {
 
 void WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint) {
   const std::int64_t step = checkpoint.position.global_step;
-  const std::string image = CheckpointImage(checkpoint);
+  const std::vector<char> image = CheckpointImage(checkpoint);
   WriteFileAtomically(path, [&](const std::string& temporary) {
     WriteImage(temporary, image, step);
     KillHereIfTestAsks("written", step);

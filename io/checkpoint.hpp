@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/model.hpp"
@@ -59,9 +60,26 @@ struct RunSignature {
   std::int64_t virtual_shards = 0;
 };
 
+// An array of a checkpoint. ReadCheckpoint returns it owned, in `values`; a writer may instead
+// point `view` at a row-major view_rows x view_cols array it keeps alive until WriteCheckpoint
+// returns, so the L-BFGS history (2 m x K x (D + 1) doubles) is not copied to be saved.
 struct NamedMatrix {
   std::string name;
   Matrix values;
+  const double* view = nullptr;
+  Eigen::Index view_rows = 0;
+  Eigen::Index view_cols = 0;
+
+  static NamedMatrix View(std::string name, const double* data, Eigen::Index rows,
+                          Eigen::Index cols) {
+    NamedMatrix array{std::move(name), Matrix(), data, rows, cols};
+    return array;
+  }
+  // The array's values, owned or viewed.
+  Eigen::Map<const Matrix> Values() const {
+    return view != nullptr ? Eigen::Map<const Matrix>(view, view_rows, view_cols)
+                           : Eigen::Map<const Matrix>(values.data(), values.rows(), values.cols());
+  }
 };
 
 struct Checkpoint {

@@ -150,16 +150,17 @@ Handle CreateFileInMemory(hsize_t user_block_bytes) {
                 H5Fclose);
 }
 
-std::string FileImage(const Handle& file, const std::string& what) {
+void CopyFileImage(const Handle& file, const std::string& what, std::size_t offset,
+                   std::vector<char>* image) {
   ErrorPrintingOff quiet;
   Check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), what + ": flushing");
   const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
   if (size < 0) Check(-1, what + ": sizing the file image");
-  std::string image(static_cast<std::size_t>(size), '\0');
-  if (H5Fget_file_image(file.get(), image.data(), image.size()) != size) {
+  image->assign(offset + static_cast<std::size_t>(size), '\0');
+  if (H5Fget_file_image(file.get(), image->data() + offset, static_cast<std::size_t>(size)) !=
+      size) {
     Check(-1, what + ": copying the file image");
   }
-  return image;
 }
 
 bool HasObject(const Handle& file, const std::string& name) {

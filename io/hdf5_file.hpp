@@ -71,8 +71,10 @@ Handle CreateFile(const std::string& path, const Communicator* comm = nullptr);
 // writes to disk itself; user_block_bytes (0, or a power of two >= 512) reserves that many
 // bytes at the start for a header of the caller's, which HDF5 leaves alone.
 Handle CreateFileInMemory(hsize_t user_block_bytes = 0);
-// The bytes of a file as they would be on disk after its user block (which is left out).
-std::string FileImage(const Handle& file, const std::string& what);
+// Resizes *image to `offset` + the file's size and copies there the bytes of the file as they
+// would be on disk after its user block (which is left out); bytes before `offset` are zero.
+void CopyFileImage(const Handle& file, const std::string& what, std::size_t offset,
+                   std::vector<char>* image);
 
 bool HasObject(const Handle& file, const std::string& name);
 Handle OpenDataset(const Handle& file, const std::string& name, const std::string& context);

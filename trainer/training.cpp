@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <utility>
 #include <unistd.h>
 
 #include "common/collective.hpp"
@@ -64,7 +65,7 @@ class TrainingRun {
     if (config_.reproducible) CheckVirtualShards(config_.virtual_shards, comm_.size());
     PrepareCheckpointDirectory(comm_, config_.checkpoint.directory);
     LoadData();
-    const std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
+    std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
     CheckOutputFiles();
     DecideClassCount(checkpoint);
     prepared_ = PrepareTrainingData(comm_, config_, *loss_, classes_,
@@ -80,7 +81,10 @@ class TrainingRun {
     schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
     if (!IsLbfgs()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
     if (UsesSparseSteps()) sparse_sgd_.emplace(classes_, train_.feature_count);
-    if (checkpoint) RestoreFrom(*checkpoint);
+    if (checkpoint) {
+      RestoreFrom(std::move(*checkpoint));  // takes its arrays, the L-BFGS history among them
+      checkpoint.reset();
+    }
     RunAndAgree(comm_, [&] {
       if (comm_.is_root()) StartMetricsLog(metrics_log_, position_.epoch);
     });
@@ -315,7 +319,8 @@ class TrainingRun {
            o.learning_rate * o.weight_decay < 1.0;
   }
 
-  // The arrays a checkpoint holds besides the model: the optimizer's or the L-BFGS history.
+  // The arrays a checkpoint holds besides the model: the optimizer's, or where RestoreFrom
+  // puts the L-BFGS history before the solver takes it (MakeCheckpoint views the solver's).
   std::vector<OptimizerStateArray> SolverState() {
     if (sparse_sgd_) {
       std::vector<OptimizerStateArray> state = optimizer_->State();
@@ -329,8 +334,8 @@ class TrainingRun {
             {"lbfgs_scalars", &lbfgs_scalars_}};
   }
 
-  void RestoreFrom(const Checkpoint& checkpoint) {
-    model_ = checkpoint.model;
+  void RestoreFrom(Checkpoint checkpoint) {
+    model_ = std::move(checkpoint.model);
     position_ = checkpoint.position;
     last_checkpoint_step_ = position_.global_step;
     if (IsLbfgs()) {
@@ -341,8 +346,8 @@ class TrainingRun {
       lbfgs_scalars_.resize(1, kLbfgsScalars);
     }
     for (const OptimizerStateArray& state : SolverState()) {
-      const NamedMatrix* saved = nullptr;
-      for (const NamedMatrix& candidate : checkpoint.optimizer_state) {
+      NamedMatrix* saved = nullptr;
+      for (NamedMatrix& candidate : checkpoint.optimizer_state) {
         if (candidate.name == state.name) saved = &candidate;
       }
       if (saved == nullptr || saved->values.rows() != state.values->rows() ||
@@ -350,12 +355,13 @@ class TrainingRun {
         throw AgreedError("checkpoint '" + last_checkpoint_ + "' lacks optimizer state '/optimizer/" +
                           state.name + "' of the right shape");
       }
-      *state.values = saved->values;
+      *state.values = std::move(saved->values);
     }
     if (sparse_sgd_) sparse_sgd_->RestoreWeights(&model_);
     if (IsLbfgs()) {
       lbfgs_state_.x = FlattenParameters(model_.weights, model_.bias);
       lbfgs_state_.gradient = lbfgs_gradient_.col(0);
+      lbfgs_gradient_.resize(0, 0);
       lbfgs_state_.value = lbfgs_scalars_(0, 0);
       lbfgs_state_.pairs = static_cast<std::int64_t>(lbfgs_scalars_(0, 1));
       lbfgs_state_.iteration = static_cast<std::int64_t>(lbfgs_scalars_(0, 2));
@@ -375,17 +381,20 @@ class TrainingRun {
     lbfgs.gradient_tolerance = options.gradient_tolerance;
     lbfgs.objective_tolerance = options.objective_tolerance;
     lbfgs.max_iterations = options.max_iterations;
-    Lbfgs solver(lbfgs, [&](const Vector& theta, Vector* gradient) {
+    // A member, so the checkpoints written after the loop still view its state.
+    lbfgs_.emplace(lbfgs, [this](const Vector& theta, Vector* gradient) {
+      const OptimizerConfig& optimizer = config_.optimizer;
       const SoftmaxModel model = UnflattenParameters(theta, classes_, train_.feature_count);
       const Objective objective =
-          reproducible_ ? reproducible_->FullObjective(model, options.weight_decay)
-                        : ComputeShardedObjective(comm_, *loss_, model, train_, options.weight_decay,
-                                                  options.PassPrecision());
+          reproducible_ ? reproducible_->FullObjective(model, optimizer.weight_decay)
+                        : ComputeShardedObjective(comm_, *loss_, model, train_,
+                                                  optimizer.weight_decay, optimizer.PassPrecision());
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
+    Lbfgs& solver = *lbfgs_;
     if (resumed_lbfgs_) {
-      solver.Resume(lbfgs_state_);
+      solver.Resume(std::move(lbfgs_state_));
     } else {
       solver.Start(FlattenParameters(model_.weights, model_.bias));
     }
@@ -425,9 +434,11 @@ class TrainingRun {
     return false;
   }
 
+  // After each accepted iteration: the scalars a checkpoint saves and the model. The arrays a
+  // checkpoint saves (history, gradient) are the solver's own, viewed, not copied: a failed
+  // line search leaves them as they were, but counts evaluations and may drop the pairs, so
+  // the scalars are the ones kept here.
   void KeepLbfgsState(const LbfgsState& state) {
-    lbfgs_state_ = state;
-    lbfgs_gradient_ = state.gradient;
     lbfgs_scalars_.resize(1, kLbfgsScalars);
     lbfgs_scalars_ << state.value, static_cast<double>(state.pairs),
         static_cast<double>(state.iteration), static_cast<double>(state.evaluations),
@@ -654,8 +665,21 @@ class TrainingRun {
     }
     checkpoint.feature_scaling = prepared_.feature_scaling;
     checkpoint.position = position_;
-    for (const OptimizerStateArray& state : SolverState()) {
-      checkpoint.optimizer_state.push_back({state.name, *state.values});
+    if (IsLbfgs()) {
+      const LbfgsState& state = lbfgs_->state();
+      checkpoint.optimizer_state = {
+          NamedMatrix::View("lbfgs_s", state.s_history.data(), state.s_history.rows(),
+                            state.s_history.cols()),
+          NamedMatrix::View("lbfgs_y", state.y_history.data(), state.y_history.rows(),
+                            state.y_history.cols()),
+          NamedMatrix::View("lbfgs_gradient", state.gradient.data(), state.gradient.size(), 1),
+          NamedMatrix::View("lbfgs_scalars", lbfgs_scalars_.data(), 1, kLbfgsScalars)};
+    } else {
+      for (const OptimizerStateArray& state : SolverState()) {
+        checkpoint.optimizer_state.push_back(
+            NamedMatrix::View(state.name, state.values->data(), state.values->rows(),
+                              state.values->cols()));
+      }
     }
     checkpoint.run = RunSignature{config_.seed,
                                   comm_.size(),
@@ -695,8 +719,10 @@ class TrainingRun {
   std::int64_t steps_per_epoch_ = 0;
   OptimizerConfig schedule_;  // the optimizer options with the step schedule in steps
   bool stopped_early_ = false;
-  // L-BFGS: its state, and the arrays checkpoints hold it in.
+  // L-BFGS: the solver, the state read from a checkpoint until the solver takes it over, and
+  // the arrays a checkpoint is read into.
   static constexpr Eigen::Index kLbfgsScalars = 5;  // value, pairs, iteration, evaluations, step
+  std::optional<Lbfgs> lbfgs_;
   LbfgsState lbfgs_state_;
   Matrix lbfgs_gradient_;
   Matrix lbfgs_scalars_;

@@ -90,6 +90,40 @@ TEST_F(CheckpointTest, RoundTripIsBitwise) {
   EXPECT_EQ(ReadLatestPointer(directory_).value(), path);
 }
 
+// The trainer saves large optimizer state (the L-BFGS history) as views of its own arrays:
+// the file must hold what the same arrays, owned, give. (Not compared byte for byte: HDF5
+// records each object's modification time, in seconds.)
+TEST_F(CheckpointTest, ViewedArraysWriteWhatOwnedOnesWrite) {
+  const Checkpoint owned = SampleCheckpoint(2);
+  Checkpoint viewed = owned;
+  for (std::size_t i = 0; i < owned.optimizer_state.size(); ++i) {
+    const NamedMatrix& state = owned.optimizer_state[i];
+    viewed.optimizer_state[i] = NamedMatrix::View(state.name, state.values.data(),
+                                                  state.values.rows(), state.values.cols());
+    EXPECT_EQ(viewed.optimizer_state[i].values.size(), 0);
+  }
+  const std::string owned_path = directory_ + "/owned/" + CheckpointFileName(317);
+  const std::string viewed_path = directory_ + "/viewed/" + CheckpointFileName(317);
+  fs::create_directories(directory_ + "/owned");
+  fs::create_directories(directory_ + "/viewed");
+  WriteCheckpoint(owned_path, owned);
+  WriteCheckpoint(viewed_path, viewed);
+  EXPECT_EQ(fs::file_size(owned_path), fs::file_size(viewed_path));
+  const Checkpoint read = ReadCheckpoint(viewed_path);
+  ASSERT_EQ(read.optimizer_state.size(), owned.optimizer_state.size());
+  for (const NamedMatrix& state : owned.optimizer_state) {
+    bool found = false;
+    for (const NamedMatrix& candidate : read.optimizer_state) {
+      if (candidate.name == state.name) {
+        found = BitwiseEqual(candidate.values, state.values) &&
+                BitwiseEqual(candidate.values, Matrix(candidate.Values()));
+      }
+    }
+    EXPECT_TRUE(found) << state.name;
+  }
+  EXPECT_TRUE(BitwiseEqual(read.model.weights, owned.model.weights));
+}
+
 TEST_F(CheckpointTest, NamesSortByStepAndNewestIsFound) {
   EXPECT_EQ(CheckpointFileName(42), "ckpt-000000042.h5");
   EXPECT_FALSE(FindNewestCheckpoint(directory_).has_value());
