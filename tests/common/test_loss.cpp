@@ -19,7 +19,6 @@ namespace {
 
 using shardmax::testing::LabelsOnly;
 
-constexpr const char* kSingleLabelLosses[] = {"softmax", "squared", "hinge"};
 constexpr const char* kAllLosses[] = {"softmax", "squared", "hinge", "sigmoid"};
 
 // One loss's value and logit gradient for one row of logits.
