@@ -45,18 +45,26 @@ std::vector<std::uint8_t> ToUint8(const Matrix& features) {
   return bytes;
 }
 
+}  // namespace
+
+h5::Handle CreateSyntheticLabels(const h5::Handle& file, const SyntheticConfig& config,
+                                 std::int64_t rows) {
+  return config.multi_label
+             ? h5::CreateDataset(file, config.layout.labels, H5T_STD_U8LE, rows, config.classes,
+                                 config.chunk_rows)
+             : h5::CreateDataset(file, config.layout.labels, H5T_STD_I32LE, rows, 0,
+                                 config.chunk_rows);
+}
+
+namespace {
+
 void WriteSplit(const SyntheticConfig& config, int split, const std::string& path,
                 std::int64_t rows) {
   WriteFileAtomically(path, [&](const std::string& temporary) {
   h5::Handle file = h5::CreateFile(temporary);
   h5::Handle features = h5::CreateDataset(file, config.layout.features, FileType(config.type),
                                           rows, config.features, config.chunk_rows);
-  h5::Handle labels =
-      config.multi_label
-          ? h5::CreateDataset(file, config.layout.labels, H5T_STD_U8LE, rows, config.classes,
-                              config.chunk_rows)
-          : h5::CreateDataset(file, config.layout.labels, H5T_STD_I32LE, rows, 0,
-                              config.chunk_rows);
+  h5::Handle labels = CreateSyntheticLabels(file, config, rows);
   const std::string context = "writing '" + path + "'";
   Matrix block_features;
   std::vector<Label> block_labels;

@@ -10,6 +10,7 @@
 
 #include "common/config.hpp"
 #include "common/types.hpp"
+#include "io/hdf5_file.hpp"
 
 namespace shardmax {
 
@@ -20,6 +21,11 @@ void GenerateSyntheticRows(const SyntheticConfig& config, int split, std::int64_
 // The multi-label counterpart: features and their N x K 0/1 targets.
 void GenerateMultiLabelRows(const SyntheticConfig& config, int split, std::int64_t first_row,
                             Eigen::Ref<Matrix> features, Eigen::Ref<TargetMatrix> targets);
+
+// The labels dataset of a generated file (dense or sparse): N int32 class labels, or N x K
+// uint8 targets for multi-label data, chunked by config.chunk_rows.
+h5::Handle CreateSyntheticLabels(const h5::Handle& file, const SyntheticConfig& config,
+                                 std::int64_t rows);
 
 // Writes config.output_path (and config.validation_output_path when set) in the data format.
 void WriteSyntheticDataset(const SyntheticConfig& config);

@@ -12,6 +12,7 @@
 #include "io/atomic_file.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/sparse_writer.hpp"
+#include "io/synthetic.hpp"
 
 namespace shardmax {
 namespace {
@@ -48,12 +49,7 @@ void WriteSplit(const SyntheticConfig& config, int split, const std::string& pat
     h5::Handle file = h5::CreateFile(temporary);
     const std::string context = "writing '" + path + "'";
     SparseFeaturesWriter features(file, config.layout.features, config.features, context);
-    h5::Handle labels =
-        config.multi_label
-            ? h5::CreateDataset(file, config.layout.labels, H5T_STD_U8LE, rows, config.classes,
-                                config.chunk_rows)
-            : h5::CreateDataset(file, config.layout.labels, H5T_STD_I32LE, rows, 0,
-                                config.chunk_rows);
+    h5::Handle labels = CreateSyntheticLabels(file, config, rows);
     SparseSyntheticRow row;
     std::vector<Label> block_labels;
     std::vector<std::uint8_t> block_targets;
