@@ -4,8 +4,9 @@
 #      MPI tests under mpiexec with 1, 2 and 4 ranks, end-to-end CLI tests, valgrind memcheck,
 #      the launch scripts across two network-namespace hosts and under a private Slurm);
 #   2. BUILD_DIR-asan: built with clang, AddressSanitizer and UndefinedBehaviorSanitizer, the
-#      same suite (without the Fashion-MNIST accuracy job and the Slurm and two-host launch
-#      tests, already run in 1 and only slow here) plus the libFuzzer targets, each fuzzing
+#      same suite (without the Fashion-MNIST accuracy job, the Slurm and two-host launch tests,
+#      and the kill, signal and rank-count comparisons, already run in 1, slow here, and whose
+#      code the sanitized unit and MPI tests cover) plus the libFuzzer targets, each fuzzing
 #      FUZZ_RUNS (default 10000) inputs from a fixed seed. One build serves both, to keep CI short.
 #   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
 # SHARDMAX_CHECKS (default "release asan") picks which run. Exits non-zero if any failed,
@@ -58,8 +59,8 @@ asan() {
         -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
         -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_RUNS="${FUZZ_RUNS:-10000}" &&
     cmake --build "${build_dir}-asan" -j"$(nproc)" &&
-    ctest --test-dir "${build_dir}-asan" --output-on-failure -E '^cli_fashion_mnist$' \
-      -LE '^(slurm|hosts)$'
+    ctest --test-dir "${build_dir}-asan" --output-on-failure \
+      -E '^cli_(fashion_mnist|fault_injection|stop_signal|reproducible)$' -LE '^(slurm|hosts)$'
 }
 
 for check in ${checks}; do
