@@ -2,8 +2,8 @@
 
 #include "common/collective.hpp"
 #include "common/scoring.hpp"
-#include "trainer/reproducible_objective.hpp"
 #include "common/sparse_objective.hpp"
+#include "trainer/reproducible_objective.hpp"
 
 namespace shardmax {
 namespace {
@@ -25,6 +25,33 @@ class LossSumOverRanks {
   bool is_exact_;
   ExactSumsOverRanks exact_{1};
 };
+
+// Scores every block of every rank's shard into *sums (one all-reduce); returns the loss sum
+// over all rows.
+template <typename Sums>
+double ScoreShard(const Communicator& comm, const SoftmaxModel& model, const Shard& shard,
+                  const ScoringRequest& request, Sums* sums) {
+  BlockScores scores;
+  LossSumOverRanks loss_sum(shard);
+  shard.ForEachBlock([&](const RowBlock& block) {
+    ScoreBlock(model, block, request, &scores);
+    sums->Add(block, scores);
+    loss_sum.Add(scores.loss_sum);
+  });
+  AllreduceSum(comm, sums->buffer());
+  return loss_sum.Total(comm, sums->loss_sum());
+}
+
+// Mean loss, objective and accuracy from the sums over all rows.
+Metrics MakeMetrics(const SoftmaxModel& model, double weight_decay, std::int64_t rows,
+                    double loss_sum, std::int64_t correct) {
+  Metrics metrics;
+  metrics.rows = rows;
+  metrics.loss = loss_sum / static_cast<double>(rows);
+  metrics.objective = metrics.loss + WeightDecayPenalty(model, weight_decay);
+  metrics.accuracy = static_cast<double>(correct) / static_cast<double>(rows);
+  return metrics;
+}
 
 }  // namespace
 
@@ -55,28 +82,15 @@ Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
                                    double weight_decay, std::int64_t top_k) {
   const ScoringRequest request{&loss, top_k, false};
   EvaluationSums sums(model.classes());
-  BlockScores scores;
-  LossSumOverRanks loss_sum(shard);
-  shard.ForEachBlock([&](const RowBlock& block) {
-    ScoreBlock(model, block, request, &scores);
-    sums.Add(block, scores);
-    loss_sum.Add(scores.loss_sum);
-  });
-  AllreduceSum(comm, sums.buffer());
-
   Evaluation evaluation;
+  evaluation.loss_sum = ScoreShard(comm, model, shard, request, &sums);
   evaluation.confusion = sums.confusion();
   evaluation.top_k = top_k;
   evaluation.top_k_hits = sums.top_k_hits();
-  evaluation.loss_sum = loss_sum.Total(comm, sums.loss_sum());
   std::int64_t correct = 0;
   for (std::int64_t k = 0; k < model.classes(); ++k) correct += evaluation.confusion.at(k, k);
-  Metrics& metrics = evaluation.metrics;
-  metrics.rows = evaluation.confusion.total();
-  const double rows = static_cast<double>(metrics.rows);
-  metrics.loss = evaluation.loss_sum / rows;
-  metrics.objective = metrics.loss + WeightDecayPenalty(model, weight_decay);
-  metrics.accuracy = static_cast<double>(correct) / rows;
+  evaluation.metrics = MakeMetrics(model, weight_decay, evaluation.confusion.total(),
+                                   evaluation.loss_sum, correct);
   return evaluation;
 }
 
@@ -88,25 +102,12 @@ MultiLabelEvaluation EvaluateMultiLabelSharded(const Communicator& comm, const L
   request.multi_label = true;
   request.threshold = threshold;
   MultiLabelEvaluationSums sums(model.classes());
-  BlockScores scores;
-  LossSumOverRanks loss_sum(shard);
-  shard.ForEachBlock([&](const RowBlock& block) {
-    ScoreBlock(model, block, request, &scores);
-    sums.Add(block, scores);
-    loss_sum.Add(scores.loss_sum);
-  });
-  AllreduceSum(comm, sums.buffer());
-
   MultiLabelEvaluation evaluation;
+  evaluation.loss_sum = ScoreShard(comm, model, shard, request, &sums);
   evaluation.counts = sums.counts();
   evaluation.threshold = threshold;
-  evaluation.loss_sum = loss_sum.Total(comm, sums.loss_sum());
-  Metrics& metrics = evaluation.metrics;
-  metrics.rows = evaluation.counts.rows;
-  const double rows = static_cast<double>(metrics.rows);
-  metrics.loss = evaluation.loss_sum / rows;
-  metrics.objective = metrics.loss + WeightDecayPenalty(model, weight_decay);
-  metrics.accuracy = static_cast<double>(evaluation.counts.exact_rows) / rows;
+  evaluation.metrics = MakeMetrics(model, weight_decay, evaluation.counts.rows,
+                                   evaluation.loss_sum, evaluation.counts.exact_rows);
   return evaluation;
 }
 

@@ -63,7 +63,6 @@ class TrainingDataTest : public ::testing::Test {
     testing::ExpectAgreedError(world_, work, part);
   }
 
-
   Communicator world_{MPI_COMM_WORLD};
   std::string directory_ = shardmax::testing::MakeScratchDirectory(world_);
 };
