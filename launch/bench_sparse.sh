@@ -6,9 +6,10 @@
 # all-reduce per step (--momentum 0.9) next to the sparse steps (--momentum 0, lazy decay);
 # liblinear on the same rows as LIBSVM text when liblinear-train is installed.
 #   bash launch/bench_sparse.sh [--rows N] [--features D] [--nnz M] [--ranks R] [--lambda L]
-#                               [--max-iterations I] [--problem multilabel|multiclass]
-#                               [--install-peers]
-# Defaults: N = 1000000, D = 1048576 (2^20), M = 100, R = 2, lambda = 1e-6, I = 300 (L-BFGS
+#                               [--max-iterations I] [--history m] [--sgd-batch B]
+#                               [--problem multilabel|multiclass] [--install-peers]
+# Defaults: N = 1000000, D = 1048576 (2^20), M = 100, R = 2, lambda = 1e-6, I = 300, L-BFGS
+# history m = 10 (rank 0 holds about (6m + 8) K (D + 1) doubles), SGD batch B = 1000. (L-BFGS
 # stops earlier at gradient 1e-5 or a relative objective decrease of 1e-7; a "*" marks a run
 # that reached I instead, whose "to f*" is then only the time of I iterations). --install-peers
 # first runs apt-get install liblinear-tools (needs root and Debian's archive). Data goes to
@@ -24,6 +25,8 @@ ranks=2
 lambda=1e-6
 install_peers=0
 max_iterations=300
+history=10
+sgd_batch=1000
 problems="multilabel:7:sigmoid multiclass:20:softmax"
 while (($#)); do
   case "$1" in
@@ -33,6 +36,8 @@ while (($#)); do
     --ranks) ranks=$2; shift 2 ;;
     --lambda) lambda=$2; shift 2 ;;
     --max-iterations) max_iterations=$2; shift 2 ;;
+    --history) history=$2; shift 2 ;;
+    --sgd-batch) sgd_batch=$2; shift 2 ;;
     --problem) problems=$(tr ' ' '\n' <<< "${problems}" | grep "^$2:" || true); shift 2 ;;
     --install-peers) install_peers=1; shift ;;
     *) echo "bench_sparse.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -61,8 +66,8 @@ run() {
 peak_mb() { awk '/^maxrss_kb/ { if ($2 > m) m = $2 } END { printf "%.0f", m / 1024 }' "$1"; }
 
 C=$(awk -v l="${lambda}" -v n="${rows}" 'BEGIN { printf "%.6g", 1 / (l * n) }')
-printf 'N = %s, D = %s, %s non-zeros per row, lambda = %s (liblinear C = 1/(lambda N) = %s), %s ranks, %s cores\n\n' \
-  "${rows}" "${features}" "${nnz}" "${lambda}" "${C}" "${ranks}" "$(nproc)"
+printf 'N = %s, D = %s, %s non-zeros per row, lambda = %s (liblinear C = 1/(lambda N) = %s), %s ranks, %s cores, L-BFGS history %s\n\n' \
+  "${rows}" "${features}" "${nnz}" "${lambda}" "${C}" "${ranks}" "$(nproc)" "${history}"
 printf '%-22s %8s %9s %8s %11s %12s %9s %11s %11s %12s\n' "problem" "gen s" "file MB" \
   "pass s" "L-BFGS it" "to f* s" "MB/rank" "SGD K*D s" "SGD sparse" "liblinear s"
 
@@ -86,7 +91,7 @@ for problem in ${problems}; do
   # L-BFGS to its optimum: passes = objective evaluations; time per pass from its last line.
   run "${kind}-lbfgs" train --train "${file}" --loss "${loss}" --solver lbfgs \
     --weight-decay "${lambda}" --gradient-tolerance 1e-5 --objective-tolerance 1e-7 \
-    --max-iterations "${max_iterations}" --checkpoint-every 100000 --checkpoint-dir "${out}/${kind}-lbfgs"
+    --max-iterations "${max_iterations}" --history "${history}" --checkpoint-every 100000 --checkpoint-dir "${out}/${kind}-lbfgs"
   read -r iterations evaluations seconds < <(awk '/^iteration / {
       for (i = 1; i <= NF; ++i) { if ($i == "evaluations") e = $(i + 1); if ($i == "elapsed") t = $(i + 1) }
       it = $2 } END { sub("s", "", t); print it, e, t }' "${out}/${kind}-lbfgs.log")
@@ -94,11 +99,11 @@ for problem in ${problems}; do
   pass=$(awk -v t="${seconds}" -v e="${evaluations}" 'BEGIN { printf "%.2f", t / e }')
   memory=$(peak_mb "${out}/${kind}-lbfgs.err")
 
-  # One SGD epoch, batch 1000 per step: the K x D all-reduce per step against the sparse step.
+  # One SGD epoch, batch B per step: the K x D all-reduce per step against the sparse step.
   for mode in eager:0.9 sparse:0; do
     IFS=: read -r name momentum <<< "${mode}"
     run "${kind}-sgd-${name}" train --train "${file}" --loss "${loss}" --epochs 1 \
-      --batch-size 1000 --lr 1 --momentum "${momentum}" --weight-decay "${lambda}" \
+      --batch-size "${sgd_batch}" --lr 1 --momentum "${momentum}" --weight-decay "${lambda}" \
       --checkpoint-every 100000 --checkpoint-dir "${out}/${kind}-sgd-${name}"
   done
   epoch_seconds() { awk '/^epoch / { t = $NF } END { sub("s", "", t); print t }' "$1"; }
@@ -131,5 +136,5 @@ done
 echo
 echo "pass s: one full-batch objective and gradient over all ranks (one K x D all-reduce);"
 echo "L-BFGS it: iterations / objective evaluations until the gradient or objective tolerance;"
-echo "SGD K*D s / SGD sparse: one epoch of batch-1000 steps with the dense all-reduce (momentum 0.9)"
+echo "SGD K*D s / SGD sparse: one epoch of batch-${sgd_batch} steps with the dense all-reduce (momentum 0.9)"
 echo "and with the sparse steps (momentum 0, lazy decay)."
