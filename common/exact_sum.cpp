@@ -31,12 +31,8 @@ void Normalize(Digits* digits) {
   }
 }
 
-// Fixed point: x + kRound - kRound rounds x to an integer (ties to even) for |x| <= 2^51.
-constexpr double kRound = 0x1.8p52;
-constexpr int kLowBits = 50;                             // x 2^f = hi 2^50 + lo
-constexpr int kBoundBits = 100;                          // B 2^f <= 2^100
-constexpr double kFixedLimit = 0x1p101;                  // |x 2^f| from here on is beyond the bound
-constexpr std::uint64_t kRejectedExponent = 1023 + 101;  // the biased exponent of kFixedLimit
+// Grid sums: B < 2^e = 2^51 g.
+constexpr int kGridBits = 51;
 
 }  // namespace
 
@@ -102,70 +98,31 @@ double ExactScalarValue(std::span<const std::int64_t> limbs) {
   return negative ? -magnitude : magnitude;
 }
 
-FixedPointScale FixedPointScale::ForBound(double bound) {
-  if (!(bound > 0.0) || !std::isfinite(bound)) return FixedPointScale{0};
-  int exponent = 0;
-  std::frexp(bound, &exponent);  // bound < 2^exponent
-  // Clamped so that 2^f and 2^-f stay normal doubles (bounds beyond 2^+-800 do not occur).
-  return FixedPointScale{std::clamp(kBoundBits - exponent, -900, 900)};
+GridScale GridScale::ForBound(double bound) {
+  // No finite bound: NaN sums, which training reports as a non-finite gradient.
+  if (!std::isfinite(bound)) return GridScale{std::numeric_limits<double>::quiet_NaN()};
+  int exponent = -1074 + kGridBits;  // a zero bound: the finest grid, only zeros fit
+  if (bound != 0.0) std::frexp(bound, &exponent);  // |bound| < 2^exponent
+  // Clamped so that g is a double (subnormal at worst) and 1.5 2^52 g stays finite.
+  return GridScale{std::ldexp(1.0, std::clamp(exponent - kGridBits, -1074, 970))};
 }
 
-void AddToFixedPoint(std::span<const double> values, FixedPointScale scale,
-                     std::span<std::int64_t> limbs) {
-  const double to_fixed = std::ldexp(1.0, scale.exponent);
+std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums) {
+  const double round = 0x1.8p52 * scale.grid;
+  const double limit = 0x1p51 * scale.grid;
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
   const std::size_t n = values.size();
-  std::int64_t* const high = limbs.data();
-  std::int64_t* const low = limbs.data() + n;
-  const auto round_bits = std::bit_cast<std::uint64_t>(kRound);
-  std::int64_t rejected = 0;
-  // Integer and floating-point operations only, no branch, no comparison and no conversion
-  // (the integers are read from the bits of kRound + n, which is n for |n| <= 2^51), so the
-  // compiler vectorizes the loop even with SSE2 alone. A value not below 2^101 (its biased
-  // exponent 1124 or more: too large, infinite or NaN) adds garbage, but is counted.
+  const double* const x = values.data();
+  double* const sum = sums.data();
+  std::int64_t beyond = 0;
+  // No branch, so the loop vectorizes. Without -ffast-math the compiler keeps
+  // (x + round) - round as written.
   for (std::size_t i = 0; i < n; ++i) {
-    const double x = values[i] * to_fixed;
-    const auto bits = std::bit_cast<std::uint64_t>(x);
-    rejected +=
-        static_cast<std::int64_t>((((bits >> 52) & 0x7ff) + (2048 - kRejectedExponent)) >> 11);
-    const double hi_plus_round = x * 0x1p-50 + kRound;
-    const double hi = hi_plus_round - kRound;
-    const double lo_plus_round = (x - hi * 0x1p50) + kRound;  // x - hi 2^50 is exact
-    // In unsigned (wrapping) arithmetic, so a rejected value's garbage cannot overflow.
-    high[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(high[i]) +
-                                        (std::bit_cast<std::uint64_t>(hi_plus_round) - round_bits));
-    low[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(low[i]) +
-                                       (std::bit_cast<std::uint64_t>(lo_plus_round) - round_bits));
+    const double magnitude = std::abs(x[i]);
+    beyond += magnitude > limit && magnitude < kInfinity ? 1 : 0;
+    sum[i] += (x[i] + round) - round;
   }
-  if (rejected == 0) return;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(values[i])) {
-      ++limbs[2 * n];
-    } else if (std::abs(values[i] * to_fixed) >= kFixedLimit) {
-      ++limbs[2 * n + 1];
-    }
-  }
-}
-
-FixedPointStatus FixedPointValues(std::span<const std::int64_t> limbs, FixedPointScale scale,
-                                  std::span<double> values) {
-  const std::size_t n = values.size();
-  if (limbs[2 * n + 1] > 0) return FixedPointStatus::kBeyondBound;
-  if (limbs[2 * n] > 0) {
-    std::fill(values.begin(), values.end(), std::numeric_limits<double>::quiet_NaN());
-    return FixedPointStatus::kNotFinite;
-  }
-  const double from_fixed = std::ldexp(1.0, -scale.exponent);
-  constexpr std::int64_t kHalfLow = std::int64_t{1} << (kLowBits - 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::int64_t hi = limbs[i];
-    std::int64_t lo = limbs[n + i];
-    const std::int64_t carry = (lo + kHalfLow) >> kLowBits;  // lo now in [-2^49, 2^49)
-    hi += carry;
-    lo -= carry * (std::int64_t{1} << kLowBits);
-    // hi 2^50 is exact, so the sum is the one rounding.
-    values[i] = (static_cast<double>(hi) * 0x1p50 + static_cast<double>(lo)) * from_fixed;
-  }
-  return FixedPointStatus::kExact;
+  return beyond;
 }
 
 }  // namespace shardmax

@@ -1,7 +1,8 @@
-// Exact sums of doubles in integers, so a sum over ranks has the same bits whatever the rank
-// count and the order in which partial sums meet (README, "Reproducibility"). Integer
-// addition is associative; floating-point addition is not. Both forms live in int64 limbs
-// that MPI sums with a plain integer MPI_SUM, and both are read back with one rounding.
+// Sums of doubles whose bits do not depend on the rank count or on the order in which partial
+// sums meet (README, "Reproducibility"). Floating-point addition is not associative unless
+// no addition rounds: exact scalars are held in int64 limbs (integer addition is associative)
+// and read back with one rounding; grid sums round each part once, onto a grid coarse enough
+// that no later addition rounds.
 //
 // Exact scalars (losses, weight sums, feature moments): x = m 2^e (|m| < 2^53, e >= -1074,
 // from the bits of x) is added without any rounding into 66 limbs of 32 bits each, limb j
@@ -9,15 +10,16 @@
 // limbs. A limb takes at most 2^32 per addition, so 2^31 additions cannot overflow it. Three
 // more limbs count NaN, +inf and -inf, which make the sum NaN or +-inf as IEEE addition would.
 //
-// Fixed-point vectors (gradients, K*D entries: 66 limbs each would cost too much): with a
-// bound B on |x| and on every partial sum, agreed by all ranks, f such that B 2^f < 2^100, and
-//   x 2^f ~= hi 2^50 + lo,   hi = round(x 2^(f - 50)),   lo = round(x 2^f - hi 2^50)
-// (|hi| <= 2^50, |lo| <= 2^49; hi and lo are summed separately, carry-save, so the 2^12
-// additions of kMaxVirtualShards stay far from int64 overflow; a value whose |x 2^f| reaches
-// 2^101 is counted as beyond the bound). The resolution is 2^-f ~= 2^-100 B: better than a
-// double sum of the same values, whose error grows like 2^-53 sum |x|, unless the values are
-// some 2^-47 times smaller than their bound. Two counters follow the limbs: values that were not
-// finite, and finite values beyond the bound (a wrong bound: reading the sum then throws).
+// Grid sums (gradients, K*D entries: 66 limbs each would cost too much): with a bound B on
+// |x| and on every partial sum, agreed by all ranks, each part is rounded to the grid
+//   g = 2^(e - 51),  2^(e-1) <= B < 2^e,    round_g(x) = (x + 1.5 2^52 g) - 1.5 2^52 g
+// (for |x| <= 2^51 g the sum's unit in the last place is g, so this is round to nearest).
+// Multiples of g below 2^53 g in magnitude are doubles, and at most 2^12 parts (the virtual
+// shards) of at most B + g/2 each stay below 2^52 g: every partial sum of rounded parts is
+// exact, so plain double additions, in any order, and a plain double MPI_SUM give the same
+// bits. The resolution g <= 2^-50 B matches a double sum's own error (2^-53 sum |x|) once the
+// values reach a few thousandths of their bound. Rounding is two additions per value: the
+// cost that matters when every virtual shard adds K x D values per step.
 #pragma once
 
 #include <cstddef>
@@ -37,24 +39,16 @@ void AddToExactScalar(double x, std::span<std::int64_t> limbs);
 // range is +-inf.
 double ExactScalarValue(std::span<const std::int64_t> limbs);
 
-// The scale 2^f of a fixed-point vector whose values and partial sums stay within `bound`.
-struct FixedPointScale {
-  int exponent = 0;  // f
-  static FixedPointScale ForBound(double bound);
+// The grid of a grid sum whose values and partial sums stay within `bound`; a bound that is
+// not finite gives a NaN grid, so the sums come out NaN rather than silently coarse.
+struct GridScale {
+  double grid = 0.0;  // g
+  static GridScale ForBound(double bound);
 };
 
-// Limbs of a fixed-point vector of n values: n his, n los, then the two counters.
-inline constexpr std::size_t FixedPointLimbs(std::size_t values) { return 2 * values + 2; }
-
-// Adds values[i] to entry i of the fixed-point vector in limbs.
-void AddToFixedPoint(std::span<const double> values, FixedPointScale scale,
-                     std::span<std::int64_t> limbs);
-
-enum class FixedPointStatus { kExact, kNotFinite, kBeyondBound };
-
-// Writes each entry's value, rounded once, to values; kNotFinite (every value NaN) if a
-// non-finite value was added, kBeyondBound (values unset) if a value exceeded the bound.
-FixedPointStatus FixedPointValues(std::span<const std::int64_t> limbs, FixedPointScale scale,
-                                  std::span<double> values);
+// sums[i] += round_g(values[i]). Returns how many finite values were beyond the bound, which
+// were then rounded wrongly (the bound is broken: a bug). A NaN or infinity is added as it
+// is, so the sums become NaN or infinite as with IEEE addition.
+std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums);
 
 }  // namespace shardmax

@@ -1,6 +1,7 @@
 #include "common/gradient_kernel.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 
 namespace shardmax {
@@ -30,6 +31,7 @@ struct Scratch {
   Matrix scores;                       // logits, then w_i dl/dz_i, in double
   RowMajorOf<Scalar> gradient;         // the same in the compute type
   RowMajorOf<Scalar> weight_gradient;  // dW of one sub-block (GEMM path)
+  const SoftmaxModel* held_model = nullptr;  // whose weights `weights` holds (HeldKernelWeights)
 
   static Scratch& OfThisThread() {
     thread_local Scratch scratch;
@@ -74,10 +76,12 @@ void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* next0, const Sc
 }
 
 // dW_tile += G_tile^T X over `rows` rows of x (stride d) and g (stride classes), the partial
-// sums (over these rows only) added into the double rows of dw (stride d).
+// sums (over these rows only) added into the double rows of dw (stride d), each first rounded
+// by (s + round) - round: onto a grid sum's grid (common/exact_sum.hpp), or not at all when
+// round is 0.
 template <int KT, typename Scalar>
 void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, const Scalar* g,
-                        Eigen::Index classes, double* dw) {
+                        Eigen::Index classes, double* dw, double round) {
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
   Eigen::Index c = 0;
@@ -100,7 +104,9 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
       ei::pstoreu(partial, sum[k][0]);
       ei::pstoreu(partial + kWidth, sum[k][1]);
       double* out = dw + k * d + c;
-      for (Eigen::Index t = 0; t < 2 * kWidth; ++t) out[t] += static_cast<double>(partial[t]);
+      for (Eigen::Index t = 0; t < 2 * kWidth; ++t) {
+        out[t] += (static_cast<double>(partial[t]) + round) - round;
+      }
     }
   }
   if (c + kWidth <= d) {  // one packet of columns left
@@ -118,7 +124,9 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
       alignas(64) Scalar partial[kWidth];
       ei::pstoreu(partial, sum[k]);
       double* out = dw + k * d + c;
-      for (Eigen::Index t = 0; t < kWidth; ++t) out[t] += static_cast<double>(partial[t]);
+      for (Eigen::Index t = 0; t < kWidth; ++t) {
+        out[t] += (static_cast<double>(partial[t]) + round) - round;
+      }
     }
     c += kWidth;
   }
@@ -126,7 +134,7 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
     for (int k = 0; k < KT; ++k) {
       Scalar s = 0;
       for (Eigen::Index i = 0; i < rows; ++i) s += g[i * classes + k] * x[i * d + c];
-      dw[k * d + c] += static_cast<double>(s);
+      dw[k * d + c] += (static_cast<double>(s) + round) - round;
     }
   }
 }
@@ -190,19 +198,26 @@ template <int KT>
 struct WeightGradientOfRows {
   template <typename Scalar>
   static void Run(Eigen::Index k, const Scalar* x, Eigen::Index rows, Eigen::Index d,
-                  const RowMajorOf<Scalar>& g, double* dw) {
-    WeightGradientTile<KT>(x, rows, d, g.data() + k, g.cols(), dw + k * d);
+                  const RowMajorOf<Scalar>& g, double* dw, double round) {
+    WeightGradientTile<KT>(x, rows, d, g.data() + k, g.cols(), dw + k * d, round);
   }
 };
 
 // Features of one sub-block in the compute type: the stored rows themselves, or a converted
 // copy. uint8 means float(value) * (1/255), the reader's formula, so the values are those of
-// a float32 shard read from the same file.
+// a float32 shard read from the same file. With `aligned`, rows that do not start at Eigen's
+// alignment are copied to a buffer that does: Eigen's products choose their code (peeling,
+// GEMV for one row) by the address, so the same rows at another address could round
+// differently; the register tiles read every address alike.
 template <typename Scalar, typename Stored>
-const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index cols,
+const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index cols, bool aligned,
                          RowMajorOf<Scalar>* buffer) {
   if constexpr (std::is_same_v<Scalar, Stored>) {
-    return data;
+    if (!aligned || reinterpret_cast<std::uintptr_t>(data) % EIGEN_MAX_ALIGN_BYTES == 0) {
+      return data;
+    }
+    *buffer = Eigen::Map<const RowMajorOf<Stored>>(data, rows, cols);
+    return buffer->data();
   } else if constexpr (std::is_same_v<Stored, std::uint8_t>) {
     *buffer = (Eigen::Map<const RowMajorOf<std::uint8_t>>(data, rows, cols).template cast<float>() *
                (1.0f / 255.0f))
@@ -232,7 +247,8 @@ void ScoreSubBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& 
 
 template <typename Scalar>
 void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
-                   const RowBlock& rows, Scratch<Scalar>* scratch, GradientSums* sums) {
+                   const RowBlock& rows, double round, Scratch<Scalar>* scratch,
+                   GradientSums* sums) {
   const Eigen::Index n = rows.rows();
   const Eigen::Index d = model.features();
   const Eigen::Index classes = model.classes();
@@ -252,12 +268,13 @@ void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   ScoreSubBlock(loss, model, rows, scratch, sums);
   // GradientSums keeps dW as one contiguous row-major K x D block.
   ForEachClassTile<WeightGradientOfRows>(classes, x, n, d, scratch->gradient,
-                                         sums->weights().data());
+                                         sums->weights().data(), round);
 }
 
 template <typename Scalar>
 void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
-                  const RowBlock& rows, Scratch<Scalar>* scratch, GradientSums* sums) {
+                  const RowBlock& rows, double round, Scratch<Scalar>* scratch,
+                  GradientSums* sums) {
   const Eigen::Map<const RowMajorOf<Scalar>> features(x, rows.rows(), model.features());
   scratch->logits.resize(rows.rows(), model.classes());
   scratch->logits.noalias() = features * scratch->weights.transpose();
@@ -265,32 +282,61 @@ void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   ScoreSubBlock(loss, model, rows, scratch, sums);
   scratch->weight_gradient.resize(model.classes(), model.features());
   scratch->weight_gradient.noalias() = scratch->gradient.transpose() * features;
-  sums->weights() += scratch->weight_gradient.template cast<double>();
+  if (round == 0.0) {
+    sums->weights() += scratch->weight_gradient.template cast<double>();
+  } else {
+    sums->weights().array() +=
+        (scratch->weight_gradient.template cast<double>().array() + round) - round;
+  }
 }
 
 template <typename Scalar, typename Stored>
 void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
-                  const RowBlock& scoring, GradientSums* sums) {
+                  const RowBlock& scoring, double round, GradientSums* sums) {
   Scratch<Scalar>& scratch = Scratch<Scalar>::OfThisThread();
-  scratch.weights = model.weights.template cast<Scalar>();
+  if (scratch.held_model != &model) scratch.weights = model.weights.template cast<Scalar>();
   // float64 products go through Eigen's GEMM: with half the lanes, the fused kernel's
   // register tiles gain nothing over it.
   const bool is_fused = std::is_same_v<Scalar, float> && model.classes() <= kFusedMaxClasses;
   const Eigen::Index step = is_fused ? kSubBlockRows : kGemmSubBlockRows;
   for (Eigen::Index begin = 0; begin < rows.rows; begin += step) {
     const Eigen::Index count = std::min(step, rows.rows - begin);
-    const Scalar* x =
-        SubBlockAs<Scalar>(rows.data + begin * rows.cols, count, rows.cols, &scratch.features);
+    const Scalar* x = SubBlockAs<Scalar>(rows.data + begin * rows.cols, count, rows.cols,
+                                         /*aligned=*/!is_fused, &scratch.features);
     const RowBlock part = SliceRows(scoring, begin, count);
     if (is_fused) {
-      FusedSubBlock(loss, model, x, part, &scratch, sums);
+      FusedSubBlock(loss, model, x, part, round, &scratch, sums);
     } else {
-      GemmSubBlock(loss, model, x, part, &scratch, sums);
+      GemmSubBlock(loss, model, x, part, round, &scratch, sums);
     }
   }
 }
 
+template <typename Scalar>
+void HoldWeights(const SoftmaxModel* model) {
+  Scratch<Scalar>& scratch = Scratch<Scalar>::OfThisThread();
+  if (model != nullptr) scratch.weights = model->weights.template cast<Scalar>();
+  scratch.held_model = model;
+}
+
 }  // namespace
+
+HeldKernelWeights::HeldKernelWeights(const SoftmaxModel& model, Precision precision)
+    : precision_(precision) {
+  if (precision_ == Precision::kFloat32) {
+    HoldWeights<float>(&model);
+  } else {
+    HoldWeights<double>(&model);
+  }
+}
+
+HeldKernelWeights::~HeldKernelWeights() {
+  if (precision_ == Precision::kFloat32) {
+    HoldWeights<float>(nullptr);
+  } else {
+    HoldWeights<double>(nullptr);
+  }
+}
 
 RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count) {
   const auto first = static_cast<std::size_t>(begin);
@@ -310,23 +356,25 @@ RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count
 
 template <typename T>
 void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
-                         const RowBlock& scoring, GradientSums* sums, Precision precision) {
+                         const RowBlock& scoring, GradientSums* sums, Precision precision,
+                         const GridScale* weight_grid) {
   if (rows.rows == 0) return;
+  const double round = weight_grid != nullptr ? 0x1.8p52 * weight_grid->grid : 0.0;
   if (precision == Precision::kFloat32) {
-    AccumulateIn<float>(loss, model, rows, scoring, sums);
+    AccumulateIn<float>(loss, model, rows, scoring, round, sums);
   } else {
-    AccumulateIn<double>(loss, model, rows, scoring, sums);
+    AccumulateIn<double>(loss, model, rows, scoring, round, sums);
   }
   sums->count() += scoring.WeightSum();
   sums->rows() += static_cast<double>(rows.rows);
 }
 
 template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
-                                         const RowBlock&, GradientSums*, Precision);
+                                         const RowBlock&, GradientSums*, Precision, const GridScale*);
 template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&, DenseRows<double>,
-                                          const RowBlock&, GradientSums*, Precision);
+                                          const RowBlock&, GradientSums*, Precision, const GridScale*);
 template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                 DenseRows<std::uint8_t>, const RowBlock&,
-                                                GradientSums*, Precision);
+                                                GradientSums*, Precision, const GridScale*);
 
 }  // namespace shardmax

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 
+#include "common/exact_sum.hpp"
 #include "common/loss.hpp"
 #include "common/model.hpp"
 #include "common/objective.hpp"
@@ -41,21 +42,39 @@ struct DenseRows {
 };
 
 // Adds the loss and gradient sums of `rows`, scored against `scoring` (its labels, targets
-// and weights; its features are not read, they are `rows`).
+// and weights; its features are not read, they are `rows`). With a `weight_grid`, each
+// sub-block's dW is rounded onto that grid before it is added (common/exact_sum.hpp), so
+// sums->weights() stays a grid sum: exact, whatever the order of later additions.
 template <typename T>
 void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
                          const RowBlock& scoring, GradientSums* sums,
-                         Precision precision = Precision::kFloat32);
+                         Precision precision = Precision::kFloat32,
+                         const GridScale* weight_grid = nullptr);
 
 extern template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&,
                                                 DenseRows<float>, const RowBlock&, GradientSums*,
-                                                Precision);
+                                                Precision, const GridScale*);
 extern template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&,
                                                  DenseRows<double>, const RowBlock&,
-                                                 GradientSums*, Precision);
+                                                 GradientSums*, Precision, const GridScale*);
 extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                        DenseRows<std::uint8_t>, const RowBlock&,
-                                                       GradientSums*, Precision);
+                                                       GradientSums*, Precision, const GridScale*);
+
+// While alive, the kernel on this thread casts `model`'s weights to the compute type of
+// `precision` once instead of on every call: for many small blocks against one model (the
+// virtual shards of a --reproducible step), where casting K x D weights per block would cost
+// as much as the block's products. `model` must not change while this is alive.
+class HeldKernelWeights {
+ public:
+  HeldKernelWeights(const SoftmaxModel& model, Precision precision);
+  ~HeldKernelWeights();
+  HeldKernelWeights(const HeldKernelWeights&) = delete;
+  HeldKernelWeights& operator=(const HeldKernelWeights&) = delete;
+
+ private:
+  Precision precision_;
+};
 
 // Rows [begin, begin + count) of `block`, with their labels, targets and weights.
 RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count);

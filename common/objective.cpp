@@ -1,6 +1,7 @@
 #include "common/objective.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "common/gradient_kernel.hpp"
 #include "common/sparse_objective.hpp"
@@ -20,11 +21,14 @@ void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock
 }
 
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
-                     GradientSums* sums, Precision precision) {
-  if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
+                     GradientSums* sums, Precision precision, const GridScale* weight_grid) {
+  if (block.sparse.is_sparse()) {
+    if (weight_grid != nullptr) throw std::logic_error("AccumulateBlock: no grid for sparse rows");
+    return AccumulateSparseBlock(loss, model, block, sums);
+  }
   AccumulateDenseRows(loss, model,
                       DenseRows<float>{block.features.data(), block.rows(), block.features.cols()},
-                      block, sums, precision);
+                      block, sums, precision, weight_grid);
 }
 
 void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,

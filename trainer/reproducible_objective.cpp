@@ -8,6 +8,7 @@
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
+#include "common/gradient_kernel.hpp"
 #include "common/random.hpp"
 #include "common/standardization.hpp"
 
@@ -16,6 +17,8 @@ namespace {
 
 // The shuffle stream of the trainer (trainer/training.cpp), here indexed by virtual shard.
 constexpr std::uint64_t kShuffleStream = 7;
+
+constexpr std::size_t kScalars = 3;  // GradientSums' loss, count and rows
 
 // Local rows [local_begin, local_begin + count) copied into storage, so their alignment
 // does not depend on where the rank's shard starts.
@@ -86,10 +89,11 @@ void ReproducibleObjective::StartEpoch(std::uint64_t seed, std::int64_t epoch) {
 void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64_t rows) {
   const auto weights = static_cast<std::size_t>(model.classes() * model.features());
   const auto classes = static_cast<std::size_t>(model.classes());
-  if (part_.buffer().size() != weights + classes + 3) {
+  if (part_.buffer().size() != weights + classes + kScalars) {
     part_ = GradientSums(model.classes(), model.features());
   }
-  limbs_.assign(FixedPointLimbs(weights) + FixedPointLimbs(classes) + 3 * kExactScalarLimbs, 0);
+  reduced_.assign(weights + classes + 1 + kScalars * kExactScalarLimbs, 0.0);
+  scalar_limbs_.assign(kScalars * kExactScalarLimbs, 0);
 
   const double x_max = bounds_.max_abs_feature;
   double gradient_bound = loss_.MaxAbsLogitGradient(std::numeric_limits<double>::infinity());
@@ -103,49 +107,52 @@ void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64
   // The rows' weight sum: at most S_w, and at most `rows` times the largest weight.
   const double weight_bound =
       std::min(bounds_.weight_sum, static_cast<double>(rows) * bounds_.max_weight);
-  bias_scale_ = FixedPointScale::ForBound(weight_bound * gradient_bound);
-  weight_scale_ = FixedPointScale::ForBound(weight_bound * gradient_bound * x_max);
+  bias_grid_ = GridScale::ForBound(weight_bound * gradient_bound);
+  weight_grid_ = GridScale::ForBound(weight_bound * gradient_bound * x_max);
 }
 
-void ReproducibleObjective::AddExactly(const GradientSums& part) {
-  const std::span<const double> values = part.buffer();
+void ReproducibleObjective::AddWeightsOnGrid(const GradientSums& part) {
   const std::size_t weights = static_cast<std::size_t>(part.weights().size());
   const std::size_t classes = static_cast<std::size_t>(part.bias().size());
-  std::span<std::int64_t> limbs(limbs_);
-  AddToFixedPoint(values.subspan(0, weights), weight_scale_,
-                  limbs.subspan(0, FixedPointLimbs(weights)));
-  limbs = limbs.subspan(FixedPointLimbs(weights));
-  AddToFixedPoint(values.subspan(weights, classes), bias_scale_,
-                  limbs.subspan(0, FixedPointLimbs(classes)));
-  limbs = limbs.subspan(FixedPointLimbs(classes));
-  for (std::size_t scalar = 0; scalar < 3; ++scalar) {  // loss, count, rows
+  reduced_[weights + classes] += static_cast<double>(AddOnGrid(
+      part.buffer().subspan(0, weights), weight_grid_, std::span(reduced_).subspan(0, weights)));
+}
+
+void ReproducibleObjective::MoveSmallSumsExactly(GradientSums* part) {
+  const std::span<double> values = part->buffer();
+  const std::size_t weights = static_cast<std::size_t>(part->weights().size());
+  const std::size_t classes = static_cast<std::size_t>(part->bias().size());
+  reduced_[weights + classes] += static_cast<double>(
+      AddOnGrid(values.subspan(weights, classes), bias_grid_,
+                std::span(reduced_).subspan(weights, classes)));
+  for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
     AddToExactScalar(values[weights + classes + scalar],
-                     limbs.subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
+                     std::span(scalar_limbs_).subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
   }
+  std::fill(values.begin() + static_cast<std::ptrdiff_t>(weights), values.end(), 0.0);
 }
 
 void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
-  AllreduceSum(comm_, std::span<std::int64_t>(limbs_));
   const std::span<double> values = sums->buffer();
-  const std::size_t weights = static_cast<std::size_t>(sums->weights().size());
-  const std::size_t classes = static_cast<std::size_t>(sums->bias().size());
-  std::span<const std::int64_t> limbs(limbs_);
-  const FixedPointStatus weight_status = FixedPointValues(
-      limbs.subspan(0, FixedPointLimbs(weights)), weight_scale_, values.subspan(0, weights));
-  limbs = limbs.subspan(FixedPointLimbs(weights));
-  const FixedPointStatus bias_status = FixedPointValues(
-      limbs.subspan(0, FixedPointLimbs(classes)), bias_scale_, values.subspan(weights, classes));
-  limbs = limbs.subspan(FixedPointLimbs(classes));
-  if (weight_status == FixedPointStatus::kBeyondBound ||
-      bias_status == FixedPointStatus::kBeyondBound) {
-    // The same integers on every rank: every rank throws here together.
+  const std::size_t grid_values = values.size() - kScalars;  // W and b
+  const std::span<double> reduced(reduced_);
+  const std::span<double> limbs = reduced.subspan(grid_values + 1);
+  std::transform(scalar_limbs_.begin(), scalar_limbs_.end(), limbs.begin(),
+                 [](std::int64_t limb) { return static_cast<double>(limb); });  // exact: < 2^44
+  AllreduceSum(comm_, reduced);
+  if (reduced[grid_values] > 0.0) {
+    // The same sums on every rank: every rank throws here together.
     throw AgreedError(
-        "--reproducible: a partial gradient sum exceeds the bound its fixed-point "
-        "sum was scaled for; this is a bug in shardmax, please report it");
+        "--reproducible: a partial gradient sum exceeds the bound its exact sum was scaled "
+        "for; this is a bug in shardmax, please report it");
   }
-  for (std::size_t scalar = 0; scalar < 3; ++scalar) {
-    values[weights + classes + scalar] =
-        ExactScalarValue(limbs.subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
+  std::copy_n(reduced.begin(), grid_values, values.begin());
+  std::transform(limbs.begin(), limbs.end(), scalar_limbs_.begin(),  // back, exactly
+                 [](double limb) { return static_cast<std::int64_t>(limb); });
+  for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
+    values[grid_values + scalar] = ExactScalarValue(
+        std::span<const std::int64_t>(scalar_limbs_)
+            .subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
   }
 }
 
@@ -162,16 +169,42 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
                                                 std::int64_t steps, double weight_decay,
                                                 GradientSums* sums) {
   ClearExactSums(model, RowsInStep(step, steps));
+  // Every held virtual shard's rows of the step, one shard after another.
+  step_rows_.clear();
+  part_rows_.clear();
   for (const HeldShard& shard : held_) {
-    const std::int64_t begin = step * shard.rows / steps;
-    const std::int64_t end = (step + 1) * shard.rows / steps;
-    if (begin == end) continue;  // adds nothing on any rank count
-    const auto rows =
-        std::span(shard.order)
-            .subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
-    part_.Clear();
-    AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_, precision_);
-    AddExactly(part_);
+    const auto begin = static_cast<std::ptrdiff_t>(step * shard.rows / steps);
+    const auto end = static_cast<std::ptrdiff_t>((step + 1) * shard.rows / steps);
+    step_rows_.insert(step_rows_.end(), shard.order.begin() + begin, shard.order.begin() + end);
+    part_rows_.push_back(end - begin);
+  }
+  const HeldKernelWeights cast_once(model, precision_);
+  part_.Clear();
+  if (train_.is_sparse) {
+    // No grid in the sparse kernel: each part's sums on their own, rounded as a whole.
+    std::size_t first = 0;
+    for (const std::int64_t count : part_rows_) {
+      const auto rows = std::span(step_rows_).subspan(first, static_cast<std::size_t>(count));
+      first += rows.size();
+      if (rows.empty()) continue;  // adds nothing on any rank count
+      AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_, precision_);
+      AddWeightsOnGrid(part_);
+      MoveSmallSumsExactly(&part_);
+      part_.weights().setZero();
+    }
+  } else {
+    // One gather for the step (the kernel's bits do not depend on where rows sit); the kernel
+    // rounds each part's dW onto the grid as it adds it, so part_ holds the grid sum of all.
+    const RowBlock rows = train_.Gather(step_rows_, &rows_);
+    Eigen::Index first = 0;
+    for (const std::int64_t count : part_rows_) {
+      if (count == 0) continue;
+      AccumulateBlock(loss_, model, SliceRows(rows, first, count), &part_, precision_,
+                      &weight_grid_);
+      MoveSmallSumsExactly(&part_);
+      first += count;
+    }
+    AddWeightsOnGrid(part_);  // on the grid already: a copy, with the bound checked
   }
   ReduceExactly(sums);
   return FinishObjective(*sums, model, weight_decay);
@@ -179,6 +212,7 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
 
 Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double weight_decay) {
   ClearExactSums(model, train_.total_rows);
+  const HeldKernelWeights cast_once(model, precision_);
   std::vector<std::int64_t> indices;
   for (const HeldShard& shard : held_) {
     part_.Clear();
@@ -192,7 +226,8 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
           &part_, precision_);
       global = block_end;
     }
-    AddExactly(part_);
+    AddWeightsOnGrid(part_);
+    MoveSmallSumsExactly(&part_);
   }
   GradientSums sums(model.classes(), model.features());
   ReduceExactly(&sums);

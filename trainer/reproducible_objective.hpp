@@ -3,12 +3,15 @@
 //   - work is cut by virtual shard (io/virtual_shards.hpp), never by rank: virtual shard v
 //     shuffles its n_v rows each epoch from (seed, epoch, v), and step t of the S steps of an
 //     epoch takes its rows [t n_v / S, (t + 1) n_v / S) of that order;
-//   - a virtual shard's rows of a step (or of a block, full batch) are copied into one buffer,
-//     so they sit at the same alignment on any rank, and summed by AccumulateBlock, the same
-//     code wherever it runs: a deterministic black box given the rows' bytes;
-//   - those per-virtual-shard sums are added exactly (common/exact_sum.hpp) and all-reduced
-//     as integers, so neither the rank count nor the reduction order can change a bit.
-// The gradient's fixed-point bound needs no message per step: over the n rows of a step,
+//   - a virtual shard's rows of a step (or of a block, full batch) are summed by
+//     AccumulateBlock, the same code wherever it runs, whose bits depend on the rows' values
+//     and count only, not on where they sit (common/gradient_kernel.hpp); a step gathers all
+//     of a rank's parts into one buffer;
+//   - those per-virtual-shard sums are added exactly (common/exact_sum.hpp): the gradient
+//     rounded onto a grid on which no later addition rounds, the loss and weight sums as
+//     exact scalars; one double MPI_SUM combines both, so neither the rank count nor the
+//     reduction order can change a bit.
+// The gradient's grid needs no message per step: over the n rows of a step,
 //   |sum_i w_i g_ik x_ij| <= S G X,   |sum_i w_i g_ik| <= S G,   S = min(S_w, n w_max)
 // with S_w the sum of every training row's weight, w_max the largest and X = max |x_ij| over
 // all ranks (agreed once, exactly), and G = Loss::MaxAbsLogitGradient(Z), where
@@ -65,10 +68,14 @@ class ReproducibleObjective {
 
   // Rows of step `step` over every virtual shard: the same number on every rank.
   std::int64_t RowsInStep(std::int64_t step, std::int64_t steps) const;
-  // Zeroes the exact sums and scales them for a sum over `rows` rows of every rank.
+  // Zeroes the exact sums and sets their grids for a sum over `rows` rows of every rank.
   void ClearExactSums(const SoftmaxModel& model, std::int64_t rows);
-  // Adds the sums of one virtual shard (the unit whose bits do not depend on the rank count).
-  void AddExactly(const GradientSums& part);
+  // Adds the dW of one virtual shard (the unit whose bits do not depend on the rank count), or
+  // of all parts already on the grid, onto the grid sum.
+  void AddWeightsOnGrid(const GradientSums& part);
+  // Adds one virtual shard's db (onto its grid), loss, weight sum and rows (exactly), and
+  // zeroes them in *part.
+  void MoveSmallSumsExactly(GradientSums* part);
   // All-reduces the exact sums and writes their values into *sums.
   void ReduceExactly(GradientSums* sums);
 
@@ -79,10 +86,16 @@ class ReproducibleObjective {
   ExactSumBounds bounds_;
   std::vector<HeldShard> held_;
   GatheredRows rows_;                // the rows being summed, copied
+  std::vector<std::int64_t> step_rows_;  // a step's rows, held virtual shard after shard
+  std::vector<std::int64_t> part_rows_;  // how many of them each held virtual shard gives
   GradientSums part_;                // one virtual shard's sums, in double
-  std::vector<std::int64_t> limbs_;  // [W | b fixed point | loss | count | rows exact]
-  FixedPointScale weight_scale_;
-  FixedPointScale bias_scale_;
+  // All-reduced as doubles: [W | b on their grids | values beyond the bound | the scalars'
+  // limbs], the limbs copied in from scalar_limbs_ (each below 2^44 in magnitude: at most
+  // kMaxVirtualShards = 2^12 additions of less than 2^32, so a double holds every partial sum).
+  std::vector<double> reduced_;
+  std::vector<std::int64_t> scalar_limbs_;  // loss, count, rows: exact scalars
+  GridScale weight_grid_;
+  GridScale bias_grid_;
 };
 
 // Sums of doubles over every rank, exact: add P-independent parts (a block's sum, a row's

@@ -135,23 +135,25 @@ TEST(ExactScalar, NonFiniteValuesActAsInIeeeAddition) {
   EXPECT_TRUE(std::isnan(ExactSum({1.0, std::numeric_limits<double>::quiet_NaN()})));
 }
 
-// A fixed-point vector of one entry per value list.
-struct FixedPointResult {
-  FixedPointStatus status;
-  std::vector<double> values;
-};
-
-FixedPointResult FixedSum(const std::vector<std::vector<double>>& parts, double bound) {
+// Parts (virtual shards) rounded onto the grid of `bound` and added in the order given, as a
+// rank adds its parts; `split` > 0 adds parts [0, split) and [split, end) apart and then the
+// two totals, as an all-reduce of two ranks would.
+std::vector<double> GridSum(const std::vector<std::vector<double>>& parts, double bound,
+                            std::size_t split = 0, std::int64_t* beyond = nullptr) {
   const std::size_t n = parts.front().size();
-  const FixedPointScale scale = FixedPointScale::ForBound(bound);
-  Limbs limbs(FixedPointLimbs(n), 0);
-  for (const std::vector<double>& part : parts) AddToFixedPoint(part, scale, limbs);
-  FixedPointResult result{FixedPointStatus::kExact, std::vector<double>(n)};
-  result.status = FixedPointValues(limbs, scale, result.values);
-  return result;
+  const GridScale scale = GridScale::ForBound(bound);
+  std::vector<double> first(n, 0.0);
+  std::vector<double> second(n, 0.0);
+  std::int64_t rejected = 0;
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    rejected += AddOnGrid(parts[p], scale, split > 0 && p >= split ? second : first);
+  }
+  for (std::size_t i = 0; i < n; ++i) first[i] += second[i];
+  if (beyond != nullptr) *beyond = rejected;
+  return first;
 }
 
-TEST(FixedPoint, TheSameBitsInAnyOrderAndNearTheExactSum) {
+TEST(GridSum, TheSameBitsInAnyOrderAndGroupingAndNearTheExactSum) {
   // 24 parts (virtual shards) of 500 entries, with a bound on every partial sum.
   SplitMix64 generator(17);
   std::vector<std::vector<double>> parts(24, std::vector<double>(500));
@@ -162,43 +164,58 @@ TEST(FixedPoint, TheSameBitsInAnyOrderAndNearTheExactSum) {
   for (const auto& part : parts) {
     for (const double value : part) bound += std::abs(value);
   }
-  const FixedPointResult forward = FixedSum(parts, bound);
-  ASSERT_EQ(forward.status, FixedPointStatus::kExact);
-  std::vector<std::vector<double>> reversed(parts.rbegin(), parts.rend());
-  const FixedPointResult backward = FixedSum(reversed, bound);
-  const double resolution = std::ldexp(1.0, -FixedPointScale::ForBound(bound).exponent);
+  std::int64_t beyond = -1;
+  const std::vector<double> forward = GridSum(parts, bound, 0, &beyond);
+  EXPECT_EQ(beyond, 0);
+  const std::vector<std::vector<double>> reversed(parts.rbegin(), parts.rend());
+  const std::vector<double> backward = GridSum(reversed, bound);
+  const std::vector<double> two_ranks = GridSum(parts, bound, 8);
+  const double grid = GridScale::ForBound(bound).grid;
+  EXPECT_LE(grid, bound * 0x1p-50);
+  bool some_value_rounded = false;
   for (std::size_t i = 0; i < 500; ++i) {
-    EXPECT_EQ(Bits(backward.values[i]), Bits(forward.values[i]));
+    EXPECT_EQ(Bits(backward[i]), Bits(forward[i]));
+    EXPECT_EQ(Bits(two_ranks[i]), Bits(forward[i]));
     std::vector<double> column;
-    for (const auto& part : parts) column.push_back(part[i]);
+    double plain = 0.0;
+    for (const auto& part : parts) {
+      column.push_back(part[i]);
+      plain += part[i];
+    }
     const double exact = ExactSum(column);
-    // 24 roundings of half the resolution, then the one rounding to double.
-    EXPECT_LE(std::abs(forward.values[i] - exact),
-              12.0 * resolution + std::abs(std::nextafter(exact, 0.0) - exact));
+    // 24 roundings of at most half the grid, and no other.
+    EXPECT_LE(std::abs(forward[i] - exact), 12.0 * grid);
+    some_value_rounded = some_value_rounded || forward[i] != plain;
   }
-  EXPECT_LT(resolution, bound * 0x1p-98);
+  EXPECT_TRUE(some_value_rounded);  // the grid does round: the test above is not vacuous
 }
 
-TEST(FixedPoint, ExactForValuesOnItsGrid) {
-  // Multiples of the resolution that a double holds exactly come back exactly, with signs.
-  const FixedPointResult result =
-      FixedSum({{0.75, -3.0, 0.0, 1e-20}, {0.25, 1.0, -0.0, -1e-20}}, 8.0);
-  ASSERT_EQ(result.status, FixedPointStatus::kExact);
-  EXPECT_EQ(result.values, (std::vector<double>{1.0, -2.0, 0.0, 0.0}));
+TEST(GridSum, ExactForValuesOnItsGrid) {
+  // Multiples of the grid (2^-47 for a bound of 8) come back exactly, with signs; values far
+  // below the grid round to zero.
+  EXPECT_EQ(GridSum({{0.75, -3.0, 0.0, 1e-20}, {0.25, 1.0, -0.0, -1e-20}}, 8.0),
+            (std::vector<double>{1.0, -2.0, 0.0, 0.0}));
+  EXPECT_EQ(GridScale::ForBound(8.0).grid, 0x1p-47);
 }
 
-TEST(FixedPoint, ReportsNonFiniteValuesAndBrokenBounds) {
+TEST(GridSum, CountsValuesBeyondTheBoundAndPassesNonFiniteValuesOn) {
   const double inf = std::numeric_limits<double>::infinity();
-  const FixedPointResult not_finite = FixedSum({{1.0, inf}, {1.0, 2.0}}, 10.0);
-  EXPECT_EQ(not_finite.status, FixedPointStatus::kNotFinite);
-  EXPECT_TRUE(std::isnan(not_finite.values[0]));
-  EXPECT_EQ(FixedSum({{1.0, 1e6}}, 10.0).status, FixedPointStatus::kBeyondBound);
-  // Scaled to about -1.5 2^102 - 2^50: its garbage limbs must not overflow (UBSan would say).
-  EXPECT_EQ(FixedSum({{-12.0 - 0x1p-49}}, 1.0).status, FixedPointStatus::kBeyondBound);
-  EXPECT_EQ(FixedSum({{std::numeric_limits<double>::quiet_NaN()}}, 1.0).status,
-            FixedPointStatus::kNotFinite);
+  std::int64_t beyond = -1;
+  GridSum({{1.0, 1e6}}, 10.0, 0, &beyond);
+  EXPECT_EQ(beyond, 1);
+  const std::vector<double> not_finite =
+      GridSum({{1.0, inf, inf, std::numeric_limits<double>::quiet_NaN()}, {1.0, 2.0, -inf, 1.0}},
+              10.0, 0, &beyond);
+  EXPECT_EQ(beyond, 0);
+  EXPECT_EQ(not_finite[0], 2.0);
+  EXPECT_EQ(not_finite[1], inf);
+  EXPECT_TRUE(std::isnan(not_finite[2]));
+  EXPECT_TRUE(std::isnan(not_finite[3]));
   // A zero bound: only zeros fit.
-  EXPECT_EQ(FixedSum({{0.0, 0.0}}, 0.0).status, FixedPointStatus::kExact);
+  EXPECT_EQ(GridSum({{0.0, 0.0}}, 0.0, 0, &beyond), (std::vector<double>{0.0, 0.0}));
+  EXPECT_EQ(beyond, 0);
+  GridSum({{1e-300}}, 0.0, 0, &beyond);
+  EXPECT_EQ(beyond, 1);
 }
 
 }  // namespace

@@ -171,6 +171,45 @@ TEST(GradientKernel, SameRowsAtAnotherAddressGiveTheSameBits) {
   }
 }
 
+// With a grid (--reproducible's steps): every dW entry is a multiple of the grid, within half a
+// grid step per sub-block of the sums without one, and the bits do not depend on the address
+// on either path (register tiles, and Eigen's products, also for one row, where Eigen would
+// take its alignment-dependent GEMV), in float32 and float64.
+TEST(GradientKernel, GridSumsStayOnTheGridAtAnyAddress) {
+  const auto loss = MakeLoss("softmax");
+  for (const Eigen::Index classes : {Eigen::Index{10}, 1 + kFusedMaxClasses}) {
+    for (const Eigen::Index rows : {Eigen::Index{1}, Eigen::Index{11}, Eigen::Index{130}}) {
+      for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
+        const Problem problem = RandomProblem(rows, 37, classes, Storage::kFloat32, 9);
+        const RowBlock block = ScoringBlock(problem, *loss, false);
+        // |sum_i g_ik x_ij| <= rows max|x| (softmax: |g| <= 1).
+        const GridScale grid = GridScale::ForBound(
+            static_cast<double>(rows) * problem.as_float.cwiseAbs().maxCoeff());
+        GradientSums plain(classes, 37);
+        AccumulateBlock(*loss, problem.model, block, &plain, precision);
+        GradientSums on_grid(classes, 37);
+        AccumulateBlock(*loss, problem.model, block, &on_grid, precision, &grid);
+
+        std::vector<float> shifted(static_cast<std::size_t>(problem.as_float.size()) + 1);
+        std::copy(problem.as_float.data(), problem.as_float.data() + problem.as_float.size(),
+                  shifted.begin() + 1);
+        const RowBlock moved{Eigen::Map<const FeatureMatrix>(shifted.data() + 1, rows, 37),
+                             block.labels, block.weights, block.targets};
+        GradientSums moved_sums(classes, 37);
+        AccumulateBlock(*loss, problem.model, moved, &moved_sums, precision, &grid);
+
+        const double sub_blocks = std::ceil(static_cast<double>(rows) / kSubBlockRows);
+        for (Eigen::Index i = 0; i < on_grid.weights().size(); ++i) {
+          const double value = on_grid.weights().data()[i];
+          ASSERT_EQ(value, moved_sums.weights().data()[i]) << "K = " << classes << ", " << i;
+          ASSERT_EQ(std::fmod(value, grid.grid), 0.0) << value;
+          ASSERT_LE(std::abs(value - plain.weights().data()[i]), sub_blocks * grid.grid / 2);
+        }
+      }
+    }
+  }
+}
+
 TEST(GradientKernel, AllOneWeightsGiveTheUnweightedBits) {
   const Problem problem = RandomProblem(77, 40, 10, Storage::kFloat32, 5);
   const auto loss = MakeLoss("softmax");
