@@ -16,7 +16,7 @@ fail() {
 
 # mpi RANKS ARGS...: runs shardmax on RANKS ranks; output in out.txt and err.txt. Each rank
 # records its own exit status in statuses.txt, so a test can see that every rank stopped.
-# A run that takes SHARDMAX_TEST_HANG_SECONDS (default 60; more under the sanitizers, whose
+# A run that takes SHARDMAX_TEST_HANG_SECONDS (default 180; more under the sanitizers, whose
 # binaries run several times slower) is a hang (status 124); `seconds` is how long the whole
 # job took.
 mpi() {
@@ -24,7 +24,7 @@ mpi() {
   shift
   rm -f statuses.txt
   local start=$SECONDS
-  timeout "${SHARDMAX_TEST_HANG_SECONDS:-60}" "$mpiexec" -n "$ranks" --oversubscribe bash -c \
+  timeout "${SHARDMAX_TEST_HANG_SECONDS:-180}" "$mpiexec" -n "$ranks" --oversubscribe bash -c \
     '"$0" "$@"; echo $? >> statuses.txt' "$shardmax" "$@" > out.txt 2> err.txt
   local launcher=$?
   seconds=$((SECONDS - start))

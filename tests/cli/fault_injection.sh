@@ -68,7 +68,7 @@ wait_for_step() {  # wait_for_step DIR STEP: until DIR holds a checkpoint of STE
 # wait_for_rank0_death: until rank 0 of the job has died (the test hook kills it when it gets
 # there), so that expect_all_gone's 10 s count from the kill, not from the start of training.
 wait_for_rank0_death() {
-  local pid="" polls=$((${SHARDMAX_TEST_HANG_SECONDS:-60} * 50))
+  local pid="" polls=$((${SHARDMAX_TEST_HANG_SECONDS:-180} * 50))
   for _ in $(seq 1 "$polls"); do
     pid=$(rank_pid "$job" 0)
     [ -n "$pid" ] && break
