@@ -182,20 +182,33 @@ class TrainingRun {
 
   void LoadData() {
     const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
-    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead, virtual_shards);
+    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead, virtual_shards,
+                       config_.streaming);
+    CheckStreamable(train_);
     if (config_.batch_size < comm_.size()) {
       throw UsageError(StrCat("--batch-size ", config_.batch_size, " is smaller than the ",
                               comm_.size(), " ranks: each rank needs rows in every step"));
     }
     if (!config_.validation_path.empty()) {
       validation_ = ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout),
-                              ShardLabels::kRead, virtual_shards);
+                              ShardLabels::kRead, virtual_shards, config_.streaming);
+      CheckStreamable(*validation_);
       if (validation_->feature_count != train_.feature_count) {
         throw AgreedError(StrCat("validation file '", config_.validation_path, "' has ",
                                  validation_->feature_count, " features but '",
                                  config_.train_path, "' has ", train_.feature_count));
       }
     }
+  }
+
+  // Only over --memory-budget can a refused combination get here: --stream was checked as
+  // parsed. The same on every rank (the choice to stream is).
+  void CheckStreamable(const Shard& shard) const {
+    if (!shard.is_streamed()) return;
+    const std::string refusal = StreamRefusal(config_);
+    if (refusal.empty()) return;
+    throw AgreedError(StrCat("--memory-budget ", config_.streaming.memory_budget_mb, " streams '",
+                             shard.path, "', but ", refusal, "; or raise --memory-budget"));
   }
 
   std::optional<Checkpoint> LoadCheckpointToResume() {
@@ -731,6 +744,21 @@ class TrainingRun {
 };
 
 }  // namespace
+
+std::string StreamRefusal(const TrainConfig& config) {
+  if (config.optimizer.solver != Solver::kLbfgs) {
+    return "--solver sgd and adamw gather shuffled mini-batches from rows held in memory; "
+           "streamed training runs --solver lbfgs (full batch)";
+  }
+  if (config.reproducible) {
+    return "--reproducible sums its virtual shards from rows held in memory; drop one of the two";
+  }
+  if (config.preparation.standardize) {
+    return "--standardize rescales the rows held in memory; scale the features before storing "
+           "them, or drop one of the two";
+  }
+  return "";
+}
 
 std::int64_t StepsPerEpoch(std::int64_t total_rows, std::int64_t batch_size) {
   return (total_rows + batch_size - 1) / batch_size;
