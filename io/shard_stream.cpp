@@ -6,6 +6,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -15,12 +16,9 @@
 #include "io/row_checks.hpp"
 
 namespace shardmax {
-namespace {
-
-bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
 
 // One buffer: the rows of a chunk as the blocks are cut from them.
-struct Chunk {
+struct StreamChunk {
   RowRange rows;
   std::vector<float> features;       // float32 and float64 files
   std::vector<std::uint8_t> bytes;   // uint8 files, as stored
@@ -30,6 +28,10 @@ struct Chunk {
   TargetMatrix targets;
   std::vector<double> weights;       // sample weights, then times the class weights
 };
+
+namespace {
+
+bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
 
 // The file and datasets the reader thread reads; opened, read and closed under the lock.
 struct StreamFiles {
@@ -58,7 +60,7 @@ struct StreamFiles {
 // Reads rows into *chunk (holding the HDF5 lock only while reading), then checks them as
 // ReadShard does and applies the class weights.
 void ReadChunk(const StreamSource& source, const Vector& class_weights, const StreamFiles& files,
-               RowRange rows, Chunk* chunk) {
+               RowRange rows, StreamChunk* chunk) {
   const std::int64_t n = rows.size();
   const std::int64_t d = source.feature_count;
   const std::int64_t k = source.label_columns;
@@ -110,6 +112,51 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, const St
   if (class_weights.size() > 0) chunk->weights = RowWeights(chunk->labels, class_weights, chunk->weights);
 }
 
+// The rank's rows cut at global multiples of chunk_rows.
+std::vector<RowRange> CutChunks(RowRange rows, std::int64_t chunk_rows) {
+  std::vector<RowRange> chunks;
+  for (std::int64_t begin = rows.begin; begin < rows.end;) {
+    const std::int64_t end = std::min(rows.end, (begin / chunk_rows + 1) * chunk_rows);
+    chunks.push_back(RowRange{begin, end});
+    begin = end;
+  }
+  return chunks;
+}
+
+// The blocks of a chunk, cut at global multiples of kBlockRows as Shard::ForEachBlock cuts them.
+void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk, FeatureMatrix* scaled,
+                      const std::function<void(const RowBlock&)>& visit) {
+  const std::int64_t d = source.feature_count;
+  const Eigen::Index label_columns = chunk.targets.cols();
+  for (std::int64_t global = chunk.rows.begin; global < chunk.rows.end;) {
+    const std::int64_t end = std::min(chunk.rows.end, (global / kBlockRows + 1) * kBlockRows);
+    const std::int64_t local = global - chunk.rows.begin;
+    const std::int64_t count = end - global;
+    const float* features = nullptr;
+    if (IsUint8(source)) {
+      scaled->resize(count, d);
+      ScaleBytesToUnit(chunk.bytes.data() + local * d, count * d, scaled->data());
+      features = scaled->data();
+    } else {
+      features = chunk.features.data() + local * d;
+    }
+    const auto first = static_cast<std::size_t>(local);
+    const auto size = static_cast<std::size_t>(count);
+    const RowBlock block{
+        Eigen::Map<const FeatureMatrix>(features, count, d),
+        chunk.labels.empty() ? std::span<const Label>()
+                             : std::span(chunk.labels).subspan(first, size),
+        chunk.weights.empty() ? std::span<const double>()
+                              : std::span(chunk.weights).subspan(first, size),
+        Eigen::Map<const TargetMatrix>(chunk.targets.data() + local * label_columns,
+                                       label_columns > 0 ? count : 0, label_columns)};
+    visit(block);
+    global = end;
+  }
+}
+
+}  // namespace
+
 // The background reader and its two buffers: chunk i goes to buffer i % 2 once the caller
 // has released the chunk i - 2 it held.
 class ChunkReader {
@@ -131,7 +178,7 @@ class ChunkReader {
   ChunkReader& operator=(const ChunkReader&) = delete;
 
   // Waits for chunk `index`; rethrows the reader's error if it failed before reaching it.
-  const Chunk& Wait(std::int64_t index) {
+  const StreamChunk& Wait(std::int64_t index) {
     std::unique_lock<std::mutex> lock(mutex_);
     Slot& slot = slots_[Buffer(index)];
     changed_.wait(lock, [&] { return slot.chunk == index || error_ != nullptr; });
@@ -151,7 +198,7 @@ class ChunkReader {
  private:
   static constexpr std::int64_t kFree = -1;
   struct Slot {
-    Chunk buffer;
+    StreamChunk buffer;
     std::int64_t chunk = kFree;  // the chunk it holds, or kFree
   };
   static std::size_t Buffer(std::int64_t index) { return static_cast<std::size_t>(index % 2); }
@@ -200,51 +247,6 @@ class ChunkReader {
   std::thread thread_;  // last: started once the members it uses exist
 };
 
-// The rank's rows cut at global multiples of chunk_rows.
-std::vector<RowRange> CutChunks(RowRange rows, std::int64_t chunk_rows) {
-  std::vector<RowRange> chunks;
-  for (std::int64_t begin = rows.begin; begin < rows.end;) {
-    const std::int64_t end = std::min(rows.end, (begin / chunk_rows + 1) * chunk_rows);
-    chunks.push_back(RowRange{begin, end});
-    begin = end;
-  }
-  return chunks;
-}
-
-// The blocks of a chunk, cut at global multiples of kBlockRows as Shard::ForEachBlock cuts them.
-void VisitChunkBlocks(const StreamSource& source, const Chunk& chunk, FeatureMatrix* scaled,
-                      const std::function<void(const RowBlock&)>& visit) {
-  const std::int64_t d = source.feature_count;
-  const Eigen::Index label_columns = chunk.targets.cols();
-  for (std::int64_t global = chunk.rows.begin; global < chunk.rows.end;) {
-    const std::int64_t end = std::min(chunk.rows.end, (global / kBlockRows + 1) * kBlockRows);
-    const std::int64_t local = global - chunk.rows.begin;
-    const std::int64_t count = end - global;
-    const float* features = nullptr;
-    if (IsUint8(source)) {
-      scaled->resize(count, d);
-      ScaleBytesToUnit(chunk.bytes.data() + local * d, count * d, scaled->data());
-      features = scaled->data();
-    } else {
-      features = chunk.features.data() + local * d;
-    }
-    const auto first = static_cast<std::size_t>(local);
-    const auto size = static_cast<std::size_t>(count);
-    const RowBlock block{
-        Eigen::Map<const FeatureMatrix>(features, count, d),
-        chunk.labels.empty() ? std::span<const Label>()
-                             : std::span(chunk.labels).subspan(first, size),
-        chunk.weights.empty() ? std::span<const double>()
-                              : std::span(chunk.weights).subspan(first, size),
-        Eigen::Map<const TargetMatrix>(chunk.targets.data() + local * label_columns,
-                                       label_columns > 0 ? count : 0, label_columns)};
-    visit(block);
-    global = end;
-  }
-}
-
-}  // namespace
-
 std::int64_t StreamBytesPerRow(const StreamSource& source) {
   std::int64_t bytes = source.feature_count * (IsUint8(source) ? 1 : 4);
   if (source.reads_labels) {
@@ -270,6 +272,79 @@ void ShardStream::ForEachBlock(const std::function<void(const RowBlock&)>& visit
     VisitChunkBlocks(source_, reader.Wait(index), &scaled, visit);
     reader.Release(index);
   }
+}
+
+StreamedEpoch::StreamedEpoch(const ShardStream& stream, ChunkOrder chunk_order,
+                             std::int64_t first_position)
+    : stream_(stream),
+      chunk_order_(std::move(chunk_order)),
+      chunks_(CutChunks(stream.source().rows, stream.chunk_rows())) {
+  const std::int64_t first_row = stream.source().rows.begin + first_position;
+  while (first_chunk_ < static_cast<std::int64_t>(chunks_.size()) &&
+         chunks_[static_cast<std::size_t>(first_chunk_)].end <= first_row) {
+    ++first_chunk_;
+  }
+  held_from_ = held_to_ = first_chunk_;
+  if (first_chunk_ == static_cast<std::int64_t>(chunks_.size())) return;  // nothing left
+  reader_ = std::make_unique<ChunkReader>(
+      stream.source(), stream.class_weights(),
+      std::vector<RowRange>(chunks_.begin() + first_chunk_, chunks_.end()));
+}
+
+StreamedEpoch::~StreamedEpoch() = default;
+
+const StreamChunk& StreamedEpoch::Hold(std::int64_t chunk) {
+  const StreamChunk& buffer = reader_->Wait(chunk - first_chunk_);
+  if (chunk == held_to_) {
+    orders_[static_cast<std::size_t>(chunk % 2)] = chunk_order_(chunk, buffer.rows.size());
+    held_to_ = chunk + 1;
+  }
+  return buffer;
+}
+
+RowBlock StreamedEpoch::Gather(RowRange positions, GatheredRows* storage) {
+  const StreamSource& source = stream_.source();
+  const std::int64_t count = positions.size();
+  if (count > stream_.chunk_rows()) {
+    throw std::logic_error("a streamed batch is longer than a chunk");  // the caller checks
+  }
+  const std::int64_t d = source.feature_count;
+  const std::int64_t label_columns = source.label_columns;
+  // Chunks wholly before this batch are done with: their buffers take the next chunks.
+  const std::int64_t first_row = source.rows.begin + positions.begin;
+  while (held_from_ < held_to_ && chunks_[static_cast<std::size_t>(held_from_)].end <= first_row) {
+    reader_->Release(held_from_ - first_chunk_);
+    ++held_from_;
+  }
+  storage->features.resize(count, d);
+  storage->sparse.Clear();
+  storage->labels.resize(source.reads_labels && label_columns == 0 ? count : 0);
+  storage->targets.resize(label_columns > 0 ? count : 0, label_columns);
+  storage->weights.resize(stream_.has_weights() ? count : 0);
+  std::int64_t chunk = held_from_;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::int64_t row = source.rows.begin + positions.begin + i;  // as a position
+    while (chunks_[static_cast<std::size_t>(chunk)].end <= row) ++chunk;
+    const StreamChunk& buffer = Hold(chunk);
+    const std::int64_t position_in_chunk = row - buffer.rows.begin;
+    const std::int64_t local = orders_[static_cast<std::size_t>(chunk % 2)]
+                                      [static_cast<std::size_t>(position_in_chunk)];
+    float* out = storage->features.data() + i * d;
+    if (IsUint8(source)) {
+      ScaleBytesToUnit(buffer.bytes.data() + local * d, d, out);
+    } else {
+      std::copy_n(buffer.features.data() + local * d, d, out);
+    }
+    const auto at = static_cast<std::size_t>(i);
+    const auto from = static_cast<std::size_t>(local);
+    if (!storage->labels.empty()) storage->labels[at] = buffer.labels[from];
+    if (label_columns > 0) storage->targets.row(i) = buffer.targets.row(local);
+    if (!storage->weights.empty()) storage->weights[at] = buffer.weights[from];
+  }
+  return RowBlock{Eigen::Map<const FeatureMatrix>(storage->features.data(), count, d),
+                  storage->labels, storage->weights,
+                  Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
+                                                 label_columns)};
 }
 
 }  // namespace shardmax

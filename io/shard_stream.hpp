@@ -9,9 +9,12 @@
 // and are scaled to float one block at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/config.hpp"
 #include "common/types.hpp"
@@ -38,6 +41,9 @@ std::int64_t StreamBytesPerRow(const StreamSource& source);
 // least one block (the caller checks that one block fits).
 std::int64_t ChunkRowsForBudget(std::int64_t bytes_per_row, std::int64_t budget_bytes);
 
+struct StreamChunk;  // one buffer (io/shard_stream.cpp)
+class ChunkReader;   // the reader thread and its two buffers (io/shard_stream.cpp)
+
 class ShardStream {
  public:
   ShardStream(StreamSource source, std::int64_t chunk_rows);
@@ -50,7 +56,10 @@ class ShardStream {
   }
   bool has_labels() const { return source_.reads_labels; }
   std::int64_t chunk_rows() const { return chunk_rows_; }
+  // Another chunk size (a multiple of kBlockRows), e.g. to hold a whole mini-batch share.
+  void SetChunkRows(std::int64_t chunk_rows) { chunk_rows_ = chunk_rows; }
   const StreamSource& source() const { return source_; }
+  const Vector& class_weights() const { return class_weights_; }
 
   // Local, no MPI: visits the blocks of the rank's rows in order, reading ahead in the
   // background. A read failure or a row ReadShard would refuse throws UserError (naming the
@@ -62,6 +71,40 @@ class ShardStream {
   StreamSource source_;
   std::int64_t chunk_rows_;
   Vector class_weights_;
+};
+
+// One epoch of mini-batches over a streamed shard (SGD, AdamW): the rank's rows chunk after
+// chunk in file order, each chunk's rows in the order `chunk_order(chunk, rows)` gives (a
+// permutation of 0..rows-1; chunk counts from the rank's first chunk). Rows are asked for by
+// their position in that order, ascending from one Gather to the next, so at most the two
+// chunks a batch spans are held: a batch must not be longer than a chunk. The reader thread
+// runs for the whole epoch; while it does, other HDF5 calls take h5::LockLibrary().
+class StreamedEpoch {
+ public:
+  using ChunkOrder = std::function<std::vector<std::int64_t>(std::int64_t chunk, std::int64_t rows)>;
+
+  // Starts reading at the chunk that holds position `first_position` (0 at an epoch's start;
+  // later when a run resumes mid-epoch).
+  StreamedEpoch(const ShardStream& stream, ChunkOrder chunk_order, std::int64_t first_position);
+  ~StreamedEpoch();
+  StreamedEpoch(const StreamedEpoch&) = delete;
+  StreamedEpoch& operator=(const StreamedEpoch&) = delete;
+
+  // The rows at positions [positions.begin, positions.end), copied into *storage in that
+  // order. Local, no MPI: throws UserError as ShardStream::ForEachBlock does.
+  RowBlock Gather(RowRange positions, GatheredRows* storage);
+
+ private:
+  const StreamChunk& Hold(std::int64_t chunk);
+
+  const ShardStream& stream_;
+  ChunkOrder chunk_order_;
+  std::vector<RowRange> chunks_;      // the rank's chunks, as global rows
+  std::int64_t first_chunk_ = 0;      // where the reader started
+  std::unique_ptr<ChunkReader> reader_;
+  std::int64_t held_from_ = 0;        // chunks before this one are released
+  std::int64_t held_to_ = 0;          // one past the last chunk waited for
+  std::array<std::vector<std::int64_t>, 2> orders_;  // of the held chunks, by chunk % 2
 };
 
 }  // namespace shardmax

@@ -1,7 +1,8 @@
 // Run under mpiexec with 1, 2 and 4 ranks: a streamed shard (io/shard_stream.hpp) gives the
 // same bits as the shard in memory on the same rank count (same blocks, same order), for
-// passes, evaluation, prediction and L-BFGS training; a bad row in a late chunk stops every
-// rank with the reader's message.
+// passes, evaluation, prediction and L-BFGS training; streamed SGD is deterministic, resumes
+// exactly, and with one chunk per rank is the in-memory run; a bad row in a late chunk stops
+// every rank with the reader's message.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -270,6 +271,78 @@ TEST_F(ShardStreamTest, LbfgsTrainingStreamedIsBitwiseTheInMemoryRun) {
   const TrainResult resumed = Train(world_, config);
   EXPECT_TRUE(SameBits(resumed.model.weights, expected.model.weights));
   EXPECT_TRUE(SameBitsVector(resumed.model.bias, expected.model.bias));
+}
+
+TEST_F(ShardStreamTest, SgdAndAdamwWithOneChunkPerRankAreTheInMemoryRuns) {
+  // One chunk per rank: its rows are shuffled by the in-memory order's generator.
+  const SyntheticConfig data = WriteSynthetic("sgd.h5", FeatureType::kUint8);
+  for (const Solver solver : {Solver::kSgd, Solver::kAdamW}) {
+    const std::string name = solver == Solver::kSgd ? "sgd" : "adamw";
+    TrainConfig config =
+        shardmax::testing::SmallTrainConfig(data.output_path, directory_ + "/mem-" + name);
+    config.optimizer.solver = solver;
+    config.progress_seconds = 0;
+    const TrainResult expected = Train(world_, config);
+    config.checkpoint.directory = directory_ + "/streamed-" + name;
+    config.streaming = Streamed(16 * kBlockRows);  // more than the file's rows
+    const TrainResult actual = Train(world_, config);
+    EXPECT_EQ(actual.position.global_step, expected.position.global_step);
+    EXPECT_TRUE(SameBits(actual.model.weights, expected.model.weights)) << name;
+    EXPECT_TRUE(SameBitsVector(actual.model.bias, expected.model.bias)) << name;
+    EXPECT_GT(actual.train.accuracy, 0.3) << name;
+  }
+}
+
+TEST_F(ShardStreamTest, StreamedSgdIsDeterministicAndResumesExactly) {
+  const SyntheticConfig data = WriteSynthetic("sgd-resume.h5", FeatureType::kFloat32);
+  TrainConfig config = shardmax::testing::SmallTrainConfig(data.output_path, directory_ + "/a");
+  config.batch_size = 100;  // shares that do not divide a chunk: some batches span two
+  config.optimizer.schedule = LearningRateSchedule::kCosine;  // depends on the step
+  config.checkpoint.unit = CheckpointUnit::kStep;
+  config.checkpoint.every = 10;  // checkpoints written while the reader thread runs
+  config.progress_seconds = 0;
+  config.streaming = Streamed(kBlockRows);
+  const TrainResult reference = Train(world_, config);
+  config.checkpoint.directory = directory_ + "/b";
+  const TrainResult again = Train(world_, config);
+  EXPECT_TRUE(SameBits(again.model.weights, reference.model.weights));
+
+  // Another batch order than in memory (chunk by chunk), so other weights.
+  TrainConfig in_memory = config;
+  in_memory.streaming = {};
+  in_memory.checkpoint.directory = directory_ + "/memory";
+  EXPECT_FALSE(SameBits(Train(world_, in_memory).model.weights, reference.model.weights));
+
+  // Stopped mid-epoch, then just past the next epoch's start, then finished.
+  config.checkpoint.directory = directory_ + "/stopped";
+  config.checkpoint.resume = "auto";
+  const std::int64_t steps = StepsPerEpoch(kRows, config.batch_size);
+  for (const std::int64_t stop : {std::int64_t{11}, steps + 7, std::int64_t{0}}) {
+    config.max_steps = stop;
+    const TrainResult part = Train(world_, config);
+    EXPECT_EQ(part.stopped_at_max_steps, stop != 0);
+    if (stop == 0) {
+      EXPECT_TRUE(SameBits(part.model.weights, reference.model.weights));
+      EXPECT_TRUE(SameBitsVector(part.model.bias, reference.model.bias));
+    }
+  }
+}
+
+TEST_F(ShardStreamTest, StepSharesMustFitAChunk) {
+  const SyntheticConfig data = WriteSynthetic("gd.h5", FeatureType::kFloat32);
+  TrainConfig config = shardmax::testing::SmallTrainConfig(data.output_path, directory_ + "/gd");
+  config.batch_size = kRows;  // gradient descent: a rank's whole shard in every step
+  config.epochs = 2;
+  config.progress_seconds = 0;
+  config.streaming = Streamed(kBlockRows);
+  shardmax::testing::ExpectAgreedError(
+      world_, [&] { Train(world_, config); },
+      "must fit in one streamed chunk of 1024 rows; lower --batch-size, or raise "
+      "--stream-chunk-rows");
+  // Chunks sized by the trainer grow to a step's share.
+  config.streaming.chunk_rows = 0;
+  config.checkpoint.directory = directory_ + "/gd-auto";
+  EXPECT_EQ(Train(world_, config).position.global_step, 2);
 }
 
 TEST_F(ShardStreamTest, MemoryBudgetChoosesStreaming) {
