@@ -109,7 +109,9 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, const St
   if (!chunk->weights.empty()) {
     CheckSampleWeights(chunk->weights.data(), n, rows.begin, files.weights_context);
   }
-  if (class_weights.size() > 0) chunk->weights = RowWeights(chunk->labels, class_weights, chunk->weights);
+  if (class_weights.size() > 0) {
+    chunk->weights = RowWeights(chunk->labels, class_weights, chunk->weights);
+  }
 }
 
 // The rank's rows cut at global multiples of chunk_rows.

@@ -29,7 +29,7 @@ struct StreamSource {
   DatasetLayout layout;  // layout.sample_weights empty: no sample weights
   bool reads_labels = true;
   std::int64_t label_columns = 0;  // 0: 1-D class labels; K: 2-D 0/1 targets
-  std::string feature_type;        // "float32", "float64" (read as float32, as ReadShard) or "uint8"
+  std::string feature_type;  // "float32", "float64" (read as float32, as ReadShard), "uint8"
   std::int64_t feature_count = 0;
   RowRange rows;
 };
@@ -81,7 +81,8 @@ class ShardStream {
 // runs for the whole epoch; while it does, other HDF5 calls take h5::LockLibrary().
 class StreamedEpoch {
  public:
-  using ChunkOrder = std::function<std::vector<std::int64_t>(std::int64_t chunk, std::int64_t rows)>;
+  using ChunkOrder =
+      std::function<std::vector<std::int64_t>(std::int64_t chunk, std::int64_t rows)>;
 
   // Starts reading at the chunk that holds position `first_position` (0 at an epoch's start;
   // later when a run resumes mid-epoch).

@@ -17,9 +17,9 @@
 #include "io/atomic_file.hpp"
 #include "io/dataset_reader.hpp"
 #include "io/hdf5_file.hpp"
-#include "io/shard_stream.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
+#include "io/shard_stream.hpp"
 #include "trainer/progress.hpp"
 #include "trainer/reproducible_objective.hpp"
 #include "trainer/sparse_sgd.hpp"
@@ -185,8 +185,8 @@ class TrainingRun {
 
   void LoadData() {
     const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
-    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead, virtual_shards,
-                       config_.streaming);
+    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead,
+                       virtual_shards, config_.streaming);
     CheckStreamable(train_);
     if (config_.batch_size < comm_.size()) {
       throw UsageError(StrCat("--batch-size ", config_.batch_size, " is smaller than the ",
@@ -561,9 +561,9 @@ class TrainingRun {
 
   // A streamed epoch's batches (README, "Streaming"): chunk after chunk in file order, each
   // chunk's rows shuffled by the generator the in-memory order uses, with the chunk mixed
-  // into its last part; so with one chunk per rank the order is the in-memory one. The order depends
-  // on the seed, the epoch, the rank count and the chunk size only, and a resumed run
-  // restarts reading at the chunk of its position.
+  // into its last part; so with one chunk per rank the order is the in-memory one. The order
+  // depends on the seed, the epoch, the rank count and the chunk size only, and a resumed
+  // run restarts reading at the chunk of its position.
   void StartStreamedEpoch(std::int64_t local_rows, std::int64_t steps) {
     const std::uint64_t epoch = static_cast<std::uint64_t>(position_.epoch);
     const std::uint64_t rank = static_cast<std::uint64_t>(comm_.rank());
@@ -583,15 +583,17 @@ class TrainingRun {
   void FitStreamedChunksToBatches() {
     if (!train_.is_streamed() || IsLbfgs()) return;
     const std::int64_t largest_rank_rows = ShardRows(train_.total_rows, comm_.size(), 0).size();
-    const std::int64_t largest_share = (largest_rank_rows + steps_per_epoch_ - 1) / steps_per_epoch_;
+    const std::int64_t largest_share =
+        (largest_rank_rows + steps_per_epoch_ - 1) / steps_per_epoch_;
     ShardStream& stream = *train_.stream;
     if (largest_share <= stream.chunk_rows()) return;
     const std::int64_t needed = (largest_share + kBlockRows - 1) / kBlockRows * kBlockRows;
     const std::int64_t budget = config_.streaming.memory_budget_mb << 20;
     if (config_.streaming.chunk_rows > 0 ||
         (budget > 0 && 2 * needed * StreamBytesPerRow(stream.source()) > budget)) {
-      throw AgreedError(StrCat("--batch-size ", config_.batch_size, ": a rank's share of a step (up to ",
-                               largest_share, " rows) must fit in one streamed chunk of ",
+      throw AgreedError(StrCat("--batch-size ", config_.batch_size,
+                               ": a rank's share of a step (up to ", largest_share,
+                               " rows) must fit in one streamed chunk of ",
                                stream.chunk_rows(), " rows; lower --batch-size, or raise ",
                                config_.streaming.chunk_rows > 0 ? "--stream-chunk-rows"
                                                                 : "--memory-budget"));

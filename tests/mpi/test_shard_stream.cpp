@@ -102,7 +102,8 @@ class ShardStreamTest : public ::testing::Test {
     }
     const Objective expected =
         ComputeShardedObjective(world_, loss, model, in_memory, 0.01, precision);
-    const Objective actual = ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
+    const Objective actual =
+        ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
     EXPECT_TRUE(SameDouble(actual.value, expected.value))
         << actual.value << " vs " << expected.value;
     EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights));
@@ -177,7 +178,8 @@ TEST_F(ShardStreamTest, EveryChunkSizeGivesTheSamePass) {
         ReadShard(world_, data.output_path, layout_, ShardLabels::kRead, 0, Streamed(chunk_rows));
     const Objective actual = ComputeShardedObjective(world_, loss, model, streamed, 0.0);
     EXPECT_TRUE(SameDouble(actual.value, expected.value)) << "chunk rows " << chunk_rows;
-    EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights)) << "chunk rows " << chunk_rows;
+    EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights))
+        << "chunk rows " << chunk_rows;
   }
 }
 
