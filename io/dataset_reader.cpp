@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
@@ -160,6 +161,11 @@ std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& 
   const std::int64_t chunk_rows = streaming.chunk_rows > 0
                                       ? streaming.chunk_rows
                                       : ChunkRowsForBudget(row_bytes, buffers_bytes);
+  if (budget > 0 && 2 * chunk_rows * row_bytes + scaled_block > budget) {
+    throw UserError(StrCat("--stream-chunk-rows ", chunk_rows, ": two chunks of ", file,
+                           " need ", Mib(2 * chunk_rows * row_bytes + scaled_block),
+                           " MiB, over --memory-budget ", streaming.memory_budget_mb));
+  }
   LogInfo(StrCat("streaming ", file, " (", reason, "): chunks of ", chunk_rows,
                  " rows, two buffers of ", Mib(chunk_rows * row_bytes), " MiB per rank"));
   return chunk_rows;
@@ -184,6 +190,7 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
 }
 
 RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const {
+  if (stream) throw std::logic_error("Shard::Gather on a streamed shard: see StreamedEpoch");
   const auto count = static_cast<Eigen::Index>(local_rows.size());
   const Eigen::Index label_columns = targets.cols();
   storage->features.resize(count, features.cols());  // no columns for a sparse shard

@@ -361,6 +361,14 @@ TEST_F(ShardStreamTest, MemoryBudgetChoosesStreaming) {
   ASSERT_TRUE(small_budget.is_streamed());
   // Two buffers fit the budget: 1024 rows of 64 floats, labels and weights, twice.
   EXPECT_EQ(small_budget.stream->chunk_rows(), kBlockRows);
+  // A chunk size of one's own must fit the budget too.
+  budget.chunk_rows = 4 * kBlockRows;
+  const auto read = [&] {
+    ReadShard(world_, config.output_path, layout_, ShardLabels::kRead, 0, budget);
+  };
+  shardmax::testing::ExpectAgreedError(world_, read,
+                                       "--stream-chunk-rows 4096: two chunks of data file");
+  budget.chunk_rows = 0;
   budget.memory_budget_mb = 100;
   EXPECT_FALSE(
       ReadShard(world_, config.output_path, layout_, ShardLabels::kRead, 0, budget).is_streamed());
