@@ -110,6 +110,7 @@ class TrainingRun {
                      ", ", optimizer_->name(),
                      sparse_sgd_ ? ", sparse steps with lazy weight decay" : "", ")"));
       stopped_before_the_end = TrainEpochs();
+      streamed_epoch_.reset();  // stopped mid-epoch: no reader thread past this point
     }
     result.stop_signal = stop_signal_;
     result.stopped_at_max_steps = stopped_before_the_end && stop_signal_ == 0;
@@ -708,8 +709,10 @@ class TrainingRun {
             .string();
     RunAndAgree(comm_, [&] {
       if (!comm_.is_root()) return;
+      // Writing, and pruning (which verifies the checkpoints), call HDF5 while a streamed
+      // epoch's reader thread may be reading.
+      const auto lock = h5::LockLibrary();
       try {
-        const auto lock = h5::LockLibrary();  // a streamed epoch's reader may be reading
         WriteCheckpoint(path, MakeCheckpoint());
       } catch (const UserError& error) {
         // Disk full or an unwritable directory: say what is still safe to resume from.
