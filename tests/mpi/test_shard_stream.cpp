@@ -391,8 +391,10 @@ TEST_F(ShardStreamTest, BadRowInALateChunkStopsEveryRankWithTheReadersMessage) {
   const std::int64_t bad_row = kRows - 3;  // the last rank's last chunk
   const SoftmaxCrossEntropy loss;
   const SoftmaxModel model = RandomModel();
-  for (const auto& [dataset, value] : {std::pair<std::string, double>{"features", std::nan("")},
-                                       {"labels", -4.0}}) {
+  for (const auto& damage : {std::pair<std::string, double>{"features", std::nan("")},
+                             {"labels", -4.0}}) {
+    const std::string& dataset = damage.first;  // named, not bound: lambdas capture it below
+    const double value = damage.second;
     const SyntheticConfig data = WriteSynthetic("bad-" + dataset + ".h5", FeatureType::kFloat32);
     RunAndAgree(world_, [&] {
       if (world_.is_root()) Damage(data.output_path, dataset, bad_row, value);
