@@ -50,6 +50,13 @@ struct DatasetLayout {
   std::string sample_weights{};  // 1-D per-row weights, read only when named
 };
 
+// Out-of-core reading of the data (README, "Streaming"; io/shard_stream.hpp).
+struct StreamConfig {
+  bool force = false;                 // --stream
+  std::int64_t memory_budget_mb = 0;  // --memory-budget: stream a shard over it; 0: no budget
+  std::int64_t chunk_rows = 0;        // --stream-chunk-rows; 0: from the budget
+};
+
 enum class ClassWeighting { kNone, kBalanced, kGiven };
 enum class BiasInit { kZero, kPriors };
 
@@ -98,6 +105,7 @@ struct TrainConfig {
   // "Reproducibility"; trainer/reproducible_objective.hpp).
   bool reproducible = false;
   std::int64_t virtual_shards = kDefaultVirtualShards;
+  StreamConfig streaming;
 };
 
 enum class FeatureType { kFloat32, kFloat64, kUint8 };

@@ -8,11 +8,14 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 
 #include "common/collective.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/row_checks.hpp"
+#include "io/shard_stream.hpp"
 #include "io/sparse_reader.hpp"
 #include "io/virtual_shards.hpp"
 
@@ -39,22 +42,19 @@ void CheckReadable(const std::string& path) {
 void ReadFeatures(const h5::Handle& dataset, const std::string& context, Shard* shard) {
   const bool is_uint8 = shard->feature_type == "uint8";
   shard->features.resize(shard->rows.size(), shard->feature_count);
+  std::vector<std::uint8_t> bytes;
   for (std::int64_t done = 0; done < shard->rows.size(); done += kReadRows) {
     const std::int64_t count = std::min(kReadRows, shard->rows.size() - done);
+    const std::int64_t first_row = shard->rows.begin + done;
     float* out = shard->features.data() + done * shard->feature_count;
-    h5::ReadRows(dataset, shard->rows.begin + done, count, H5T_NATIVE_FLOAT, out, context);
-    auto block = shard->features.middleRows(done, count);
     if (is_uint8) {
-      block *= 1.0f / 255.0f;
+      bytes.resize(static_cast<std::size_t>(count * shard->feature_count));
+      h5::ReadRows(dataset, first_row, count, H5T_NATIVE_UINT8, bytes.data(), context);
+      ScaleBytesToUnit(bytes.data(), count * shard->feature_count, out);
       continue;
     }
-    for (Eigen::Index i = 0; i < block.rows(); ++i) {
-      if (block.row(i).allFinite()) continue;
-      Eigen::Index column = 0;
-      while (std::isfinite(block(i, column))) ++column;
-      throw UserError(StrCat(context, ": row ", shard->rows.begin + done + i, ", column ", column,
-                             " is ", std::isnan(block(i, column)) ? "NaN" : "infinite"));
-    }
+    h5::ReadRows(dataset, first_row, count, H5T_NATIVE_FLOAT, out, context);
+    CheckFiniteFeatures(out, count, shard->feature_count, first_row, context);
   }
 }
 
@@ -63,13 +63,7 @@ void ReadLabels(const h5::Handle& dataset, const std::string& context, Shard* sh
   h5::ReadRows(dataset, shard->rows.begin, shard->rows.size(), H5T_NATIVE_INT64, raw.data(),
                context);
   shard->labels.resize(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] < 0 || raw[i] > INT32_MAX) {
-      throw UserError(StrCat(context, ": row ", shard->rows.begin + static_cast<std::int64_t>(i),
-                             " has label ", raw[i], "; labels must be class indices 0..K-1"));
-    }
-    shard->labels[i] = static_cast<Label>(raw[i]);
-  }
+  ConvertLabels(raw.data(), shard->rows.size(), shard->rows.begin, context, shard->labels.data());
 }
 
 // 2-D labels: each entry must be exactly 0 or 1.
@@ -81,16 +75,8 @@ void ReadTargets(const h5::Handle& dataset, std::int64_t labels, const std::stri
     const std::int64_t count = std::min(kReadRows, shard->rows.size() - done);
     raw.resize(static_cast<std::size_t>(count * labels));
     h5::ReadRows(dataset, shard->rows.begin + done, count, H5T_NATIVE_DOUBLE, raw.data(), context);
-    for (std::int64_t i = 0; i < count; ++i) {
-      for (std::int64_t k = 0; k < labels; ++k) {
-        const double value = raw[static_cast<std::size_t>(i * labels + k)];
-        if (value != 0.0 && value != 1.0) {
-          throw UserError(StrCat(context, ": row ", shard->rows.begin + done + i, ", column ", k,
-                                 " is ", value, "; multi-label targets must be 0 or 1"));
-        }
-        shard->targets(done + i, k) = value == 1.0 ? 1 : 0;
-      }
-    }
+    ConvertTargets(raw.data(), count, labels, shard->rows.begin + done, context,
+                   shard->targets.data() + done * labels);
   }
 }
 
@@ -98,12 +84,7 @@ void ReadSampleWeights(const h5::Handle& dataset, const std::string& context, Sh
   shard->weights.resize(static_cast<std::size_t>(shard->rows.size()));
   h5::ReadRows(dataset, shard->rows.begin, shard->rows.size(), H5T_NATIVE_DOUBLE,
                shard->weights.data(), context);
-  for (std::size_t i = 0; i < shard->weights.size(); ++i) {
-    const double weight = shard->weights[i];
-    if (std::isfinite(weight) && weight >= 0.0) continue;
-    throw UserError(StrCat(context, ": row ", shard->rows.begin + static_cast<std::int64_t>(i),
-                           " has weight ", weight, "; sample weights must be finite and >= 0"));
-  }
+  CheckSampleWeights(shard->weights.data(), shard->rows.size(), shard->rows.begin, context);
 }
 
 // The dataset must be 1-D with one numeric entry per row (`kind` says of what).
@@ -122,6 +103,72 @@ void CheckPerRowDataset(const h5::Handle& dataset, const std::string& context,
     throw UserError(StrCat(context, ": has ", dims[0], " rows, but the features have ",
                            total_rows));
   }
+}
+
+constexpr std::int64_t kBytesPerMib = std::int64_t{1} << 20;
+// Two buffers of at most this much (a budget can only make them smaller): a chunk small
+// enough to be still in the cache when the pass reads what the thread has just written
+// (measured: 1 MiB chunks ran passes at 2 to 3 times the rows/s of 128 MiB ones).
+constexpr std::int64_t kCacheFriendlyStreamBytes = 4 * kBytesPerMib;
+
+std::string Mib(std::int64_t bytes) {
+  return FormatFixed(static_cast<double>(bytes) / static_cast<double>(kBytesPerMib), 1);
+}
+
+// Bytes a row takes in an in-memory shard: float features, labels, sample weights.
+std::int64_t InMemoryBytesPerRow(const StreamSource& source) {
+  std::int64_t bytes = source.feature_count * static_cast<std::int64_t>(sizeof(float));
+  if (source.reads_labels) bytes += source.label_columns > 0 ? source.label_columns : 4;
+  if (!source.layout.sample_weights.empty()) bytes += 8;
+  return bytes;
+}
+
+// Rows per chunk if the shard streams, else 0. The same on every rank: it depends on the
+// largest rank's share, not on this rank's.
+std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& source,
+                             std::int64_t largest_rows, bool is_sparse,
+                             std::int64_t virtual_shards) {
+  const std::int64_t budget = streaming.memory_budget_mb * kBytesPerMib;
+  const std::int64_t in_memory = largest_rows * InMemoryBytesPerRow(source);
+  const bool over_budget = budget > 0 && in_memory > budget;
+  if (!streaming.force && !over_budget) return 0;
+  const std::string file = "data file '" + source.path + "'";
+  const std::string reason =
+      streaming.force ? std::string("--stream")
+                      : StrCat("its shard needs ", Mib(in_memory),
+                               " MiB per rank in memory, over --memory-budget ",
+                               streaming.memory_budget_mb);
+  if (is_sparse) {
+    throw UserError(file + " cannot stream (" + reason + "): sparse features are read whole; "
+                    "run without --stream, or with a larger --memory-budget");
+  }
+  if (virtual_shards > 0) {
+    throw UserError(file + " cannot stream (" + reason + "): --reproducible reads its virtual "
+                    "shards whole; drop --stream or --reproducible, or raise --memory-budget");
+  }
+  const std::int64_t row_bytes = StreamBytesPerRow(source);
+  // The uint8 features of one block scaled to float, besides the two buffers.
+  const std::int64_t scaled_block =
+      source.feature_type == "uint8" ? kBlockRows * source.feature_count * 4 : 0;
+  if (budget > 0 && 2 * kBlockRows * row_bytes + scaled_block > budget) {
+    throw UserError(StrCat("--memory-budget ", streaming.memory_budget_mb,
+                           " is too small to stream ", file, ": two chunks of ", kBlockRows,
+                           " rows need ", Mib(2 * kBlockRows * row_bytes + scaled_block), " MiB"));
+  }
+  const std::int64_t buffers_bytes =
+      budget > 0 ? std::min(budget - scaled_block, kCacheFriendlyStreamBytes)
+                 : kCacheFriendlyStreamBytes;
+  const std::int64_t chunk_rows = streaming.chunk_rows > 0
+                                      ? streaming.chunk_rows
+                                      : ChunkRowsForBudget(row_bytes, buffers_bytes);
+  if (budget > 0 && 2 * chunk_rows * row_bytes + scaled_block > budget) {
+    throw UserError(StrCat("--stream-chunk-rows ", chunk_rows, ": two chunks of ", file,
+                           " need ", Mib(2 * chunk_rows * row_bytes + scaled_block),
+                           " MiB, over --memory-budget ", streaming.memory_budget_mb));
+  }
+  LogInfo(StrCat("streaming ", file, " (", reason, "): chunks of ", chunk_rows,
+                 " rows, two buffers of ", Mib(chunk_rows * row_bytes), " MiB per rank"));
+  return chunk_rows;
 }
 
 }  // namespace
@@ -143,6 +190,7 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
 }
 
 RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const {
+  if (stream) throw std::logic_error("Shard::Gather on a streamed shard: see StreamedEpoch");
   const auto count = static_cast<Eigen::Index>(local_rows.size());
   const Eigen::Index label_columns = targets.cols();
   storage->features.resize(count, features.cols());  // no columns for a sparse shard
@@ -168,7 +216,15 @@ RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* s
   return block;
 }
 
+bool Shard::has_labels() const {
+  if (is_multi_label()) return true;
+  return stream ? stream->has_labels() : labels.size() == static_cast<std::size_t>(rows.size());
+}
+
+bool Shard::has_weights() const { return stream ? stream->has_weights() : !weights.empty(); }
+
 void Shard::ForEachBlock(const std::function<void(const RowBlock&)>& visit) const {
+  if (stream) return stream->ForEachBlock(visit);
   std::int64_t global = rows.begin;
   std::int64_t virtual_shard = 0;  // the one holding row `global`, with virtual shards
   while (global < rows.end) {
@@ -185,8 +241,15 @@ void Shard::ForEachBlock(const std::function<void(const RowBlock&)>& visit) cons
   }
 }
 
+void VisitBlocksAgreed(const Communicator& comm, const Shard& shard,
+                       const std::function<void(const RowBlock&)>& visit) {
+  if (!shard.is_streamed()) return shard.ForEachBlock(visit);
+  RunAndAgree(comm, [&] { shard.ForEachBlock(visit); });
+}
+
 Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout,
-                ShardLabels labels_to_read, std::int64_t virtual_shards) {
+                ShardLabels labels_to_read, std::int64_t virtual_shards,
+                const StreamConfig& streaming) {
   // Every rank checks the file first: a collective open on a file some rank cannot see would hang.
   RunAndAgree(comm, [&] { CheckReadable(path); });
 
@@ -272,23 +335,33 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
       shard.rows =
           RankRowsOfVirtualShards(shard.total_rows, virtual_shards, comm.size(), comm.rank());
     }
-    if (shard.is_sparse) {
-      shard.sparse = ReadSparseRows(*sparse, shard.rows,
-                                    file_context + ", sparse features '" + layout.features + "'");
-      shard.features.resize(shard.rows.size(), 0);
-    } else {
-      ReadFeatures(features, features_context, &shard);
-    }
-    if (reads_labels && label_columns == 0) ReadLabels(labels, labels_context, &shard);
-    if (reads_labels && label_columns > 0) {
-      ReadTargets(labels, label_columns, labels_context, &shard);
-    }
+    const std::string weights_context = file_context + ", dataset '" + layout.sample_weights + "'";
+    h5::Handle weights;
     if (!layout.sample_weights.empty()) {
-      const std::string weights_context =
-          file_context + ", dataset '" + layout.sample_weights + "'";
-      h5::Handle weights = h5::OpenDataset(file, layout.sample_weights, file_context);
+      weights = h5::OpenDataset(file, layout.sample_weights, file_context);
       CheckPerRowDataset(weights, weights_context, shard.total_rows, "weight");
-      ReadSampleWeights(weights, weights_context, &shard);
+    }
+    const StreamSource source{path,          layout,     reads_labels, label_columns,
+                              shard.feature_type, shard.feature_count, shard.rows};
+    const std::int64_t chunk_rows =
+        ChooseChunkRows(streaming, source, ShardRows(shard.total_rows, comm.size(), 0).size(),
+                        shard.is_sparse, virtual_shards);
+    if (chunk_rows > 0) {
+      shard.stream = std::make_shared<ShardStream>(source, chunk_rows);
+      shard.targets.resize(0, label_columns);  // is_multi_label() says what the rows hold
+    } else {
+      if (shard.is_sparse) {
+        shard.sparse = ReadSparseRows(*sparse, shard.rows,
+                                      file_context + ", sparse features '" + layout.features + "'");
+        shard.features.resize(shard.rows.size(), 0);
+      } else {
+        ReadFeatures(features, features_context, &shard);
+      }
+      if (reads_labels && label_columns == 0) ReadLabels(labels, labels_context, &shard);
+      if (reads_labels && label_columns > 0) {
+        ReadTargets(labels, label_columns, labels_context, &shard);
+      }
+      if (!layout.sample_weights.empty()) ReadSampleWeights(weights, weights_context, &shard);
     }
     if (h5::HasObject(file, "label_values")) {
       shard.classes.label_values = h5::ReadInts(file, "label_values", file_context);
@@ -304,14 +377,18 @@ std::int64_t CountClasses(const Communicator& comm, const Shard& shard) {
   // Every rank sees the same K columns: no need to agree.
   if (shard.is_multi_label()) return shard.targets.cols();
   Label largest = 0;
-  for (Label label : shard.labels) largest = std::max(largest, label);
+  VisitBlocksAgreed(comm, shard, [&](const RowBlock& block) {
+    for (const Label label : block.labels) largest = std::max(largest, label);
+  });
   return AllreduceMax(comm, static_cast<std::int64_t>(largest)) + 1;
 }
 
 std::vector<std::int64_t> CountRowsPerClass(const Communicator& comm, const Shard& shard,
                                             std::int64_t classes) {
   std::vector<double> counts(static_cast<std::size_t>(classes), 0.0);
-  for (const Label label : shard.labels) counts[static_cast<std::size_t>(label)] += 1.0;
+  VisitBlocksAgreed(comm, shard, [&](const RowBlock& block) {
+    for (const Label label : block.labels) counts[static_cast<std::size_t>(label)] += 1.0;
+  });
   AllreduceSum(comm, counts);  // integers below 2^53: exact in any order
   return std::vector<std::int64_t>(counts.begin(), counts.end());
 }
@@ -324,13 +401,19 @@ void CheckLabelsBelow(const Communicator& comm, const Shard& shard, const Datase
                              shard.targets.cols(), " label columns, not the number of classes ",
                              classes, " (", classes_source, ")"));
     }
-    for (std::size_t i = 0; i < shard.labels.size(); ++i) {
-      if (shard.labels[i] < classes) continue;
-      throw UserError(StrCat("data file '", shard.path, "', dataset '", layout.labels, "': row ",
-                             shard.rows.begin + static_cast<std::int64_t>(i), " has label ",
-                             shard.labels[i], ", not below the number of classes ", classes,
-                             " (", classes_source, ")"));
-    }
+    if (shard.is_multi_label()) return;
+    std::int64_t row = shard.rows.begin;  // blocks come in row order
+    shard.ForEachBlock([&](const RowBlock& block) {
+      for (const Label label : block.labels) {
+        if (label >= classes) {
+          throw UserError(StrCat("data file '", shard.path, "', dataset '", layout.labels,
+                                 "': row ", row, " has label ", label,
+                                 ", not below the number of classes ", classes, " (",
+                                 classes_source, ")"));
+        }
+        ++row;
+      }
+    });
   });
 }
 

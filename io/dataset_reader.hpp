@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ inline constexpr std::int64_t kBlockRows = 1024;
 // Whether ReadShard reads the labels dataset. Predicting needs only the features: a file to
 // predict need not have labels, and any it has are left unread (and unchecked).
 enum class ShardLabels { kRead, kSkip };
+
+class ShardStream;  // io/shard_stream.hpp
 
 // The storage behind Shard::Gather, reused from batch to batch.
 struct GatheredRows {
@@ -56,11 +59,15 @@ struct Shard {
   // in `sparse`, and feature_type is the stored type of the values.
   bool is_sparse = false;
   SparseMatrix sparse;
+  // Streamed (io/shard_stream.hpp): the rows stay in the file and ForEachBlock reads them
+  // chunk by chunk; features, labels and weights are then empty (targets 0 x K for 2-D
+  // labels), and Block and Gather are not available.
+  std::shared_ptr<ShardStream> stream;
 
+  bool is_streamed() const { return stream != nullptr; }
   bool is_multi_label() const { return targets.cols() > 0; }
-  bool has_labels() const {
-    return is_multi_label() || labels.size() == static_cast<std::size_t>(rows.size());
-  }
+  bool has_labels() const;
+  bool has_weights() const;  // row weights w_i, else every row weighs 1
 
   // Local rows [local_begin, local_begin + count) as a block, with whatever labels, targets
   // and weights the shard has.
@@ -69,17 +76,29 @@ struct Shard {
   RowBlock Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const;
   // Calls visit on consecutive blocks cut at global multiples of kBlockRows (and at the
   // virtual shards' boundaries, if any: then the blocks are the same on any rank count).
+  // Streamed, it may throw UserError for a row the file holds: see VisitBlocksAgreed.
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
 };
+
+// Collective when the shard is streamed: Shard::ForEachBlock, then every rank agrees on any
+// read error (RunAndAgree), so a bad row on one rank stops all. In memory just ForEachBlock.
+// `visit` must not call MPI.
+void VisitBlocksAgreed(const Communicator& comm, const Shard& shard,
+                       const std::function<void(const RowBlock&)>& visit);
 
 // Collective: every rank reads its own rows. Any problem on any rank (missing file or
 // dataset, wrong shape or type, NaN/Inf feature, negative label, more ranks than rows)
 // becomes the same AgreedError on every rank, naming the file, dataset and row. With
 // ShardLabels::kSkip the labels dataset is neither opened nor required. With virtual_shards
 // V > 0 (which the rank count must divide) the rank reads the rows of its virtual shards.
+// `streaming` may make the shard streamed (--stream, or over --memory-budget), the same
+// choice on every rank: then only the file's shape is read here, and the rows are read and
+// checked by each pass (io/shard_stream.hpp). Sparse files and virtual shards do not stream.
 Shard ReadShard(const Communicator& comm, const std::string& path, const DatasetLayout& layout,
-                ShardLabels labels = ShardLabels::kRead, std::int64_t virtual_shards = 0);
+                ShardLabels labels = ShardLabels::kRead, std::int64_t virtual_shards = 0,
+                const StreamConfig& streaming = {});
 
+// These take one pass over a streamed shard each.
 // Collective: the largest label over all ranks' shards, plus one; for 2-D labels, K columns.
 std::int64_t CountClasses(const Communicator& comm, const Shard& shard);
 

@@ -103,6 +103,11 @@ ErrorPrintingOff::ErrorPrintingOff() {
 
 ErrorPrintingOff::~ErrorPrintingOff() { H5Eset_auto2(H5E_DEFAULT, saved_function_, saved_data_); }
 
+std::unique_lock<std::mutex> LockLibrary() {
+  static std::mutex library;
+  return std::unique_lock<std::mutex>(library);
+}
+
 void Check(herr_t status, const std::string& what) {
   if (status < 0) throw UserError(what + ": " + ErrorStackText());
 }

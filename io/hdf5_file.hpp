@@ -5,6 +5,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,11 @@ class ErrorPrintingOff {
   H5E_auto2_t saved_function_ = nullptr;
   void* saved_data_ = nullptr;
 };
+
+// HDF5 here is not built thread-safe: while a shard stream's reader thread runs
+// (io/shard_stream.hpp), any thread calling HDF5 holds this lock. Outside streamed passes
+// only the main thread calls HDF5 and need not take it.
+std::unique_lock<std::mutex> LockLibrary();
 
 // Throws UserError("<what>: <HDF5's innermost error text>") when `status` is negative.
 void Check(herr_t status, const std::string& what);

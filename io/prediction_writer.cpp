@@ -100,6 +100,7 @@ void WriteHdf5(const Communicator& comm, const PredictionOutput& output, const s
       produce([&](const PredictionBlock& block) {
         cursor.Advance(block);
         const std::int64_t count = block.rows();
+        const auto lock = h5::LockLibrary();  // a streamed shard's reader may be reading
         if (output.multi_label) {
           h5::WriteRows(predicted, block.first_row, count, H5T_NATIVE_UINT8,
                         block.decisions->data(), context + ", dataset 'predicted'");

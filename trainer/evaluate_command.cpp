@@ -33,6 +33,7 @@ struct EvaluateConfig {
   std::int64_t top_k = kTopKFromClassCount;
   std::optional<double> threshold;
   DatasetLayout layout;
+  StreamConfig streaming;
 };
 
 // Everything the terminal report and the JSON are made from.
@@ -57,6 +58,7 @@ po::options_description EvaluateOptions(EvaluateConfig* config) {
                    "also write the results as JSON to this file (replaced atomically)");
   po::options_description all;
   all.add(options).add(ThresholdOption(&config->threshold)).add(DatasetOptions(&config->layout));
+  all.add(StreamOptions(&config->streaming));
   return all;
 }
 
@@ -406,7 +408,8 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
   const std::int64_t classes = model.model.classes();
   const std::int64_t top_k = ChooseTopK(config, classes, loss->is_multi_label());
   const double threshold = ChooseThreshold(config.threshold, model, config.model_path);
-  const Shard shard = ReadShard(comm, config.data_path, config.layout);
+  const Shard shard =
+      ReadShard(comm, config.data_path, config.layout, ShardLabels::kRead, 0, config.streaming);
   CheckDataFitsModel(shard, model, config.model_path);
   const std::string model_source = "model '" + config.model_path + "'";
   CheckLabelsSuitLoss(shard, config.layout, *loss, model_source);

@@ -12,7 +12,9 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/loss.hpp"
+#include "io/dataset_reader.hpp"
 #include "io/virtual_shards.hpp"
+#include "trainer/training.hpp"
 
 namespace shardmax {
 namespace {
@@ -48,6 +50,30 @@ po::options_description DatasetOptions(DatasetLayout* layout) {
       "labels-dataset", po::value(&layout->labels)->default_value(layout->labels),
       "1-D dataset of integer labels (N)");
   return data;
+}
+
+po::options_description StreamOptions(StreamConfig* streaming) {
+  po::options_description options("Streaming (out-of-core reading)");
+  options.add_options()(
+      "stream", po::bool_switch(&streaming->force),
+      "read each rank's rows from the file in chunks, the next chunk in the background, "
+      "instead of holding them in memory")(
+      "memory-budget",
+      po::value<std::int64_t>()->notifier([streaming](std::int64_t megabytes) {
+        RequireOption(megabytes >= 0, "memory-budget", megabytes, "must be >= 0 (MiB)");
+        streaming->memory_budget_mb = megabytes;
+      }),
+      "MiB per rank for the data: a shard that needs more is streamed, in chunks whose two "
+      "buffers fit (default 0: no budget)")(
+      "stream-chunk-rows",
+      po::value<std::int64_t>()->notifier([streaming](std::int64_t rows) {
+        RequireOption(rows >= 0 && rows % kBlockRows == 0, "stream-chunk-rows", rows,
+                      "must be a multiple of 1024 (0: from the budget)");
+        streaming->chunk_rows = rows;
+      }),
+      "rows per streamed chunk, overriding the budget's choice (default 0: from the budget)");
+  static_assert(kBlockRows == 1024, "the message above names the block size");
+  return options;
 }
 
 namespace {
@@ -183,6 +209,7 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
 
   po::options_description all;
   all.add(data).add(model).add(checkpoints).add(output).add(DatasetOptions(&config->layout));
+  all.add(StreamOptions(&config->streaming));
   return all;
 }
 
@@ -351,6 +378,10 @@ void CheckTrainCombinations(const TrainConfig& config) {
   }
   if (o.solver == Solver::kLbfgs && config.early_stopping_patience > 0) {
     throw UsageError("--early-stopping-patience applies to sgd and adamw, not --solver lbfgs");
+  }
+  if (config.streaming.force) {
+    const std::string refusal = StreamRefusal(config);
+    if (!refusal.empty()) throw UsageError("--stream: " + refusal);
   }
 }
 

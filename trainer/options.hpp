@@ -36,6 +36,9 @@ std::string ParseOptions(const std::vector<std::string>& args, const std::string
 // --features-dataset and --labels-dataset.
 po::options_description DatasetOptions(DatasetLayout* layout);
 
+// --stream, --memory-budget and --stream-chunk-rows (README, "Streaming"), checked as parsed.
+po::options_description StreamOptions(StreamConfig* streaming);
+
 // Throws UsageError("--<option> <rule> (got <value>)") unless `holds`.
 template <typename Value>
 void RequireOption(bool holds, const char* option, const Value& value, const char* rule) {

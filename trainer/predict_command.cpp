@@ -19,6 +19,7 @@ struct PredictConfig {
   std::string format;  // "": from the output's extension
   DatasetLayout layout;
   std::optional<double> threshold;
+  StreamConfig streaming;
 };
 
 po::options_description PredictOptions(PredictConfig* config) {
@@ -36,7 +37,7 @@ po::options_description PredictOptions(PredictConfig* config) {
       "replace --output if it exists (else that is an error)")(
       "features-dataset", po::value(&config->layout.features)->default_value(config->layout.features),
       "2-D dataset of features (N x D)");
-  options.add(ThresholdOption(&config->threshold));
+  options.add(ThresholdOption(&config->threshold)).add(StreamOptions(&config->streaming));
   return options;
 }
 
@@ -85,7 +86,8 @@ int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
   request.multi_label = loss->is_multi_label();
   request.threshold = ChooseThreshold(config.threshold, model, output.model_path);
   output.multi_label = request.multi_label;
-  const Shard shard = ReadShard(comm, output.data_path, config.layout, ShardLabels::kSkip);
+  const Shard shard =
+      ReadShard(comm, output.data_path, config.layout, ShardLabels::kSkip, 0, config.streaming);
   CheckDataFitsModel(shard, model, output.model_path);
   // A multi-label model's outputs are labels in their own right: no class to map to a value.
   if (!output.multi_label) {

@@ -33,7 +33,7 @@ double ScoreShard(const Communicator& comm, const SoftmaxModel& model, const Sha
                   const ScoringRequest& request, Sums* sums) {
   BlockScores scores;
   LossSumOverRanks loss_sum(shard);
-  shard.ForEachBlock([&](const RowBlock& block) {
+  VisitBlocksAgreed(comm, shard, [&](const RowBlock& block) {
     ScoreBlock(model, block, request, &scores);
     sums->Add(block, scores);
     loss_sum.Add(scores.loss_sum);
@@ -72,8 +72,9 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
     pass.Finish(&sums);
     return ReduceObjective(comm, &sums, model, weight_decay);
   }
-  shard.ForEachBlock(
-      [&](const RowBlock& block) { AccumulateBlock(loss, model, block, &sums, precision); });
+  VisitBlocksAgreed(comm, shard, [&](const RowBlock& block) {
+    AccumulateBlock(loss, model, block, &sums, precision);
+  });
   return ReduceObjective(comm, &sums, model, weight_decay);
 }
 

@@ -16,8 +16,10 @@
 #include "common/stop_signal.hpp"
 #include "io/atomic_file.hpp"
 #include "io/dataset_reader.hpp"
+#include "io/hdf5_file.hpp"
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
+#include "io/shard_stream.hpp"
 #include "trainer/progress.hpp"
 #include "trainer/reproducible_objective.hpp"
 #include "trainer/sparse_sgd.hpp"
@@ -77,6 +79,7 @@ class TrainingRun {
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
     model_.bias = prepared_.initial_bias;
     steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
+    FitStreamedChunksToBatches();
     schedule_ = config_.optimizer;
     schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
     if (!IsLbfgs()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
@@ -107,6 +110,7 @@ class TrainingRun {
                      ", ", optimizer_->name(),
                      sparse_sgd_ ? ", sparse steps with lazy weight decay" : "", ")"));
       stopped_before_the_end = TrainEpochs();
+      streamed_epoch_.reset();  // stopped mid-epoch: no reader thread past this point
     }
     result.stop_signal = stop_signal_;
     result.stopped_at_max_steps = stopped_before_the_end && stop_signal_ == 0;
@@ -182,20 +186,33 @@ class TrainingRun {
 
   void LoadData() {
     const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
-    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead, virtual_shards);
+    train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead,
+                       virtual_shards, config_.streaming);
+    CheckStreamable(train_);
     if (config_.batch_size < comm_.size()) {
       throw UsageError(StrCat("--batch-size ", config_.batch_size, " is smaller than the ",
                               comm_.size(), " ranks: each rank needs rows in every step"));
     }
     if (!config_.validation_path.empty()) {
       validation_ = ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout),
-                              ShardLabels::kRead, virtual_shards);
+                              ShardLabels::kRead, virtual_shards, config_.streaming);
+      CheckStreamable(*validation_);
       if (validation_->feature_count != train_.feature_count) {
         throw AgreedError(StrCat("validation file '", config_.validation_path, "' has ",
                                  validation_->feature_count, " features but '",
                                  config_.train_path, "' has ", train_.feature_count));
       }
     }
+  }
+
+  // Only over --memory-budget can a refused combination get here: --stream was checked as
+  // parsed. The same on every rank (the choice to stream is).
+  void CheckStreamable(const Shard& shard) const {
+    if (!shard.is_streamed()) return;
+    const std::string refusal = StreamRefusal(config_);
+    if (refusal.empty()) return;
+    throw AgreedError(StrCat("--memory-budget ", config_.streaming.memory_budget_mb, " streams '",
+                             shard.path, "', but ", refusal, "; or raise --memory-budget"));
   }
 
   std::optional<Checkpoint> LoadCheckpointToResume() {
@@ -488,6 +505,8 @@ class TrainingRun {
       std::vector<std::int64_t> order;
       if (reproducible_) {
         reproducible_->StartEpoch(config_.seed, position_.epoch);  // shuffles by virtual shard
+      } else if (train_.is_streamed()) {
+        StartStreamedEpoch(local_rows, steps);
       } else {
         order = ShuffledOrder(local_rows,
                               SplitMix64::ForStream(config_.seed, kShuffleStream,
@@ -532,6 +551,7 @@ class TrainingRun {
           return true;
         }
       }
+      streamed_epoch_.reset();  // every row read: the reader thread ends before FinishEpoch
       if (FinishEpoch(Clock::now() - epoch_start, position_.cursor - cursor_at_start,
                       SecondsSince(run_start))) {
         break;  // early stopping
@@ -540,8 +560,59 @@ class TrainingRun {
     return false;
   }
 
-  // This rank's rows of the step in `order`, gathered into *batch_rows.
-  RowBlock BatchBlock(const std::vector<std::int64_t>& order, GatheredRows* batch_rows) const {
+  // A streamed epoch's batches (README, "Streaming"): chunk after chunk in file order, each
+  // chunk's rows shuffled by the generator the in-memory order uses, with the chunk mixed
+  // into its last part; so with one chunk per rank the order is the in-memory one. The order
+  // depends on the seed, the epoch, the rank count and the chunk size only, and a resumed
+  // run restarts reading at the chunk of its position.
+  void StartStreamedEpoch(std::int64_t local_rows, std::int64_t steps) {
+    const std::uint64_t epoch = static_cast<std::uint64_t>(position_.epoch);
+    const std::uint64_t rank = static_cast<std::uint64_t>(comm_.rank());
+    const std::uint64_t seed = config_.seed;
+    streamed_epoch_.emplace(
+        *train_.stream,
+        [=](std::int64_t chunk, std::int64_t rows) {
+          // Rank and chunk share the stream's last part: rank + 2^32 chunk (rank < 2^32).
+          const std::uint64_t part = rank | static_cast<std::uint64_t>(chunk) << 32;
+          return ShuffledOrder(rows, SplitMix64::ForStream(seed, kShuffleStream, epoch, part));
+        },
+        LocalBatch(local_rows, position_.step_in_epoch, steps).begin);
+  }
+
+  // Every rank needs its share of a step in the two chunks a streamed epoch holds. Sized from
+  // the largest share, so the same on every rank.
+  void FitStreamedChunksToBatches() {
+    if (!train_.is_streamed() || IsLbfgs()) return;
+    const std::int64_t largest_rank_rows = ShardRows(train_.total_rows, comm_.size(), 0).size();
+    const std::int64_t largest_share =
+        (largest_rank_rows + steps_per_epoch_ - 1) / steps_per_epoch_;
+    ShardStream& stream = *train_.stream;
+    if (largest_share <= stream.chunk_rows()) return;
+    const std::int64_t needed = (largest_share + kBlockRows - 1) / kBlockRows * kBlockRows;
+    const std::int64_t budget = config_.streaming.memory_budget_mb << 20;
+    if (config_.streaming.chunk_rows > 0 ||
+        (budget > 0 && 2 * needed * StreamBytesPerRow(stream.source()) > budget)) {
+      throw AgreedError(StrCat("--batch-size ", config_.batch_size,
+                               ": a rank's share of a step (up to ", largest_share,
+                               " rows) must fit in one streamed chunk of ",
+                               stream.chunk_rows(), " rows; lower --batch-size, or raise ",
+                               config_.streaming.chunk_rows > 0 ? "--stream-chunk-rows"
+                                                                : "--memory-budget"));
+    }
+    stream.SetChunkRows(needed);
+    LogInfo(StrCat("streamed chunks of ", needed, " rows, to hold a rank's share of a step"));
+  }
+
+  // This rank's rows of the step in `order` (or of the streamed epoch), gathered into
+  // *batch_rows. Streamed, a read error on any rank stops every rank here.
+  RowBlock BatchBlock(const std::vector<std::int64_t>& order, GatheredRows* batch_rows) {
+    if (streamed_epoch_) {
+      const RowRange batch =
+          LocalBatch(train_.rows.size(), position_.step_in_epoch, steps_per_epoch_);
+      std::optional<RowBlock> block;
+      RunAndAgree(comm_, [&] { block.emplace(streamed_epoch_->Gather(batch, batch_rows)); });
+      return *block;
+    }
     const RowRange batch = LocalBatch(static_cast<std::int64_t>(order.size()),
                                       position_.step_in_epoch, steps_per_epoch_);
     const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
@@ -638,6 +709,9 @@ class TrainingRun {
             .string();
     RunAndAgree(comm_, [&] {
       if (!comm_.is_root()) return;
+      // Writing, and pruning (which verifies the checkpoints), call HDF5 while a streamed
+      // epoch's reader thread may be reading.
+      const auto lock = h5::LockLibrary();
       try {
         WriteCheckpoint(path, MakeCheckpoint());
       } catch (const UserError& error) {
@@ -703,6 +777,7 @@ class TrainingRun {
   Shard train_;
   std::optional<Shard> validation_;
   std::optional<ReproducibleObjective> reproducible_;  // with --reproducible
+  std::optional<StreamedEpoch> streamed_epoch_;       // sgd and adamw on a streamed shard
   std::int64_t classes_ = 0;
   PreparedTraining prepared_;
   SoftmaxModel model_;
@@ -731,6 +806,17 @@ class TrainingRun {
 };
 
 }  // namespace
+
+std::string StreamRefusal(const TrainConfig& config) {
+  if (config.reproducible) {
+    return "--reproducible sums its virtual shards from rows held in memory; drop one of the two";
+  }
+  if (config.preparation.standardize) {
+    return "--standardize rescales the rows held in memory; scale the features before storing "
+           "them, or drop one of the two";
+  }
+  return "";
+}
 
 std::int64_t StepsPerEpoch(std::int64_t total_rows, std::int64_t batch_size) {
   return (total_rows + batch_size - 1) / batch_size;

@@ -31,6 +31,10 @@ struct TrainResult {
 // UsageError for options that cannot work with this data or rank count.
 TrainResult Train(const Communicator& comm, const TrainConfig& config);
 
+// Why the training data cannot be streamed with these options (naming the option that
+// needs it in memory), or "" if it can. Streamed, L-BFGS runs the same passes as in memory.
+std::string StreamRefusal(const TrainConfig& config);
+
 // Number of steps in one epoch: ceil(N / B).
 std::int64_t StepsPerEpoch(std::int64_t total_rows, std::int64_t batch_size);
 

@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/weighting.hpp"
+#include "io/shard_stream.hpp"
 #include "trainer/reproducible_objective.hpp"
 
 namespace shardmax {
@@ -35,7 +36,9 @@ Vector ChooseClassWeights(const Communicator& comm, const TrainConfig& config, s
 
 void CheckWeightSum(const Communicator& comm, const TrainConfig& config, const Shard& train) {
   double sum = 0.0;
-  for (const double weight : train.weights) sum += weight;
+  VisitBlocksAgreed(comm, train, [&](const RowBlock& block) {
+    for (const double weight : block.weights) sum += weight;
+  });
   std::vector<double> total{sum};
   AllreduceSum(comm, total);
   if (total[0] > 0.0) return;
@@ -90,8 +93,12 @@ PreparedTraining PrepareTrainingData(const Communicator& comm, const TrainConfig
   if (validation != nullptr) CheckLabelsSuitLoss(*validation, config.layout, loss, "--loss");
 
   const Vector class_weights = ChooseClassWeights(comm, config, classes, *train);
-  train->weights = RowWeights(train->labels, class_weights, train->weights);
-  if (!train->weights.empty()) CheckWeightSum(comm, config, *train);
+  if (train->is_streamed()) {
+    train->stream->SetClassWeights(class_weights);  // applied to each chunk as it is read
+  } else {
+    train->weights = RowWeights(train->labels, class_weights, train->weights);
+  }
+  if (train->has_weights()) CheckWeightSum(comm, config, *train);
 
   PreparedTraining prepared;
   prepared.feature_scaling =

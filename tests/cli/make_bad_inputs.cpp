@@ -159,6 +159,18 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (args.size() == 5 && args[0] == "set-value") {  // the row's last column, in place
+      const std::string& path = args[1];
+      h5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+      h5::Handle dataset = h5::OpenDataset(file, args[2], path);
+      const std::vector<hsize_t> dims = h5::DatasetDims(dataset, path);
+      const std::int64_t row = std::stoll(args[3]);
+      std::vector<double> values(dims.size() == 2 ? dims[1] : 1);
+      h5::ReadRows(dataset, row, 1, H5T_NATIVE_DOUBLE, values.data(), path);
+      values.back() = std::stod(args[4]);
+      h5::WriteRows(dataset, row, 1, H5T_NATIVE_DOUBLE, values.data(), path);
+      return 0;
+    }
     if (args.size() == 2 && args[0] == "reseal") {
       shardmax::SealCheckpointFile(args[1]);
       return 0;
@@ -168,6 +180,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr,
-               "usage: make_bad_inputs DIRECTORY | delete-dataset FILE NAME | reseal FILE\n");
+               "usage: make_bad_inputs DIRECTORY | delete-dataset FILE NAME | "
+               "set-value FILE DATASET ROW VALUE | reseal FILE\n");
   return 2;
 }

@@ -46,6 +46,28 @@ TEST(Options, PrecisionOfTheGradientPass) {
                    "--precision must be 'auto', 'float32' or 'float64' (got 'half')");
 }
 
+TEST(Options, Streaming) {
+  const CommandLine parsed =
+      ParseCommandLine({"train", "--train", "t.h5", "--solver", "lbfgs", "--stream",
+                        "--memory-budget", "512", "--stream-chunk-rows", "4096"});
+  EXPECT_TRUE(parsed.train.streaming.force);
+  EXPECT_EQ(parsed.train.streaming.memory_budget_mb, 512);
+  EXPECT_EQ(parsed.train.streaming.chunk_rows, 4096);
+  EXPECT_FALSE(ParseCommandLine({"train", "--train", "t.h5"}).train.streaming.force);
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5"}).train.streaming.memory_budget_mb, 0);
+  EXPECT_TRUE(ParseCommandLine({"train", "--train", "t.h5", "--stream"}).train.streaming.force);
+  // What needs the rows in memory is refused, naming both options.
+  ExpectUsageError({"train", "--train", "t.h5", "--solver", "lbfgs", "--stream", "--standardize"},
+                   "--stream: --standardize");
+  ExpectUsageError({"train", "--train", "t.h5", "--solver", "lbfgs", "--stream", "--reproducible"},
+                   "--stream: --reproducible");
+  ExpectUsageError({"train", "--train", "t.h5", "--memory-budget", "-1"}, "--memory-budget");
+  ExpectUsageError({"train", "--train", "t.h5", "--stream-chunk-rows", "1000"},
+                   "--stream-chunk-rows");
+  // A budget alone is not refused: the data may fit it (else training says so).
+  EXPECT_NO_THROW(ParseCommandLine({"train", "--train", "t.h5", "--memory-budget", "100"}));
+}
+
 TEST(Options, ProgressInterval) {
   EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5"}).train.progress_seconds, 30.0);
   EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5", "--progress-every", "0.5"})

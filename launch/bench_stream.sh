@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Streaming against in-memory reading (README, "Streaming"): for each size, generates a dense
+# float32 file with `shardmax gen` under data/ (ignored by git; deleted afterwards unless
+# --keep), runs a few L-BFGS iterations on RANKS ranks in memory and streamed under
+# --memory-budget, and prints one table: the pass throughput in rows/s (from the trainer's
+# iteration lines: objective evaluations x rows / time, the median iteration; the pre-passes
+# left out), the streamed/in-memory ratio, and the peak RSS of each rank (/usr/bin/time -f %M).
+#
+#   bash launch/bench_stream.sh [--sizes "1 16"] [--ranks 2] [--features 256] [--classes 10]
+#                               [--iterations 7] [--budget 256] [--in-memory-max-gb 4] [--keep]
+#
+# --sizes            file sizes in GB (10^9 bytes of features; default "1 4": a short run)
+# --keep             keep the files in data/ (a later run reuses them instead of generating)
+# --budget           --memory-budget of the streamed runs, MiB per rank (default 256; it decides
+#                    to stream, the chunks are smaller: README, "Streaming")
+# --iterations       L-BFGS iterations per run; the table takes the median iteration (default 7)
+# --in-memory-max-gb the in-memory run is left out above this size: its shard would not fit
+#                    in RAM next to the page cache (the ratio is then taken against the
+#                    smallest size's in-memory rows/s: the work per row is the same)
+# Uses build/trainer/shardmax (BUILD_DIR to change it). The file is read once before timing,
+# so it is in the page cache when it fits there. Other jobs on the machine slow every figure.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_root}"
+
+sizes="1 4"
+ranks=2
+features=256
+classes=10
+iterations=7
+budget=256
+in_memory_max=4
+keep=0
+while (($#)); do
+  case "$1" in
+    --sizes) sizes="$2"; shift ;;
+    --ranks) ranks="$2"; shift ;;
+    --features) features="$2"; shift ;;
+    --classes) classes="$2"; shift ;;
+    --iterations) iterations="$2"; shift ;;
+    --budget) budget="$2"; shift ;;
+    --in-memory-max-gb) in_memory_max="$2"; shift ;;
+    --keep) keep=1 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "bench_stream.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+shardmax="${BUILD_DIR:-build}/trainer/shardmax"
+if [[ ! -x "${shardmax}" ]]; then
+  echo "bench_stream.sh: no ${shardmax}; build first (cmake --build build)" >&2
+  exit 1
+fi
+out=runs/bench-stream
+rm -rf "${out}"
+mkdir -p "${out}" data
+files=()
+cleanup() { ((keep)) || rm -f "${files[@]}"; }
+trap cleanup EXIT
+
+# run NAME ARGS...: trains on RANKS ranks, each under /usr/bin/time; prints
+# "<rows/s> <peak RSS MiB of the largest rank> <of the smallest>".
+run() {
+  local name=$1
+  shift
+  rm -rf "${out}/${name}"
+  bash launch/mpirun.sh -np "${ranks}" /usr/bin/time -f "peak_rss_kb %M" -a -o "${out}/${name}.rss" \
+    "${shardmax}" train --solver lbfgs --max-iterations "${iterations}" --progress-every 0 \
+    --checkpoint-dir "${out}/${name}" "$@" > "${out}/${name}.log" 2>&1
+  # The median iteration's samples/s: the passes themselves, not the pre-passes or the
+  # writes; the median, as other jobs on the machine make single iterations jump.
+  awk '/^iteration / { for (i = 1; i < NF; ++i) if ($i == "samples/s") v[n++] = $(i + 1) + 0 }
+       END { for (i = 0; i < n; ++i) for (j = i + 1; j < n; ++j) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+             printf "%.0f ", n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2 }' "${out}/${name}.log"
+  awk '{ kb = $2; if (max == "" || kb > max) max = kb; if (min == "" || kb < min) min = kb }
+       END { printf "%.0f %.0f\n", max / 1024, min / 1024 }' "${out}/${name}.rss"
+}
+
+row() { printf '%-8s %-26s %14s %8s %16s\n' "$@"; }
+echo "shardmax $(git rev-parse --short HEAD), ${ranks} ranks, ${features} float32 features," \
+     "${classes} classes, L-BFGS ${iterations} iterations, --memory-budget ${budget} MiB," \
+     "$(nproc) cores, load $(cut -d ' ' -f 1 /proc/loadavg)"
+row "file" "mode" "rows/s" "ratio" "peak RSS/rank"
+reference=""
+for size in ${sizes}; do
+  rows=$(awk -v g="${size}" -v d="${features}" 'BEGIN { printf "%.0f", g * 1e9 / (4 * d) }')
+  file="data/bench-stream-${size}g.h5"
+  files+=("${file}")
+  if [[ ! -f "${file}" ]]; then  # kept by an earlier --keep run: the same file
+    "${shardmax}" gen --output "${file}" --rows "${rows}" --features "${features}" \
+      --classes "${classes}" --chunk-rows 65536 --separation 1 > /dev/null
+  fi
+  cat "${file}" > /dev/null  # into the page cache, as far as it fits
+  label="${size} GB"
+  memory_rate=""
+  if awk -v s="${size}" -v m="${in_memory_max}" 'BEGIN { exit !(s <= m) }'; then
+    read -r memory_rate memory_max memory_min < <(run "memory-${size}" --train "${file}")
+    row "${label}" "in memory" "${memory_rate}" "1.00" "${memory_min}-${memory_max} MiB"
+    [[ -n "${reference}" ]] || reference="${memory_rate}"
+  fi
+  read -r stream_rate stream_max stream_min < <(run "stream-${size}" --train "${file}" --memory-budget "${budget}")
+  base="${memory_rate:-${reference}}"
+  ratio=$(awk -v a="${stream_rate}" -v b="${base}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+  [[ -n "${memory_rate}" ]] || ratio="${ratio}*"
+  row "${label}" "streamed (${budget} MiB budget)" "${stream_rate}" "${ratio}" "${stream_min}-${stream_max} MiB"
+  ((keep)) || rm -f "${file}"
+done
+echo "ratio: streamed rows/s over in-memory rows/s on the same file; * against the smallest file's in-memory run"
+echo "logs: ${out}/"

@@ -1,0 +1,78 @@
+# --stream and --memory-budget end to end: L-BFGS trained streamed writes the very model the
+# in-memory run writes, evaluate and predict give the same outputs streamed, a shard over the
+# budget streams on its own, streamed SGD resumes exactly, and what cannot stream, or a bad
+# row in a late chunk, stops every rank with one clear message.
+source "$(dirname "$0")/common.sh" "$@"
+
+# 40000 rows x 24 uint8 features: 1.9 MiB per rank of 2 in memory (as float32, with labels).
+"$shardmax" gen --output train.h5 --rows 40000 --features 24 --classes 5 --dtype uint8 \
+  --separation 1 > /dev/null || exit 1
+"$shardmax" gen --output bad.h5 --rows 40000 --features 24 --classes 5 > /dev/null || exit 1
+"$make_bad_inputs" set-value bad.h5 features 39997 nan || exit 1
+
+lbfgs=(train --train train.h5 --solver lbfgs --max-iterations 4 --progress-every 0)
+mpi 2 "${lbfgs[@]}" --checkpoint-dir memory --model memory.h5
+check "L-BFGS in memory succeeds" test "$status" = 0
+cp out.txt memory-out.txt
+mpi 2 "${lbfgs[@]}" --checkpoint-dir streamed --model streamed.h5 --stream --stream-chunk-rows 3072
+check "L-BFGS streamed succeeds" test "$status" = 0
+check "the log says it streams" grep -q "streaming data file 'train.h5' (--stream): chunks of 3072 rows" out.txt
+cp out.txt streamed-out.txt
+check "the same iterations" diff <(grep -o 'objective [0-9.]*' streamed-out.txt) \
+  <(grep -o 'objective [0-9.]*' memory-out.txt)
+check "four iterations logged" test "$(grep -c '^iteration ' memory-out.txt)" = 4
+mpi 2 "${lbfgs[@]}" --checkpoint-dir budget --model budget.h5 --memory-budget 1
+check "L-BFGS over --memory-budget succeeds" test "$status" = 0
+check "the log says the budget streams it" \
+  grep -q "streaming data file 'train.h5' (its shard needs 1.9 MiB per rank in memory, over --memory-budget 1): chunks of" out.txt
+
+for model in streamed budget; do
+  mpi 1 evaluate --model "$model.h5" --data train.h5 --json "$model.json"
+done
+mpi 1 evaluate --model memory.h5 --data train.h5 --json memory.json
+check "evaluate in memory succeeds" test "$status" = 0
+mpi 2 evaluate --model memory.h5 --data train.h5 --json memory-2.json
+mpi 2 evaluate --model memory.h5 --data train.h5 --json memory-streamed-2.json --stream \
+  --stream-chunk-rows 1024
+check "evaluate streamed succeeds" test "$status" = 0
+without_paths() { grep -v '"model"\|"data"' "$1"; }
+check "evaluate streamed writes the in-memory JSON (2 ranks)" \
+  diff <(without_paths memory-streamed-2.json) <(without_paths memory-2.json)
+check "the streamed model is the in-memory model (same evaluation)" \
+  diff <(without_paths streamed.json) <(without_paths memory.json)
+check "the budget's model is the in-memory model (same evaluation)" \
+  diff <(without_paths budget.json) <(without_paths memory.json)
+check "JSON accuracy is there" grep -q '"accuracy"' memory.json
+
+mpi 2 predict --model memory.h5 --data train.h5 --output memory.csv --probabilities
+mpi 2 predict --model memory.h5 --data train.h5 --output streamed.csv --probabilities --stream
+check "predict streamed succeeds" test "$status" = 0
+check "predict streamed writes the same CSV" cmp memory.csv streamed.csv
+
+# SGD streamed: the same bits from run to run, and after a stop and --resume auto.
+sgd=(train --train train.h5 --epochs 2 --batch-size 100 --progress-every 0 --stream
+     --stream-chunk-rows 2048)
+mpi 2 "${sgd[@]}" --checkpoint-dir sgd --model sgd.h5
+check "SGD streamed succeeds" test "$status" = 0
+mpi 2 "${sgd[@]}" --checkpoint-dir sgd-stopped --model sgd-stopped.h5 --max-steps 250
+check "SGD streamed stops at --max-steps" test "$status" = 0
+mpi 2 "${sgd[@]}" --checkpoint-dir sgd-stopped --model sgd-stopped.h5 --resume auto
+check "SGD streamed resumes" test "$status" = 0
+check "the resumed SGD model is the uninterrupted one" h5diff -d 0 sgd.h5 sgd-stopped.h5 /model
+
+expect_error "--stream with --standardize" 2 2 "--stream: --standardize" \
+  train --train train.h5 --stream --standardize --checkpoint-dir standardize
+expect_error "--standardize over --memory-budget" 2 1 \
+  "--memory-budget 1 streams 'train.h5', but --standardize rescales" \
+  train --train train.h5 --standardize --memory-budget 1 --checkpoint-dir standardize-budget
+expect_error "a step's share longer than a chunk" 2 1 "must fit in one streamed chunk of 1024 rows" \
+  train --train train.h5 --batch-size 40000 --stream --stream-chunk-rows 1024 --checkpoint-dir gd
+expect_error "NaN in a late chunk, training" 2 1 \
+  "data file 'bad.h5', dataset 'features': row 39997, column 23 is NaN" \
+  train --train bad.h5 --solver lbfgs --stream --stream-chunk-rows 2048 --checkpoint-dir bad
+expect_error "NaN in a late chunk, evaluate" 4 1 "row 39997, column 23 is NaN" \
+  evaluate --model memory.h5 --data bad.h5 --stream --stream-chunk-rows 1024
+expect_error "NaN in a late chunk, predict" 2 1 "row 39997, column 23 is NaN" \
+  predict --model memory.h5 --data bad.h5 --output bad.csv --stream
+
+finish
