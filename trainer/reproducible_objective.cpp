@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <span>
 
 #include "common/collective.hpp"
@@ -20,8 +21,9 @@ constexpr std::uint64_t kShuffleStream = 7;
 
 constexpr std::size_t kScalars = 3;  // GradientSums' loss, count and rows
 
-// Local rows [local_begin, local_begin + count) copied into storage, so their alignment
-// does not depend on where the rank's shard starts.
+// Local sparse rows [local_begin, local_begin + count) copied into storage, so their layout
+// does not depend on where the rank's shard starts (dense rows need no copy: the dense
+// kernel's bits do not depend on where its rows sit).
 RowBlock CopyRows(const Shard& shard, std::int64_t local_begin, std::int64_t count,
                   std::vector<std::int64_t>* indices, GatheredRows* storage) {
   indices->resize(static_cast<std::size_t>(count));
@@ -178,7 +180,6 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
     step_rows_.insert(step_rows_.end(), shard.order.begin() + begin, shard.order.begin() + end);
     part_rows_.push_back(end - begin);
   }
-  const HeldKernelWeights cast_once(model, precision_);
   part_.Clear();
   if (train_.is_sparse) {
     // No grid in the sparse kernel: each part's sums on their own, rounded as a whole.
@@ -195,6 +196,7 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
   } else {
     // One gather for the step (the kernel's bits do not depend on where rows sit); the kernel
     // rounds each part's dW onto the grid as it adds it, so part_ holds the grid sum of all.
+    const HeldKernelWeights cast_once(model, precision_);
     const RowBlock rows = train_.Gather(step_rows_, &rows_);
     Eigen::Index first = 0;
     for (const std::int64_t count : part_rows_) {
@@ -212,7 +214,8 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
 
 Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double weight_decay) {
   ClearExactSums(model, train_.total_rows);
-  const HeldKernelWeights cast_once(model, precision_);
+  std::optional<HeldKernelWeights> cast_once;  // the sparse kernel reads W as it is
+  if (!train_.is_sparse) cast_once.emplace(model, precision_);
   std::vector<std::int64_t> indices;
   for (const HeldShard& shard : held_) {
     part_.Clear();
@@ -220,10 +223,12 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
     for (std::int64_t global = global_begin; global < global_begin + shard.rows;) {
       const std::int64_t block_end =
           std::min(global_begin + shard.rows, (global / kBlockRows + 1) * kBlockRows);
-      AccumulateBlock(
-          loss_, model,
-          CopyRows(train_, global - train_.rows.begin, block_end - global, &indices, &rows_),
-          &part_, precision_);
+      const std::int64_t local = global - train_.rows.begin;
+      AccumulateBlock(loss_, model,
+                      train_.is_sparse
+                          ? CopyRows(train_, local, block_end - global, &indices, &rows_)
+                          : train_.Block(local, block_end - global),
+                      &part_, precision_);
       global = block_end;
     }
     AddWeightsOnGrid(part_);
