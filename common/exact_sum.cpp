@@ -108,19 +108,18 @@ GridScale GridScale::ForBound(double bound) {
 }
 
 std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums) {
-  const double round = 0x1.8p52 * scale.grid;
+  const double round = scale.round();
   const double limit = 0x1p51 * scale.grid;
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
   const std::size_t n = values.size();
   const double* const x = values.data();
   double* const sum = sums.data();
   std::int64_t beyond = 0;
-  // No branch, so the loop vectorizes. Without -ffast-math the compiler keeps
-  // (x + round) - round as written.
+  // No branch, so the loop vectorizes.
   for (std::size_t i = 0; i < n; ++i) {
     const double magnitude = std::abs(x[i]);
     beyond += magnitude > limit && magnitude < kInfinity ? 1 : 0;
-    sum[i] += (x[i] + round) - round;
+    sum[i] += RoundOntoGrid(x[i], round);
   }
   return beyond;
 }

@@ -44,7 +44,13 @@ double ExactScalarValue(std::span<const std::int64_t> limbs);
 struct GridScale {
   double grid = 0.0;  // g
   static GridScale ForBound(double bound);
+  // The constant of RoundOntoGrid: 1.5 2^52 g.
+  double round() const { return 0x1.8p52 * grid; }
 };
+
+// round_g(x) = (x + round) - round with round = GridScale::round(); x itself for round = 0.
+// Without -ffast-math the compiler keeps the two additions as written.
+inline double RoundOntoGrid(double x, double round) { return (x + round) - round; }
 
 // sums[i] += round_g(values[i]). Returns how many finite values were beyond the bound, which
 // were then rounded wrongly (the bound is broken: a bug). A NaN or infinity is added as it

@@ -77,8 +77,8 @@ void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* next0, const Sc
 
 // dW_tile += G_tile^T X over `rows` rows of x (stride d) and g (stride classes), the partial
 // sums (over these rows only) added into the double rows of dw (stride d), each first rounded
-// by (s + round) - round: onto a grid sum's grid (common/exact_sum.hpp), or not at all when
-// round is 0.
+// by RoundOntoGrid: onto a grid sum's grid (common/exact_sum.hpp), or not at all when round
+// is 0.
 template <int KT, typename Scalar>
 void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, const Scalar* g,
                         Eigen::Index classes, double* dw, double round) {
@@ -105,7 +105,7 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
       ei::pstoreu(partial + kWidth, sum[k][1]);
       double* out = dw + k * d + c;
       for (Eigen::Index t = 0; t < 2 * kWidth; ++t) {
-        out[t] += (static_cast<double>(partial[t]) + round) - round;
+        out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
       }
     }
   }
@@ -125,7 +125,7 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
       ei::pstoreu(partial, sum[k]);
       double* out = dw + k * d + c;
       for (Eigen::Index t = 0; t < kWidth; ++t) {
-        out[t] += (static_cast<double>(partial[t]) + round) - round;
+        out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
       }
     }
     c += kWidth;
@@ -134,7 +134,7 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
     for (int k = 0; k < KT; ++k) {
       Scalar s = 0;
       for (Eigen::Index i = 0; i < rows; ++i) s += g[i * classes + k] * x[i * d + c];
-      dw[k * d + c] += (static_cast<double>(s) + round) - round;
+      dw[k * d + c] += RoundOntoGrid(static_cast<double>(s), round);
     }
   }
 }
@@ -284,7 +284,7 @@ void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   scratch->weight_gradient.noalias() = scratch->gradient.transpose() * features;
   if (round == 0.0) {
     sums->weights() += scratch->weight_gradient.template cast<double>();
-  } else {
+  } else {  // RoundOntoGrid, as one Eigen expression
     sums->weights().array() +=
         (scratch->weight_gradient.template cast<double>().array() + round) - round;
   }
@@ -359,7 +359,7 @@ void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<
                          const RowBlock& scoring, GradientSums* sums, Precision precision,
                          const GridScale* weight_grid) {
   if (rows.rows == 0) return;
-  const double round = weight_grid != nullptr ? 0x1.8p52 * weight_grid->grid : 0.0;
+  const double round = weight_grid != nullptr ? weight_grid->round() : 0.0;
   if (precision == Precision::kFloat32) {
     AccumulateIn<float>(loss, model, rows, scoring, round, sums);
   } else {
@@ -370,9 +370,11 @@ void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<
 }
 
 template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
-                                         const RowBlock&, GradientSums*, Precision, const GridScale*);
+                                         const RowBlock&, GradientSums*, Precision,
+                                         const GridScale*);
 template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&, DenseRows<double>,
-                                          const RowBlock&, GradientSums*, Precision, const GridScale*);
+                                          const RowBlock&, GradientSums*, Precision,
+                                         const GridScale*);
 template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                 DenseRows<std::uint8_t>, const RowBlock&,
                                                 GradientSums*, Precision, const GridScale*);

@@ -59,7 +59,8 @@ extern template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel
                                                  GradientSums*, Precision, const GridScale*);
 extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                        DenseRows<std::uint8_t>, const RowBlock&,
-                                                       GradientSums*, Precision, const GridScale*);
+                                                       GradientSums*, Precision,
+                                                       const GridScale*);
 
 // While alive, the kernel on this thread casts `model`'s weights to the compute type of
 // `precision` once instead of on every call: for many small blocks against one model (the

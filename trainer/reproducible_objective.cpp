@@ -128,8 +128,9 @@ void ReproducibleObjective::MoveSmallSumsExactly(GradientSums* part) {
       AddOnGrid(values.subspan(weights, classes), bias_grid_,
                 std::span(reduced_).subspan(weights, classes)));
   for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
-    AddToExactScalar(values[weights + classes + scalar],
-                     std::span(scalar_limbs_).subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
+    AddToExactScalar(
+        values[weights + classes + scalar],
+        std::span(scalar_limbs_).subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
   }
   std::fill(values.begin() + static_cast<std::ptrdiff_t>(weights), values.end(), 0.0);
 }
