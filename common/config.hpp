@@ -10,7 +10,7 @@
 
 namespace shardmax {
 
-enum class Solver { kSgd, kAdamW, kLbfgs };
+enum class Solver { kSgd, kAdamW, kLbfgs, kNewton };
 enum class LearningRateSchedule { kConstant, kStep, kCosine };
 
 struct OptimizerConfig {
@@ -28,19 +28,23 @@ struct OptimizerConfig {
   double epsilon = 1e-8;  // AdamW
   double weight_decay = 1e-4;  // lambda: coupled L2 (lambda/2)||W||^2 for SGD and L-BFGS,
                                // decoupled decay for AdamW
-  // L-BFGS (full batch)
-  int history = 10;
+  // Full batch: L-BFGS and Newton-CG
+  int history = 10;                  // L-BFGS
+  std::int64_t max_cg_iterations = 250;  // Newton-CG, per step
   double gradient_tolerance = 1e-6;   // stop when max_i |dJ/dtheta_i| <= this
   double objective_tolerance = 1e-12;  // stop when the relative decrease of J is <= this
   std::int64_t max_iterations = 1000;
   // Of the gradient pass's products (--precision); unset: float32 for sgd and adamw, float64
-  // for lbfgs.
+  // for the full-batch solvers, which compare objective values closely.
   std::optional<Precision> precision;
 
+  bool IsFullBatch() const { return solver == Solver::kLbfgs || solver == Solver::kNewton; }
   Precision PassPrecision() const {
     if (precision) return *precision;
-    return solver == Solver::kLbfgs ? Precision::kFloat64 : Precision::kFloat32;
+    return IsFullBatch() ? Precision::kFloat64 : Precision::kFloat32;
   }
+  // Of Newton-CG's Hessian products: float32 unless asked, since CG needs H only roughly.
+  Precision HessianPrecision() const { return precision.value_or(Precision::kFloat32); }
 };
 
 // Names of the datasets inside an HDF5 data file.

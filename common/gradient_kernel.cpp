@@ -351,7 +351,9 @@ RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count
       block.weights.empty() ? block.weights : block.weights.subspan(first, size),
       Eigen::Map<const TargetMatrix>(
           label_columns > 0 ? block.targets.data() + begin * label_columns : nullptr,
-          label_columns > 0 ? count : 0, label_columns)};
+          label_columns > 0 ? count : 0, label_columns),
+      {},
+      block.first_row >= 0 ? block.first_row + begin : -1};
 }
 
 template <typename T>

@@ -6,23 +6,6 @@
 
 namespace shardmax {
 
-std::string_view DescribeStatus(LbfgsStatus status) {
-  switch (status) {
-    case LbfgsStatus::kRunning:
-      return "running";
-    case LbfgsStatus::kGradientTolerance:
-      return "converged: the largest gradient component is within --gradient-tolerance";
-    case LbfgsStatus::kObjectiveTolerance:
-      return "converged: the relative decrease of the objective is within --objective-tolerance";
-    case LbfgsStatus::kMaxIterations:
-      return "stopped: --max-iterations reached";
-    case LbfgsStatus::kLineSearchFailed:
-      return "stopped: the line search found no point satisfying the Wolfe conditions "
-             "(the objective is flat to machine precision along the search direction)";
-  }
-  return "unknown";
-}
-
 Lbfgs::Lbfgs(const LbfgsOptions& options, ObjectiveFunction objective)
     : options_(options), objective_(std::move(objective)) {}
 
@@ -37,12 +20,8 @@ void Lbfgs::Start(const Vector& x0) {
 
 void Lbfgs::Resume(LbfgsState state) { state_ = std::move(state); }
 
-LbfgsStatus Lbfgs::CheckStart() const {
-  if (state_.gradient.cwiseAbs().maxCoeff() <= options_.gradient_tolerance) {
-    return LbfgsStatus::kGradientTolerance;
-  }
-  if (state_.iteration >= options_.max_iterations) return LbfgsStatus::kMaxIterations;
-  return LbfgsStatus::kRunning;
+SolverStatus Lbfgs::CheckStart() const {
+  return options_.BeforeIterating(state_.gradient, state_.iteration);
 }
 
 // Two-loop recursion: r = H g without forming H.
@@ -174,9 +153,9 @@ void Lbfgs::Remember(const Vector& s, const Vector& y) {
   ++state_.pairs;
 }
 
-LbfgsStatus Lbfgs::Iterate() {
-  const LbfgsStatus start = CheckStart();
-  if (start != LbfgsStatus::kRunning) return start;
+SolverStatus Lbfgs::Iterate() {
+  const SolverStatus start = CheckStart();
+  if (start != SolverStatus::kRunning) return start;
 
   Vector direction = Direction();
   if (!(state_.gradient.dot(direction) < 0.0)) {
@@ -188,7 +167,7 @@ LbfgsStatus Lbfgs::Iterate() {
   const double initial_step =
       state_.pairs == 0 ? std::min(1.0, 1.0 / direction.norm()) : 1.0;
   Trial accepted;
-  if (!LineSearch(direction, initial_step, &accepted)) return LbfgsStatus::kLineSearchFailed;
+  if (!LineSearch(direction, initial_step, &accepted)) return SolverStatus::kLineSearchFailed;
 
   const double previous_value = state_.value;
   Remember(accepted.x - state_.x, accepted.gradient - state_.gradient);
@@ -198,15 +177,7 @@ LbfgsStatus Lbfgs::Iterate() {
   state_.last_step = accepted.step;
   ++state_.iteration;
 
-  if (state_.gradient.cwiseAbs().maxCoeff() <= options_.gradient_tolerance) {
-    return LbfgsStatus::kGradientTolerance;
-  }
-  const double scale = std::max({std::abs(previous_value), std::abs(state_.value), 1.0});
-  if ((previous_value - state_.value) / scale <= options_.objective_tolerance) {
-    return LbfgsStatus::kObjectiveTolerance;
-  }
-  if (state_.iteration >= options_.max_iterations) return LbfgsStatus::kMaxIterations;
-  return LbfgsStatus::kRunning;
+  return options_.AfterIteration(previous_value, state_.value, state_.gradient, state_.iteration);
 }
 
 }  // namespace shardmax

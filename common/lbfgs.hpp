@@ -10,18 +10,15 @@
 
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <vector>
 
+#include "common/stopping.hpp"
 #include "common/types.hpp"
 
 namespace shardmax {
 
-struct LbfgsOptions {
-  int history = 10;                    // m, the number of (s, y) pairs kept
-  double gradient_tolerance = 1e-6;    // converged when max_i |g_i| <= this
-  double objective_tolerance = 1e-12;  // converged when (f_old - f) / max(|f_old|, |f|, 1) <= this
-  std::int64_t max_iterations = 1000;
+struct LbfgsOptions : StoppingRule {
+  int history = 10;  // m, the number of (s, y) pairs kept
   double c1 = 1e-4;  // sufficient decrease
   double c2 = 0.9;   // curvature
   int max_evaluations_per_search = 20;
@@ -29,17 +26,6 @@ struct LbfgsOptions {
 
 // Returns f(x) and writes its gradient.
 using ObjectiveFunction = std::function<double(const Vector& x, Vector* gradient)>;
-
-enum class LbfgsStatus {
-  kRunning,
-  kGradientTolerance,
-  kObjectiveTolerance,
-  kMaxIterations,
-  kLineSearchFailed,
-};
-
-// What the stopping reason means, for the log.
-std::string_view DescribeStatus(LbfgsStatus status);
 
 // Everything needed to continue exactly where a run stopped.
 struct LbfgsState {
@@ -63,9 +49,9 @@ class Lbfgs {
   // Continues from a saved state (no evaluation).
   void Resume(LbfgsState state);
   // Runs one iteration; returns kRunning, or why the run is over.
-  LbfgsStatus Iterate();
+  SolverStatus Iterate();
   // Why a run that has not iterated yet is already over (kRunning if it is not).
-  LbfgsStatus CheckStart() const;
+  SolverStatus CheckStart() const;
 
   const LbfgsState& state() const { return state_; }
 

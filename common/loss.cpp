@@ -20,6 +20,15 @@ void Loss::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> /*logits*/) const {
   throw std::logic_error("loss '" + std::string(name()) + "' does not model probabilities");
 }
 
+void Loss::CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> /*logits*/) const {
+  throw std::logic_error("loss '" + std::string(name()) + "' has no Hessian");
+}
+
+void Loss::CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> /*curvature*/,
+                          Eigen::Ref<Eigen::RowVectorXd> /*u*/) const {
+  throw std::logic_error("loss '" + std::string(name()) + "' has no Hessian");
+}
+
 double Loss::SumAndLogitGradient(Matrix* logits, const RowBlock& block) const {
   double loss_sum = 0.0;
   for (Eigen::Index i = 0; i < logits->rows(); ++i) {
@@ -46,6 +55,16 @@ double SoftmaxCrossEntropy::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> lo
 
 void SoftmaxCrossEntropy::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const {
   SoftmaxRowInPlace(logits);
+}
+
+void SoftmaxCrossEntropy::CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> logits) const {
+  SoftmaxRowInPlace(logits);
+}
+
+void SoftmaxCrossEntropy::CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> curvature,
+                                         Eigen::Ref<Eigen::RowVectorXd> u) const {
+  const double mean = curvature.dot(u);  // p.u
+  u = curvature.cwiseProduct((u.array() - mean).matrix());
 }
 
 double SquaredError::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
@@ -91,6 +110,15 @@ double SigmoidCrossEntropy::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> lo
 
 void SigmoidCrossEntropy::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const {
   for (Eigen::Index k = 0; k < logits.size(); ++k) logits(k) = Sigmoid(logits(k));
+}
+
+void SigmoidCrossEntropy::CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> logits) const {
+  ToProbabilities(logits);
+}
+
+void SigmoidCrossEntropy::CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> curvature,
+                                         Eigen::Ref<Eigen::RowVectorXd> u) const {
+  for (Eigen::Index k = 0; k < u.size(); ++k) u(k) *= curvature(k) * (1.0 - curvature(k));
 }
 
 std::unique_ptr<Loss> MakeLoss(std::string_view name) {

@@ -16,6 +16,12 @@
 //
 // softmax and sigmoid model probabilities (softmax(z), and sigmoid(z_k) for each label);
 // squared and hinge give scores only. Every single-label loss predicts argmax_k z_k.
+//
+// The Hessian of l in z, for Newton's method (common/hessian.hpp), as a product H u:
+//   softmax  H = diag(p) - p p^T          H u = p * (u - p.u)       (curvature kept: p)
+//   sigmoid  H = diag(p * (1 - p))        H u = p * (1 - p) * u     (curvature kept: p)
+//   squared  H = I                        H u = u                   (nothing kept)
+//   hinge    none: l is piecewise linear
 #pragma once
 
 #include <memory>
@@ -46,6 +52,15 @@ class Loss {
   // has_probabilities(), else throws std::logic_error.
   virtual void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const;
 
+  // True when l is twice differentiable in z: CurvatureOf and CurvatureTimes work.
+  virtual bool has_curvature() const { return false; }
+  // Replaces one row of logits z with what CurvatureTimes needs of it (see the header); only
+  // if has_curvature(), else throws std::logic_error.
+  virtual void CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> logits) const;
+  // u <- H u, H the Hessian of l at the logits that CurvatureOf turned into `curvature`.
+  virtual void CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> curvature,
+                              Eigen::Ref<Eigen::RowVectorXd> u) const;
+
   // sum_i w_i l(z_i, y_i) over the rows of `block` (whose logits are the rows of `logits`),
   // overwriting each row of `logits` with w_i dl/dz_i. Without weights the rows are left
   // unscaled, so all-one weights give the same bits as none.
@@ -59,6 +74,10 @@ class SoftmaxCrossEntropy final : public Loss {
   double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
                             Eigen::Index row) const override;
   void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const override;
+  bool has_curvature() const override { return true; }
+  void CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> logits) const override;
+  void CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> curvature,
+                      Eigen::Ref<Eigen::RowVectorXd> u) const override;
 };
 
 class SquaredError final : public Loss {
@@ -68,6 +87,10 @@ class SquaredError final : public Loss {
   double MaxAbsLogitGradient(double max_abs_logit) const override { return max_abs_logit + 1.0; }
   double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
                             Eigen::Index row) const override;
+  bool has_curvature() const override { return true; }
+  void CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> /*logits*/) const override {}
+  void CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> /*curvature*/,
+                      Eigen::Ref<Eigen::RowVectorXd> /*u*/) const override {}
 };
 
 class MulticlassHinge final : public Loss {
@@ -85,6 +108,10 @@ class SigmoidCrossEntropy final : public Loss {
   double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
                             Eigen::Index row) const override;
   void ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const override;
+  bool has_curvature() const override { return true; }
+  void CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> logits) const override;
+  void CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> curvature,
+                      Eigen::Ref<Eigen::RowVectorXd> u) const override;
 };
 
 // 1 / (1 + exp(-z)), without overflow for any z.

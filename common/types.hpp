@@ -29,6 +29,10 @@ struct RowBlock {
   // Sparse rows (common/sparse_rows.hpp): when set, `features` is rows() x 0 and the feature
   // values are here instead (common/sparse_objective.hpp computes on them).
   SparseRows sparse = {};
+  // The global index (in the data file) of row 0 when the rows are consecutive rows of the
+  // file, for state kept per row (the Newton solver's curvature, common/hessian.hpp); -1 when
+  // not known, e.g. for a gathered mini-batch.
+  std::int64_t first_row = -1;
 
   Eigen::Index rows() const { return features.rows(); }
   double weight(Eigen::Index row) const {

@@ -186,6 +186,7 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
       Eigen::Map<const TargetMatrix>(targets.data() + local_begin * label_columns,
                                      label_columns > 0 ? count : 0, label_columns)};
   if (is_sparse) block.sparse = sparse.Rows(local_begin, count);
+  block.first_row = rows.begin + local_begin;
   return block;
 }
 

@@ -151,7 +151,9 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk, Feat
         chunk.weights.empty() ? std::span<const double>()
                               : std::span(chunk.weights).subspan(first, size),
         Eigen::Map<const TargetMatrix>(chunk.targets.data() + local * label_columns,
-                                       label_columns > 0 ? count : 0, label_columns)};
+                                       label_columns > 0 ? count : 0, label_columns),
+        {},
+        global};
     visit(block);
     global = end;
   }

@@ -112,8 +112,8 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "init-bias", po::value(&text->init_bias)->default_value(text->init_bias),
       "initial bias: zero, or priors (b_k = log of class k's share of the rows; softmax)")(
       "solver", po::value(&text->solver)->default_value(text->solver),
-      "sgd (mini-batch, momentum/Nesterov, coupled L2), adamw (mini-batch, decoupled decay) or "
-      "lbfgs (full batch, to the optimum)")(
+      "sgd (mini-batch, momentum/Nesterov, coupled L2), adamw (mini-batch, decoupled decay), "
+      "lbfgs or newton (full batch, to the optimum)")(
       "epochs", po::value(&config->epochs)->default_value(config->epochs),
       "passes over the data (sgd, adamw)")(
       "batch-size", po::value(&config->batch_size)->default_value(config->batch_size),
@@ -146,21 +146,27 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "adamw: added to the root of the second moment")(
       "history", po::value(&config->optimizer.history)->default_value(config->optimizer.history),
       "lbfgs: (s, y) pairs kept")(
+      "max-cg-iterations",
+      po::value(&config->optimizer.max_cg_iterations)
+          ->default_value(config->optimizer.max_cg_iterations),
+      "newton: the most conjugate-gradient iterations (Hessian products) per step")(
       "gradient-tolerance",
       po::value(&config->optimizer.gradient_tolerance)
           ->default_value(config->optimizer.gradient_tolerance, "1e-06"),
-      "lbfgs: stop when the largest gradient component is at most this")(
+      "lbfgs, newton: stop when the largest gradient component is at most this")(
       "objective-tolerance",
       po::value(&config->optimizer.objective_tolerance)
           ->default_value(config->optimizer.objective_tolerance, "1e-12"),
-      "lbfgs: stop when the objective's relative decrease in an iteration is at most this")(
+      "lbfgs, newton: stop when the objective's relative decrease in an iteration is at most "
+      "this")(
       "max-iterations",
       po::value(&config->optimizer.max_iterations)
           ->default_value(config->optimizer.max_iterations),
-      "lbfgs: the most iterations")(
+      "lbfgs, newton: the most iterations")(
       "precision", po::value(&text->precision)->default_value(text->precision),
       "arithmetic of the gradient pass's matrix products: float32 (about twice as fast), "
-      "float64, or auto (float32 for sgd and adamw, float64 for lbfgs)")(
+      "float64, or auto (float32 for sgd and adamw, float64 for lbfgs and newton, whose "
+      "Hessian products stay float32)")(
       "weight-decay",
       po::value(&config->optimizer.weight_decay)
           ->default_value(config->optimizer.weight_decay, "0.0001"),
@@ -272,6 +278,8 @@ void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
   RequireOption(o.beta2 >= 0.0 && o.beta2 < 1.0, "beta2", o.beta2, "must be in [0, 1)");
   RequireOption(o.epsilon > 0.0, "epsilon", o.epsilon, "must be > 0");
   RequireOption(o.history >= 1, "history", o.history, "must be at least 1");
+  RequireOption(o.max_cg_iterations >= 1, "max-cg-iterations", o.max_cg_iterations,
+                "must be at least 1");
   RequireOption(o.gradient_tolerance >= 0.0, "gradient-tolerance", o.gradient_tolerance,
                 "must be >= 0");
   RequireOption(o.objective_tolerance >= 0.0, "objective-tolerance", o.objective_tolerance,
@@ -376,8 +384,19 @@ void CheckTrainCombinations(const TrainConfig& config) {
   if (config.early_stopping_patience > 0 && config.validation_path.empty()) {
     throw UsageError("--early-stopping-patience needs a validation file (--val)");
   }
-  if (o.solver == Solver::kLbfgs && config.early_stopping_patience > 0) {
-    throw UsageError("--early-stopping-patience applies to sgd and adamw, not --solver lbfgs");
+  if (o.IsFullBatch() && config.early_stopping_patience > 0) {
+    throw UsageError("--early-stopping-patience applies to sgd and adamw, not --solver " +
+                     std::string(o.solver == Solver::kNewton ? "newton" : "lbfgs"));
+  }
+  if (o.solver == Solver::kNewton) {
+    if (!MakeLoss(config.loss)->has_curvature()) {
+      throw UsageError("--solver newton needs a loss with a Hessian (softmax, sigmoid or "
+                       "squared); --loss " + config.loss + " is piecewise linear: use lbfgs");
+    }
+    if (config.reproducible) {
+      throw UsageError("--solver newton does not support --reproducible yet; use lbfgs for "
+                       "full-batch training with the same bits on any rank count");
+    }
   }
   if (config.streaming.force) {
     const std::string refusal = StreamRefusal(config);
@@ -409,7 +428,8 @@ Solver ParseSolver(const std::string& solver) {
   if (solver == "sgd") return Solver::kSgd;
   if (solver == "adamw") return Solver::kAdamW;
   if (solver == "lbfgs") return Solver::kLbfgs;
-  throw UsageError("--solver must be 'sgd', 'adamw' or 'lbfgs' (got '" + solver + "')");
+  if (solver == "newton") return Solver::kNewton;
+  throw UsageError("--solver must be 'sgd', 'adamw', 'lbfgs' or 'newton' (got '" + solver + "')");
 }
 
 FeatureType ParseFeatureType(const std::string& type) {

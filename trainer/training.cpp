@@ -9,6 +9,7 @@
 
 #include "common/collective.hpp"
 #include "common/lbfgs.hpp"
+#include "common/newton_cg.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/optimizer.hpp"
@@ -20,6 +21,7 @@
 #include "io/metrics_log.hpp"
 #include "io/model_file.hpp"
 #include "io/shard_stream.hpp"
+#include "trainer/newton_problem.hpp"
 #include "trainer/progress.hpp"
 #include "trainer/reproducible_objective.hpp"
 #include "trainer/sparse_sgd.hpp"
@@ -82,7 +84,7 @@ class TrainingRun {
     FitStreamedChunksToBatches();
     schedule_ = config_.optimizer;
     schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
-    if (!IsLbfgs()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
+    if (!IsFullBatch()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
     if (UsesSparseSteps()) sparse_sgd_.emplace(classes_, train_.feature_count);
     if (checkpoint) {
       RestoreFrom(std::move(*checkpoint));  // takes its arrays, the L-BFGS history among them
@@ -105,6 +107,10 @@ class TrainingRun {
       LogInfo(shape + "full-batch L-BFGS (history " + std::to_string(config_.optimizer.history) +
               ")");
       stopped_before_the_end = TrainLbfgs();
+    } else if (IsNewton()) {
+      LogInfo(shape + "full-batch Newton-CG (at most " +
+              std::to_string(config_.optimizer.max_cg_iterations) + " Hessian products a step)");
+      stopped_before_the_end = TrainNewton();
     } else {
       LogInfo(StrCat(shape, steps_per_epoch_, " steps per epoch (global batch ", config_.batch_size,
                      ", ", optimizer_->name(),
@@ -326,6 +332,13 @@ class TrainingRun {
   }
 
   bool IsLbfgs() const { return config_.optimizer.solver == Solver::kLbfgs; }
+  bool IsNewton() const { return config_.optimizer.solver == Solver::kNewton; }
+  bool IsFullBatch() const { return config_.optimizer.IsFullBatch(); }
+  std::string SolverName() const {
+    if (IsLbfgs()) return "lbfgs";
+    if (IsNewton()) return "newton";
+    return std::string(optimizer_->name());
+  }
 
   // Plain SGD on sparse rows steps through the touched columns only (trainer/sparse_sgd.hpp);
   // not with --reproducible, whose steps sum every virtual shard's dense gradient exactly.
@@ -344,6 +357,7 @@ class TrainingRun {
       for (const OptimizerStateArray& array : sparse_sgd_->State()) state.push_back(array);
       return state;
     }
+    if (IsNewton()) return {{"newton_scalars", &newton_scalars_}};
     if (!IsLbfgs()) return optimizer_->State();
     return {{"lbfgs_s", &lbfgs_state_.s_history},
             {"lbfgs_y", &lbfgs_state_.y_history},
@@ -362,6 +376,7 @@ class TrainingRun {
       lbfgs_gradient_.resize(parameters, 1);
       lbfgs_scalars_.resize(1, kLbfgsScalars);
     }
+    if (IsNewton()) newton_scalars_.resize(1, kNewtonScalars);
     for (const OptimizerStateArray& state : SolverState()) {
       NamedMatrix* saved = nullptr;
       for (NamedMatrix& candidate : checkpoint.optimizer_state) {
@@ -386,6 +401,7 @@ class TrainingRun {
       lbfgs_state_.last_step = lbfgs_scalars_(0, 4);
       resumed_lbfgs_ = true;
     }
+    resumed_newton_ = IsNewton();
   }
 
   // Full-batch L-BFGS. An iteration stands where SGD has an epoch: one log line and metrics
@@ -416,39 +432,114 @@ class TrainingRun {
       solver.Start(FlattenParameters(model_.weights, model_.bias));
     }
     KeepLbfgsState(solver.state());
+    const SolverStatus status = IterateFullBatch(
+        solver, [this](const LbfgsState& state) { KeepLbfgsState(state); },
+        [](const LbfgsState& state) {
+          return std::pair{state.evaluations, StrCat("  evaluations ", state.evaluations)};
+        });
+    if (status == SolverStatus::kRunning) return true;
+    LogInfo(StrCat("L-BFGS ", DescribeStatus(status), " after ", solver.state().iteration,
+                   " iterations and ", solver.state().evaluations,
+                   " objective evaluations (passes over the data)"));
+    return false;
+  }
+
+  // Full-batch Newton-CG. Iterations, log lines and checkpoints as for L-BFGS; each step is a
+  // few objective passes (products in --precision, float64 by default) and one pass per
+  // Hessian product (float32 unless --precision float64).
+  bool TrainNewton() {
+    const OptimizerConfig& options = config_.optimizer;
+    NewtonCgOptions newton;
+    newton.gradient_tolerance = options.gradient_tolerance;
+    newton.objective_tolerance = options.objective_tolerance;
+    newton.max_iterations = options.max_iterations;
+    newton.max_cg_iterations = options.max_cg_iterations;
+    newton_problem_.emplace(comm_, *loss_, train_, classes_, options.weight_decay,
+                            options.PassPrecision(), options.HessianPrecision());
+    newton_.emplace(
+        newton,
+        [this](const Vector& theta, Vector* gradient) {
+          return newton_problem_->Objective(theta, gradient);
+        },
+        [this](const Vector& v) { return newton_problem_->HessianProduct(v); });
+    NewtonCg& solver = *newton_;
+    if (resumed_newton_) {
+      NewtonCgState state;
+      state.x = FlattenParameters(model_.weights, model_.bias);
+      state.iteration = static_cast<std::int64_t>(newton_scalars_(0, 0));
+      state.evaluations = static_cast<std::int64_t>(newton_scalars_(0, 1));
+      state.hessian_products = static_cast<std::int64_t>(newton_scalars_(0, 2));
+      state.last_step = newton_scalars_(0, 3);
+      state.last_cg_iterations = static_cast<std::int64_t>(newton_scalars_(0, 4));
+      solver.Resume(std::move(state));
+    } else {
+      solver.Start(FlattenParameters(model_.weights, model_.bias));
+    }
+    KeepNewtonState(solver.state());
+    const SolverStatus status = IterateFullBatch(
+        solver, [this](const NewtonCgState& state) { KeepNewtonState(state); },
+        [](const NewtonCgState& state) {
+          return std::pair{state.evaluations + state.hessian_products,
+                           StrCat("  evaluations ", state.evaluations, "  hessian_products ",
+                                  state.hessian_products, "  cg ", state.last_cg_iterations)};
+        });
+    if (status == SolverStatus::kRunning) return true;
+    LogInfo(StrCat("Newton-CG ", DescribeStatus(status), " after ", solver.state().iteration,
+                   " iterations, ", solver.state().evaluations, " objective evaluations and ",
+                   solver.state().hessian_products,
+                   " Hessian products (each one pass over the data)"));
+    return false;
+  }
+
+  void KeepNewtonState(const NewtonCgState& state) {
+    newton_scalars_.resize(1, kNewtonScalars);
+    newton_scalars_ << static_cast<double>(state.iteration), static_cast<double>(state.evaluations),
+        static_cast<double>(state.hessian_products), state.last_step,
+        static_cast<double>(state.last_cg_iterations);
+    model_ = UnflattenParameters(state.x, classes_, train_.feature_count);
+    position_.epoch = state.iteration;
+    position_.global_step = state.iteration;
+  }
+
+  // The loop of a full-batch solver: an iteration stands where SGD has an epoch (one log line
+  // and metrics row, --checkpoint-every counts iterations, --max-steps and --max-iterations
+  // bound them). `keep` stores an accepted iteration's state for the checkpoints; `passes`
+  // gives the passes over the data so far and what the log line adds. Returns why the solver
+  // stopped, or kRunning when the run stopped before (--max-steps or a stop signal).
+  template <typename Solver, typename Keep, typename Passes>
+  SolverStatus IterateFullBatch(Solver& solver, Keep keep, Passes passes) {
+    const double weight_decay = config_.optimizer.weight_decay;
     const auto run_start = Clock::now();
-    LbfgsStatus status = solver.CheckStart();
-    while (status == LbfgsStatus::kRunning) {
-      if (ReachedMaxSteps()) return true;
+    SolverStatus status = solver.CheckStart();
+    while (status == SolverStatus::kRunning) {
+      if (ReachedMaxSteps()) return SolverStatus::kRunning;
       // Any rank's SIGUSR1/SIGUSR2 stops every rank here, between two iterations.
       stop_signal_ = AgreeOnStopSignal(comm_);
-      if (stop_signal_ != 0) return true;
-      const std::int64_t evaluations_before = solver.state().evaluations;
+      if (stop_signal_ != 0) return SolverStatus::kRunning;
+      const std::int64_t passes_before = passes(solver.state()).first;
       status = solver.Iterate();
-      if (status == LbfgsStatus::kLineSearchFailed) break;
-      KeepLbfgsState(solver.state());
-      const LbfgsState& state = solver.state();
+      if (status == SolverStatus::kLineSearchFailed) break;
+      keep(solver.state());
+      const auto& state = solver.state();
+      const auto [passes_after, details] = passes(state);
       EpochRecord record;
       record.epoch = state.iteration;
       record.global_step = state.iteration;
-      record.train_loss = state.value - WeightDecayPenalty(model_, options.weight_decay);
+      record.train_loss = state.value - WeightDecayPenalty(model_, weight_decay);
       record.learning_rate = state.last_step;
       record.elapsed_seconds = SecondsSince(run_start);
       record.samples_per_second =
-          static_cast<double>((state.evaluations - evaluations_before) * train_.total_rows) /
+          static_cast<double>((passes_after - passes_before) * train_.total_rows) /
           std::max(record.elapsed_seconds - last_elapsed_, 1e-9);
       last_elapsed_ = record.elapsed_seconds;
       std::string line = StrCat("iteration ", state.iteration, "  objective ",
                                 FormatFixed(state.value, 10), "  grad_max ",
                                 state.gradient.cwiseAbs().maxCoeff(), "  step ", state.last_step,
-                                "  evaluations ", state.evaluations);
+                                details);
       ReportEpoch(&record, &line);
       if (position_.global_step % config_.checkpoint.every == 0) WriteCheckpointIfNew();
     }
-    LogInfo(StrCat("L-BFGS ", DescribeStatus(status), " after ", solver.state().iteration,
-                   " iterations and ", solver.state().evaluations,
-                   " objective evaluations (passes over the data)"));
-    return false;
+    return status;
   }
 
   // After each accepted iteration: the scalars a checkpoint saves and the model. The arrays a
@@ -582,7 +673,7 @@ class TrainingRun {
   // Every rank needs its share of a step in the two chunks a streamed epoch holds. Sized from
   // the largest share, so the same on every rank.
   void FitStreamedChunksToBatches() {
-    if (!train_.is_streamed() || IsLbfgs()) return;
+    if (!train_.is_streamed() || IsFullBatch()) return;
     const std::int64_t largest_rank_rows = ShardRows(train_.total_rows, comm_.size(), 0).size();
     const std::int64_t largest_share =
         (largest_rank_rows + steps_per_epoch_ - 1) / steps_per_epoch_;
@@ -765,7 +856,7 @@ class TrainingRun {
                                   config_.optimizer.momentum,
                                   config_.optimizer.weight_decay,
                                   std::string(loss_->name()),
-                                  IsLbfgs() ? std::string("lbfgs") : std::string(optimizer_->name()),
+                                  SolverName(),
                                   config_.train_path,
                                   config_.reproducible ? config_.virtual_shards : 0};
     return checkpoint;
@@ -802,6 +893,13 @@ class TrainingRun {
   Matrix lbfgs_gradient_;
   Matrix lbfgs_scalars_;
   bool resumed_lbfgs_ = false;
+  // Newton-CG: the solver, its callbacks over the data, and its counters, which with the model
+  // are all a checkpoint needs (iteration, evaluations, Hessian products, step, CG iterations).
+  static constexpr Eigen::Index kNewtonScalars = 5;
+  std::optional<ShardedNewtonProblem> newton_problem_;
+  std::optional<NewtonCg> newton_;
+  Matrix newton_scalars_;
+  bool resumed_newton_ = false;
   double last_elapsed_ = 0.0;
 };
 

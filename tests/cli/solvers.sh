@@ -1,5 +1,6 @@
-# The solvers end to end: L-BFGS to the optimum, AdamW and Nesterov, schedules, early
-# stopping, and their bad option values.
+# The solvers end to end: L-BFGS and Newton-CG to the same optimum, Newton-CG stopped and
+# resumed bit for bit, AdamW and Nesterov, schedules, early stopping, and their bad option
+# values.
 source "$(dirname "$0")/common.sh" "$@"
 
 "$shardmax" gen --output train.h5 --val-output val.h5 --rows 3000 --val-rows 600 --features 6 \
@@ -12,6 +13,21 @@ check "lbfgs logs why it stopped" grep -q "^L-BFGS converged" out.txt
 check "lbfgs logs one line per iteration" grep -q "^iteration 3  objective " out.txt
 check "lbfgs writes one metrics row per iteration" \
   test "$(($(wc -l < lbfgs/metrics.csv) - 1))" = "$(grep -c '^iteration ' out.txt)"
+lbfgs_objective=$(awk '/^final train:/ { print $6 }' out.txt)
+
+newton=(train --train train.h5 --val val.h5 --solver newton --weight-decay 0.01
+        --gradient-tolerance 1e-7)
+mpi 2 "${newton[@]}" --checkpoint-dir newton
+check "newton trains" test "$status" = 0
+check "newton logs why it stopped" grep -q "^Newton-CG converged" out.txt
+check "newton logs its Hessian products" grep -q "^iteration 2  objective .* hessian_products " out.txt
+check "newton reaches the lbfgs optimum" \
+  test "$(awk '/^final train:/ { print $6 }' out.txt)" = "$lbfgs_objective"
+mpi 2 "${newton[@]}" --checkpoint-dir newton-stopped --max-steps 2
+mpi 2 "${newton[@]}" --checkpoint-dir newton-stopped --resume auto
+check "newton resumes from its checkpoint" grep -q "resuming from 'newton-stopped/ckpt-000000002.h5'" out.txt
+check "newton resumed ends with the uninterrupted run's bits" \
+  h5diff newton/model.h5 newton-stopped/model.h5 /model/weights
 
 for solver in "adamw --lr 0.01" "sgd --momentum 0.9 --nesterov --lr 0.05"; do
   # shellcheck disable=SC2086
@@ -27,8 +43,14 @@ mpi 2 train --train train.h5 --val val.h5 --epochs 30 --lr 2 --early-stopping-pa
 check "early stopping ends the run" grep -q "^early stopping after epoch" out.txt
 check "early stopping keeps the best model" test -f early/best-model.h5
 
-expect_error "unknown solver" 2 2 "--solver must be 'sgd', 'adamw' or 'lbfgs' (got 'newton')" \
-  train --train train.h5 --solver newton
+expect_error "unknown solver" 2 2 \
+  "--solver must be 'sgd', 'adamw', 'lbfgs' or 'newton' (got 'bfgs')" train --train train.h5 --solver bfgs
+expect_error "newton without a Hessian" 2 2 "--solver newton needs a loss with a Hessian" \
+  train --train train.h5 --solver newton --loss hinge
+expect_error "newton with --reproducible" 2 2 "--solver newton does not support --reproducible" \
+  train --train train.h5 --solver newton --reproducible
+expect_error "newton without CG iterations" 2 2 "--max-cg-iterations must be at least 1 (got 0)" \
+  train --train train.h5 --solver newton --max-cg-iterations 0
 expect_error "nesterov without momentum" 2 2 "--nesterov needs --momentum > 0" \
   train --train train.h5 --nesterov
 expect_error "step schedule without its size" 2 2 "--lr-schedule step needs --lr-step-epochs" \

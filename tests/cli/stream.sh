@@ -1,5 +1,5 @@
-# --stream and --memory-budget end to end: L-BFGS trained streamed writes the very model the
-# in-memory run writes, evaluate and predict give the same outputs streamed, a shard over the
+# --stream and --memory-budget end to end: L-BFGS and Newton-CG trained streamed write the
+# very model the in-memory run writes, evaluate and predict give the same outputs streamed, a shard over the
 # budget streams on its own, streamed SGD resumes exactly, and what cannot stream, or a bad
 # row in a late chunk, stops every rank with one clear message.
 source "$(dirname "$0")/common.sh" "$@"
@@ -25,6 +25,13 @@ mpi 2 "${lbfgs[@]}" --checkpoint-dir budget --model budget.h5 --memory-budget 1
 check "L-BFGS over --memory-budget succeeds" test "$status" = 0
 check "the log says the budget streams it" \
   grep -q "streaming data file 'train.h5' (its shard needs 1.9 MiB per rank in memory, over --memory-budget 1): chunks of" out.txt
+
+newton=(train --train train.h5 --solver newton --max-iterations 3 --progress-every 0)
+mpi 2 "${newton[@]}" --checkpoint-dir newton-memory --model newton-memory.h5
+mpi 2 "${newton[@]}" --checkpoint-dir newton-streamed --model newton-streamed.h5 --stream \
+  --stream-chunk-rows 3072
+check "Newton-CG streamed writes the in-memory model" \
+  h5diff newton-memory.h5 newton-streamed.h5 /model/weights
 
 for model in streamed budget; do
   mpi 1 evaluate --model "$model.h5" --data train.h5 --json "$model.json"

@@ -18,9 +18,9 @@ double Rosenbrock(const Vector& x, Vector* gradient) {
   return a * a + 100.0 * b * b;
 }
 
-LbfgsStatus RunToEnd(Lbfgs* solver) {
-  LbfgsStatus status = solver->CheckStart();
-  while (status == LbfgsStatus::kRunning) status = solver->Iterate();
+SolverStatus RunToEnd(Lbfgs* solver) {
+  SolverStatus status = solver->CheckStart();
+  while (status == SolverStatus::kRunning) status = solver->Iterate();
   return status;
 }
 
@@ -32,9 +32,9 @@ TEST(Lbfgs, FindsTheRosenbrockMinimum) {
   Vector start(2);
   start << -1.2, 1.0;
   solver.Start(start);
-  const LbfgsStatus status = RunToEnd(&solver);
-  EXPECT_TRUE(status == LbfgsStatus::kGradientTolerance ||
-              status == LbfgsStatus::kLineSearchFailed)
+  const SolverStatus status = RunToEnd(&solver);
+  EXPECT_TRUE(status == SolverStatus::kGradientTolerance ||
+              status == SolverStatus::kLineSearchFailed)
       << DescribeStatus(status);
   EXPECT_NEAR(solver.state().x(0), 1.0, 1e-8);
   EXPECT_NEAR(solver.state().x(1), 1.0, 1e-8);
@@ -60,7 +60,7 @@ TEST(Lbfgs, SolvesAnIllConditionedQuadraticToTolerance) {
   options.max_iterations = 5000;  // scipy's L-BFGS-B (m = 10) needs 1080 iterations here
   Lbfgs solver(options, quadratic);
   solver.Start(Vector::Zero(n));
-  EXPECT_EQ(RunToEnd(&solver), LbfgsStatus::kGradientTolerance);
+  EXPECT_EQ(RunToEnd(&solver), SolverStatus::kGradientTolerance);
   for (int i = 0; i < n; ++i) EXPECT_NEAR(solver.state().x(i), i, 1e-8);
   EXPECT_LT(solver.state().iteration, 1500);
 }
@@ -76,15 +76,15 @@ TEST(Lbfgs, StopsAtMaxIterationsAndResumesExactly) {
 
   Lbfgs straight(options, Rosenbrock);
   straight.Start(start);
-  EXPECT_EQ(RunToEnd(&straight), LbfgsStatus::kMaxIterations);
+  EXPECT_EQ(RunToEnd(&straight), SolverStatus::kMaxIterations);
   EXPECT_EQ(straight.state().iteration, 25);
 
   Lbfgs first(options, Rosenbrock);
   first.Start(start);
-  for (int i = 0; i < 9; ++i) ASSERT_EQ(first.Iterate(), LbfgsStatus::kRunning);
+  for (int i = 0; i < 9; ++i) ASSERT_EQ(first.Iterate(), SolverStatus::kRunning);
   Lbfgs second(options, Rosenbrock);
   second.Resume(first.state());
-  EXPECT_EQ(RunToEnd(&second), LbfgsStatus::kMaxIterations);
+  EXPECT_EQ(RunToEnd(&second), SolverStatus::kMaxIterations);
   EXPECT_EQ(std::memcmp(second.state().x.data(), straight.state().x.data(), 2 * sizeof(double)), 0);
   EXPECT_EQ(second.state().evaluations, straight.state().evaluations);
 }
@@ -93,8 +93,8 @@ TEST(Lbfgs, AlreadyOptimalStartStopsWithoutIterating) {
   LbfgsOptions options;
   Lbfgs solver(options, Rosenbrock);
   solver.Start(Vector::Ones(2));
-  EXPECT_EQ(solver.CheckStart(), LbfgsStatus::kGradientTolerance);
-  EXPECT_EQ(solver.Iterate(), LbfgsStatus::kGradientTolerance);
+  EXPECT_EQ(solver.CheckStart(), SolverStatus::kGradientTolerance);
+  EXPECT_EQ(solver.Iterate(), SolverStatus::kGradientTolerance);
   EXPECT_EQ(solver.state().iteration, 0);
 }
 

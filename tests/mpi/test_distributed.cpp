@@ -20,6 +20,7 @@
 #include "io/model_file.hpp"
 #include "io/synthetic.hpp"
 #include "tests/test_support.hpp"
+#include "trainer/newton_problem.hpp"
 #include "trainer/sharded_objective.hpp"
 #include "trainer/training.hpp"
 
@@ -325,7 +326,7 @@ TEST_F(DistributedTest, DivergenceStopsBeforeAnyNonFiniteCheckpoint) {
   }
 }
 
-// --- Full-batch L-BFGS -----------------------------------------------------------------
+// --- Full-batch solvers: L-BFGS and Newton-CG ------------------------------------------
 
 // The scikit-learn reference problem: `shardmax gen --rows 300 --features 4 --classes 3
 // --separation 1 --seed 7`, lambda = 0.01. Reference values from scikit-learn 1.2.1,
@@ -340,7 +341,7 @@ constexpr double kSklearnWeights[3][4] = {
 constexpr double kSklearnBias[3] = {0.19352544832089502, -0.11088254894870744,
                                     -0.08264289937218776};
 
-class LbfgsTest : public DistributedTest {
+class FullBatchTest : public DistributedTest, public ::testing::WithParamInterface<Solver> {
  protected:
   SyntheticConfig WriteSklearnProblem() {
     SyntheticConfig config =
@@ -352,10 +353,10 @@ class LbfgsTest : public DistributedTest {
     return config;
   }
 
-  TrainConfig LbfgsConfig(const std::string& train_path, const std::string& checkpoints) const {
+  TrainConfig SolverConfig(const std::string& train_path, const std::string& checkpoints) const {
     TrainConfig config;
     config.train_path = train_path;
-    config.optimizer.solver = Solver::kLbfgs;
+    config.optimizer.solver = GetParam();
     config.optimizer.weight_decay = 0.01;
     config.optimizer.gradient_tolerance = 1e-8;  // f ~ 0.5 resolves gradients to about 1e-8
     config.optimizer.objective_tolerance = 0.0;
@@ -364,9 +365,9 @@ class LbfgsTest : public DistributedTest {
   }
 };
 
-TEST_F(LbfgsTest, ReachesScikitLearnsOptimum) {
+TEST_P(FullBatchTest, ReachesScikitLearnsOptimum) {
   const SyntheticConfig data = WriteSklearnProblem();
-  const TrainResult result = Train(world_, LbfgsConfig(data.output_path, "sklearn"));
+  const TrainResult result = Train(world_, SolverConfig(data.output_path, "sklearn"));
   EXPECT_NEAR(result.train.objective, kSklearnObjective, 1e-6 * kSklearnObjective);
   double worst = 0.0;
   for (int k = 0; k < 3; ++k) {
@@ -378,13 +379,13 @@ TEST_F(LbfgsTest, ReachesScikitLearnsOptimum) {
   EXPECT_LT(worst, 1e-4);
 }
 
-TEST_F(LbfgsTest, SameOptimumOnAnyRankCountAndBitwiseRepeatable) {
+TEST_P(FullBatchTest, SameOptimumOnAnyRankCountAndBitwiseRepeatable) {
   const SyntheticConfig data = WriteSynthetic("lbfgs.h5", 1000, 6, 4, 1.5);
-  const TrainResult distributed = Train(world_, LbfgsConfig(data.output_path, "p"));
+  const TrainResult distributed = Train(world_, SolverConfig(data.output_path, "p"));
   EXPECT_TRUE(std::isfinite(distributed.train.objective));
   // The same problem on this rank alone.
   const Communicator alone(MPI_COMM_SELF);
-  TrainConfig single = LbfgsConfig(data.output_path, StrCat("single-", world_.rank()));
+  TrainConfig single = SolverConfig(data.output_path, StrCat("single-", world_.rank()));
   const TrainResult reference = Train(alone, single);
   EXPECT_NEAR(distributed.train.objective, reference.train.objective,
               1e-10 * reference.train.objective);
@@ -393,22 +394,25 @@ TEST_F(LbfgsTest, SameOptimumOnAnyRankCountAndBitwiseRepeatable) {
       0.01);
   EXPECT_LE(at_optimum.grad_weights.cwiseAbs().maxCoeff(), 1e-8);
   EXPECT_TRUE(SameOnAllRanks(distributed.model.weights));
-  const TrainResult again = Train(world_, LbfgsConfig(data.output_path, "p-again"));
+  const TrainResult again = Train(world_, SolverConfig(data.output_path, "p-again"));
   EXPECT_EQ(std::memcmp(again.model.weights.data(), distributed.model.weights.data(),
                         sizeof(double) * static_cast<std::size_t>(again.model.weights.size())),
             0);
 }
 
-TEST_F(LbfgsTest, StopAndResumeContinuesExactly) {
+TEST_P(FullBatchTest, StopAndResumeContinuesExactly) {
   const SyntheticConfig data = WriteSynthetic("lbfgs-resume.h5", 800, 5, 3, 1.5);
-  TrainConfig straight = LbfgsConfig(data.output_path, "straight");
-  straight.optimizer.history = 3;  // so the saved history has wrapped
+  TrainConfig straight = SolverConfig(data.output_path, "straight");
+  straight.optimizer.history = 3;  // L-BFGS: so the saved history has wrapped
   straight.optimizer.max_iterations = 15;
   const TrainResult reference = Train(world_, straight);
+  // Newton-CG converges in fewer iterations: stop it at half of them.
+  const std::int64_t stop_at = GetParam() == Solver::kNewton ? 3 : 6;
+  ASSERT_GT(reference.position.global_step, stop_at);
   TrainConfig stopped = straight;
   stopped.checkpoint.directory = directory_ + "/stopped";
   stopped.checkpoint.resume = "auto";
-  stopped.max_steps = 6;
+  stopped.max_steps = stop_at;
   EXPECT_TRUE(Train(world_, stopped).stopped_at_max_steps);
   stopped.max_steps = 0;
   const TrainResult resumed = Train(world_, stopped);
@@ -416,6 +420,56 @@ TEST_F(LbfgsTest, StopAndResumeContinuesExactly) {
   EXPECT_EQ(std::memcmp(resumed.model.weights.data(), reference.model.weights.data(),
                         sizeof(double) * static_cast<std::size_t>(resumed.model.weights.size())),
             0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Solvers, FullBatchTest,
+                         ::testing::Values(Solver::kLbfgs, Solver::kNewton),
+                         [](const ::testing::TestParamInfo<Solver>& solver) {
+                           return solver.param == Solver::kLbfgs ? "Lbfgs" : "Newton";
+                         });
+
+// H v (common/hessian.hpp) against central finite differences of the sharded gradient, for
+// every loss with a Hessian, dense and sparse rows: the curvature each rank keeps of its own
+// rows and the all-reduced product must give the whole data's Hessian on any rank count.
+TEST_F(DistributedTest, HessianProductsMatchFiniteDifferencesOfTheGradient) {
+  struct Case {
+    const char* loss;
+    bool multi_label;
+    std::int64_t sparse_row_nonzeros;
+  };
+  for (const Case& c : {Case{"softmax", false, 0}, Case{"squared", false, 0},
+                        Case{"sigmoid", true, 0}, Case{"softmax", false, 3}}) {
+    SCOPED_TRACE(StrCat(c.loss, c.sparse_row_nonzeros > 0 ? " sparse" : " dense"));
+    SyntheticConfig config = shardmax::testing::SmallSynthetic(
+        StrCat(directory_, "/hessian-", c.loss, c.sparse_row_nonzeros, ".h5"), 203, 7, 4, 1.0);
+    config.multi_label = c.multi_label;
+    config.sparse_row_nonzeros = c.sparse_row_nonzeros;
+    RunAndAgree(world_, [&] {
+      if (world_.is_root()) WriteSyntheticDataset(config);
+    });
+    const Shard shard = ReadShard(world_, config.output_path, {});
+    const std::unique_ptr<Loss> loss = MakeLoss(c.loss);
+    ShardedNewtonProblem problem(world_, *loss, shard, 4, 0.01, Precision::kFloat64,
+                                 Precision::kFloat64);
+    const Eigen::Index n = 4 * (7 + 1);
+    Vector theta(n);
+    Vector v(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      theta(i) = 0.3 * std::sin(1.0 + static_cast<double>(i));
+      v(i) = std::cos(1.7 * static_cast<double>(i));
+    }
+    Vector gradient;
+    problem.Objective(theta, &gradient);
+    const Vector product = problem.HessianProduct(v);
+    const double eps = 1e-5;
+    Vector plus;
+    Vector minus;
+    problem.Objective(theta + eps * v, &plus);
+    problem.Objective(theta - eps * v, &minus);
+    const Vector expected = (plus - minus) / (2.0 * eps);
+    EXPECT_LT((product - expected).norm(), 1e-7 * expected.norm());
+    EXPECT_TRUE(SameOnAllRanks(product));
+  }
 }
 
 // --- Early stopping -----------------------------------------------------------------------

@@ -1,0 +1,39 @@
+#include "common/hessian.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace shardmax {
+
+RowCurvatures::RowCurvatures(std::int64_t first_row, std::int64_t rows, Eigen::Index classes)
+    : first_row_(first_row), values_(rows, classes) {}
+
+Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
+  if (row < first_row_ || row - first_row_ >= values_.rows()) {
+    throw std::logic_error("curvature of row " + std::to_string(row) +
+                           " asked of a pass that does not hold it");
+  }
+  return values_.row(row - first_row_);
+}
+
+CurvatureRecordingLoss::CurvatureRecordingLoss(const Loss& loss, RowCurvatures* curvatures)
+    : loss_(loss), curvatures_(curvatures) {}
+
+double CurvatureRecordingLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
+                                                  const RowBlock& block, Eigen::Index row) const {
+  Eigen::Ref<Eigen::RowVectorXd> curvature = curvatures_->Row(block.first_row + row);
+  curvature = logits;
+  loss_.CurvatureOf(curvature);
+  return loss_.RowLossAndGradient(logits, block, row);
+}
+
+CurvatureProductLoss::CurvatureProductLoss(const Loss& loss, RowCurvatures* curvatures)
+    : loss_(loss), curvatures_(curvatures) {}
+
+double CurvatureProductLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u,
+                                                const RowBlock& block, Eigen::Index row) const {
+  loss_.CurvatureTimes(curvatures_->Row(block.first_row + row), u);
+  return 0.0;
+}
+
+}  // namespace shardmax

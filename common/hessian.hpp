@@ -1,0 +1,59 @@
+// Products with the Hessian of the objective (common/objective.hpp), for Newton's method
+// (common/newton_cg.hpp). With u_i = V x_i + v_b and H_i the Hessian of the loss in the logits
+// at row i (Loss::CurvatureTimes), the Hessian of J at (W, b) applied to (V, v_b) is
+//   H_W = (1/S) sum_i w_i (H_i u_i) x_i^T + lambda V,   H_b = (1/S) sum_i w_i H_i u_i,
+// the gradient's formula with H_i u_i in place of dl/dz_i and V in place of W. So a product is
+// one gradient pass over the model (V, v_b) with CurvatureProductLoss in place of the loss:
+// the same kernel, blocks and all-reduce. H_i depends on the point (W, b): an objective pass
+// through CurvatureRecordingLoss keeps, per row, what CurvatureTimes needs (K values).
+#pragma once
+
+#include <cstdint>
+
+#include "common/loss.hpp"
+
+namespace shardmax {
+
+// The curvature of the rows [first_row, first_row + rows) of the data file (global indices):
+// one row of K values each, as Loss::CurvatureOf leaves them.
+class RowCurvatures {
+ public:
+  RowCurvatures(std::int64_t first_row, std::int64_t rows, Eigen::Index classes);
+  // The curvature of global row `row`; throws std::logic_error outside the range.
+  Eigen::Ref<Eigen::RowVectorXd> Row(std::int64_t row);
+
+ private:
+  std::int64_t first_row_;
+  Matrix values_;  // rows x K, row-major so a row is contiguous
+};
+
+// `loss` as it is, keeping each row's curvature in `curvatures` as a side effect. The rows
+// must carry their global index (RowBlock::first_row).
+class CurvatureRecordingLoss final : public Loss {
+ public:
+  CurvatureRecordingLoss(const Loss& loss, RowCurvatures* curvatures);
+  std::string_view name() const override { return loss_.name(); }
+  bool is_multi_label() const override { return loss_.is_multi_label(); }
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                            Eigen::Index row) const override;
+
+ private:
+  const Loss& loss_;
+  RowCurvatures* curvatures_;
+};
+
+// In a pass over the model (V, v_b): turns each row's u_i into H_i u_i, with loss 0.
+class CurvatureProductLoss final : public Loss {
+ public:
+  CurvatureProductLoss(const Loss& loss, RowCurvatures* curvatures);
+  std::string_view name() const override { return loss_.name(); }
+  bool is_multi_label() const override { return loss_.is_multi_label(); }
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u, const RowBlock& block,
+                            Eigen::Index row) const override;
+
+ private:
+  const Loss& loss_;
+  RowCurvatures* curvatures_;
+};
+
+}  // namespace shardmax

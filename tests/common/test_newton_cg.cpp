@@ -1,0 +1,198 @@
+// Newton-CG on functions whose Hessians are known, and the loss curvature it relies on
+// (Loss::CurvatureOf / CurvatureTimes) against central finite differences of the gradient.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <Eigen/LU>
+#include <memory>
+
+#include "common/loss.hpp"
+#include "common/newton_cg.hpp"
+#include "tests/test_support.hpp"
+
+namespace shardmax {
+namespace {
+
+// f(x) = sum_i (exp(x_i) - x_i) + (1/2) sum_i (x_i - x_{i+1})^2: strictly convex, minimum 0 at
+// x = 0; its Hessian diag(exp(x)) + L (L the path graph's Laplacian) is only used as H v.
+double ExpValley(const Vector& x, Vector* gradient) {
+  const Eigen::Index n = x.size();
+  double value = 0.0;
+  *gradient = Vector::Zero(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    value += std::exp(x(i)) - x(i);
+    (*gradient)(i) += std::exp(x(i)) - 1.0;
+    if (i + 1 < n) {
+      const double d = x(i) - x(i + 1);
+      value += 0.5 * d * d;
+      (*gradient)(i) += d;
+      (*gradient)(i + 1) -= d;
+    }
+  }
+  return value;
+}
+
+Vector ExpValleyHessianTimes(const Vector& at, const Vector& v) {
+  const Eigen::Index n = at.size();
+  Vector hv = Vector::Zero(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    hv(i) += std::exp(at(i)) * v(i);
+    if (i + 1 < n) {
+      const double d = v(i) - v(i + 1);
+      hv(i) += d;
+      hv(i + 1) -= d;
+    }
+  }
+  return hv;
+}
+
+// The solver on ExpValley, its Hessian taken at the point of the last objective call, as the
+// trainer's products are.
+struct ExpValleyProblem {
+  Vector last_point;
+  NewtonCg Solver(const NewtonCgOptions& options) {
+    return NewtonCg(
+        options,
+        [this](const Vector& x, Vector* gradient) {
+          last_point = x;
+          return ExpValley(x, gradient);
+        },
+        [this](const Vector& v) { return ExpValleyHessianTimes(last_point, v); });
+  }
+};
+
+SolverStatus RunToEnd(NewtonCg* solver) {
+  SolverStatus status = solver->CheckStart();
+  while (status == SolverStatus::kRunning) status = solver->Iterate();
+  return status;
+}
+
+Vector ValleyStart() {
+  Vector x(5);
+  x << 1.0, -2.0, 3.0, 0.5, -1.0;
+  return x;
+}
+
+TEST(NewtonCg, ConvergesQuadraticallyToTheMinimum) {
+  NewtonCgOptions options;
+  options.gradient_tolerance = 1e-12;
+  options.objective_tolerance = 0.0;
+  ExpValleyProblem problem;
+  NewtonCg solver = problem.Solver(options);
+  solver.Start(ValleyStart());
+  EXPECT_EQ(RunToEnd(&solver), SolverStatus::kGradientTolerance);
+  EXPECT_LT(solver.state().x.cwiseAbs().maxCoeff(), 1e-12);
+  // Newton's method needs a handful of steps here; gradient descent would need hundreds.
+  EXPECT_LE(solver.state().iteration, 10);
+  EXPECT_GE(solver.state().evaluations, solver.state().iteration + 1);
+}
+
+TEST(NewtonCg, SolvesAQuadratic) {
+  // f = (1/2) x'Ax - b'x with A = [[4, 1], [1, 3]]: CG ends within 2 products (exact after 2),
+  // and the steps stay 1.
+  Eigen::Matrix2d a;
+  a << 4.0, 1.0, 1.0, 3.0;
+  Vector b(2);
+  b << 1.0, 2.0;
+  NewtonCgOptions options;
+  options.gradient_tolerance = 1e-12;
+  NewtonCg solver(
+      options,
+      [&](const Vector& x, Vector* gradient) {
+        *gradient = a * x - b;
+        return 0.5 * x.dot(a * x) - b.dot(x);
+      },
+      [&](const Vector& v) { return Vector(a * v); });
+  solver.Start(Vector::Zero(2));
+  EXPECT_EQ(RunToEnd(&solver), SolverStatus::kGradientTolerance);
+  EXPECT_LE(solver.state().hessian_products, 2 * solver.state().iteration);
+  EXPECT_LE(solver.state().iteration, 4);
+  EXPECT_EQ(solver.state().last_step, 1.0);
+  const Vector expected = a.inverse() * b;
+  EXPECT_NEAR(solver.state().x(0), expected(0), 1e-14);
+  EXPECT_NEAR(solver.state().x(1), expected(1), 1e-14);
+}
+
+TEST(NewtonCg, StopsAtMaxIterationsAndResumesWithTheSameBits) {
+  NewtonCgOptions options;
+  options.gradient_tolerance = 0.0;
+  options.objective_tolerance = 0.0;
+  options.max_iterations = 6;
+  ExpValleyProblem straight_problem;
+  NewtonCg straight = straight_problem.Solver(options);
+  straight.Start(ValleyStart());
+  EXPECT_EQ(RunToEnd(&straight), SolverStatus::kMaxIterations);
+
+  options.max_iterations = 2;
+  ExpValleyProblem first_problem;
+  NewtonCg first = first_problem.Solver(options);
+  first.Start(ValleyStart());
+  EXPECT_EQ(RunToEnd(&first), SolverStatus::kMaxIterations);
+  // What a checkpoint keeps: x and the counters; the gradient comes back from x.
+  NewtonCgState saved;
+  saved.x = first.state().x;
+  saved.iteration = first.state().iteration;
+  saved.evaluations = first.state().evaluations;
+  saved.hessian_products = first.state().hessian_products;
+  options.max_iterations = 6;
+  ExpValleyProblem resumed_problem;
+  NewtonCg resumed = resumed_problem.Solver(options);
+  resumed.Resume(saved);
+  EXPECT_EQ(RunToEnd(&resumed), SolverStatus::kMaxIterations);
+  ASSERT_EQ(resumed.state().x.size(), straight.state().x.size());
+  EXPECT_EQ(std::memcmp(resumed.state().x.data(), straight.state().x.data(),
+                        sizeof(double) * static_cast<std::size_t>(straight.state().x.size())),
+            0);
+  EXPECT_EQ(resumed.state().evaluations, straight.state().evaluations);
+  EXPECT_EQ(resumed.state().hessian_products, straight.state().hessian_products);
+}
+
+TEST(NewtonCg, AlreadyAtTheMinimumDoesNotIterate) {
+  NewtonCgOptions options;
+  ExpValleyProblem problem;
+  NewtonCg solver = problem.Solver(options);
+  solver.Start(Vector::Zero(4));
+  EXPECT_EQ(solver.CheckStart(), SolverStatus::kGradientTolerance);
+  EXPECT_EQ(solver.Iterate(), SolverStatus::kGradientTolerance);
+  EXPECT_EQ(solver.state().hessian_products, 0);
+}
+
+// H u of one row against (g(z + eps u) - g(z - eps u)) / (2 eps), g = dl/dz of that row.
+TEST(LossCurvature, MatchesFiniteDifferencesOfTheLogitGradient) {
+  const std::vector<Label> label = {2};
+  TargetMatrix targets(1, 4);
+  targets << 1, 0, 1, 0;
+  Eigen::RowVectorXd z(4);
+  z << 0.3, -1.2, 2.0, 0.7;
+  Eigen::RowVectorXd u(4);
+  u << 0.5, 1.5, -0.8, 0.2;
+  for (const char* name : {"softmax", "sigmoid", "squared"}) {
+    SCOPED_TRACE(name);
+    const std::unique_ptr<Loss> loss = MakeLoss(name);
+    ASSERT_TRUE(loss->has_curvature());
+    const RowBlock row =
+        loss->is_multi_label()
+            ? RowBlock{Eigen::Map<const FeatureMatrix>(nullptr, 1, 0), {}, {},
+                       Eigen::Map<const TargetMatrix>(targets.data(), 1, 4)}
+            : shardmax::testing::LabelsOnly(label);
+    const double eps = 1e-6;
+    Eigen::RowVectorXd plus = z + eps * u;
+    Eigen::RowVectorXd minus = z - eps * u;
+    loss->RowLossAndGradient(plus, row, 0);
+    loss->RowLossAndGradient(minus, row, 0);
+    const Eigen::RowVectorXd expected = (plus - minus) / (2.0 * eps);
+    Eigen::RowVectorXd curvature = z;
+    loss->CurvatureOf(curvature);
+    Eigen::RowVectorXd hu = u;
+    loss->CurvatureTimes(curvature, hu);
+    EXPECT_LT((hu - expected).norm(), 1e-8 * expected.norm() + 1e-9)
+        << hu << "\nexpected " << expected;
+  }
+  EXPECT_FALSE(MakeLoss("hinge")->has_curvature());
+  Eigen::RowVectorXd logits = z;
+  EXPECT_THROW(MakeLoss("hinge")->CurvatureOf(logits), std::logic_error);
+}
+
+}  // namespace
+}  // namespace shardmax
