@@ -116,6 +116,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "optimizer", run.optimizer);
   h5::WriteAttribute(file, "/", "train_path", run.train_path);
   h5::WriteAttribute(file, "/", "virtual_shards", run.virtual_shards);
+  h5::WriteAttribute(file, "/", "stream_chunk_rows", run.stream_chunk_rows);
 }
 
 // A POSIX file descriptor closed on scope exit.
@@ -342,6 +343,13 @@ Checkpoint ReadVerifiedContents(const std::string& path, const std::string& cont
     checkpoint.run.virtual_shards = h5::ReadIntAttribute(file, "/", "virtual_shards", context);
     if (checkpoint.run.virtual_shards < 0) {
       throw UserError(StrCat(context, ": virtual_shards is ", checkpoint.run.virtual_shards));
+    }
+  }
+  if (h5::HasAttribute(file, "/", "stream_chunk_rows")) {
+    checkpoint.run.stream_chunk_rows =
+        h5::ReadIntAttribute(file, "/", "stream_chunk_rows", context);
+    if (checkpoint.run.stream_chunk_rows < 0) {
+      throw UserError(StrCat(context, ": stream_chunk_rows is ", checkpoint.run.stream_chunk_rows));
     }
   }
   if (run.classes != classes || run.features != features) {

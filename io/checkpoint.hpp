@@ -58,6 +58,10 @@ struct RunSignature {
   // world size (any rank count dividing V resumes them exactly); 0 otherwise. An attribute
   // written since issue 7; checkpoints without it read as 0.
   std::int64_t virtual_shards = 0;
+  // SGD and AdamW on a streamed shard: the chunk size (rows) whose chunks the batch order
+  // shuffles within, on which the position depends; 0 otherwise (batches over the whole
+  // shard, or a full-batch solver). Checkpoints without the attribute read as 0.
+  std::int64_t stream_chunk_rows = 0;
 };
 
 // An array of a checkpoint. ReadCheckpoint returns it owned, in `values`; a writer may instead

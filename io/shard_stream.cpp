@@ -58,9 +58,11 @@ struct StreamFiles {
 };
 
 // Reads rows into *chunk (holding the HDF5 lock only while reading), then checks them as
-// ReadShard does and applies the class weights.
+// ReadShard does and applies the class weights. The features' NaN/Inf check, the one check
+// that costs as much as a product, runs only while `check_features` (until a pass has
+// checked every row); labels and weights are converted, and so checked, every time.
 void ReadChunk(const StreamSource& source, const Vector& class_weights, const StreamFiles& files,
-               RowRange rows, StreamChunk* chunk) {
+               RowRange rows, bool check_features, StreamChunk* chunk) {
   const std::int64_t n = rows.size();
   const std::int64_t d = source.feature_count;
   const std::int64_t k = source.label_columns;
@@ -92,7 +94,7 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, const St
                    chunk->weights.data(), files.weights_context);
     }
   }
-  if (!IsUint8(source)) {
+  if (check_features && !IsUint8(source)) {
     CheckFiniteFeatures(chunk->features.data(), n, d, rows.begin, files.features_context);
   }
   chunk->labels.clear();
@@ -166,8 +168,11 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk, Feat
 class ChunkReader {
  public:
   ChunkReader(const StreamSource& source, const Vector& class_weights,
-              std::vector<RowRange> chunks)
-      : source_(source), class_weights_(class_weights), chunks_(std::move(chunks)) {
+              std::vector<RowRange> chunks, bool check_features)
+      : source_(source),
+        class_weights_(class_weights),
+        chunks_(std::move(chunks)),
+        check_features_(check_features) {
     thread_ = std::thread([this] { Run(); });
   }
   ~ChunkReader() {
@@ -222,7 +227,7 @@ class ChunkReader {
           if (stop_) break;
         }
         ReadChunk(source_, class_weights_, *files, chunks_[static_cast<std::size_t>(index)],
-                  &slot.buffer);
+                  check_features_, &slot.buffer);
         {
           const std::lock_guard<std::mutex> lock(mutex_);
           slot.chunk = index;
@@ -243,6 +248,7 @@ class ChunkReader {
   const StreamSource& source_;
   const Vector& class_weights_;
   const std::vector<RowRange> chunks_;
+  const bool check_features_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::array<Slot, 2> slots_;
@@ -270,12 +276,13 @@ ShardStream::ShardStream(StreamSource source, std::int64_t chunk_rows)
 void ShardStream::ForEachBlock(const std::function<void(const RowBlock&)>& visit) const {
   const std::vector<RowRange> chunks = CutChunks(source_.rows, chunk_rows_);
   if (chunks.empty()) return;
-  ChunkReader reader(source_, class_weights_, chunks);
+  ChunkReader reader(source_, class_weights_, chunks, !features_checked_);
   FeatureMatrix scaled;  // one block of uint8 features as float
   for (std::int64_t index = 0; index < static_cast<std::int64_t>(chunks.size()); ++index) {
     VisitChunkBlocks(source_, reader.Wait(index), &scaled, visit);
     reader.Release(index);
   }
+  features_checked_ = true;
 }
 
 StreamedEpoch::StreamedEpoch(const ShardStream& stream, ChunkOrder chunk_order,
@@ -292,13 +299,18 @@ StreamedEpoch::StreamedEpoch(const ShardStream& stream, ChunkOrder chunk_order,
   if (first_chunk_ == static_cast<std::int64_t>(chunks_.size())) return;  // nothing left
   reader_ = std::make_unique<ChunkReader>(
       stream.source(), stream.class_weights(),
-      std::vector<RowRange>(chunks_.begin() + first_chunk_, chunks_.end()));
+      std::vector<RowRange>(chunks_.begin() + first_chunk_, chunks_.end()),
+      !stream.features_checked_);
 }
 
 StreamedEpoch::~StreamedEpoch() = default;
 
 const StreamChunk& StreamedEpoch::Hold(std::int64_t chunk) {
   const StreamChunk& buffer = reader_->Wait(chunk - first_chunk_);
+  // The reader has checked every chunk up to the last: an epoch from the first one has seen all.
+  if (first_chunk_ == 0 && chunk + 1 == static_cast<std::int64_t>(chunks_.size())) {
+    stream_.features_checked_ = true;
+  }
   if (chunk == held_to_) {
     orders_[static_cast<std::size_t>(chunk % 2)] = chunk_order_(chunk, buffer.rows.size());
     held_to_ = chunk + 1;

@@ -68,9 +68,14 @@ class ShardStream {
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
 
  private:
+  friend class StreamedEpoch;
+
   StreamSource source_;
   std::int64_t chunk_rows_;
   Vector class_weights_;
+  // Set once a pass has read (and so checked) every row: later passes skip the features'
+  // NaN/Inf check, as an in-memory shard is checked once when read.
+  mutable bool features_checked_ = false;
 };
 
 // One epoch of mini-batches over a streamed shard (SGD, AdamW): the rank's rows chunk after

@@ -82,6 +82,7 @@ class TrainingRun {
     model_.bias = prepared_.initial_bias;
     steps_per_epoch_ = StepsPerEpoch(train_.total_rows, config_.batch_size);
     FitStreamedChunksToBatches();
+    if (checkpoint) WarnIfBatchOrderDiffers(checkpoint->run);
     schedule_ = config_.optimizer;
     schedule_.step_size_steps = config_.optimizer.step_size_epochs * steps_per_epoch_;
     if (!IsFullBatch()) optimizer_ = MakeOptimizer(config_.optimizer, classes_, train_.feature_count);
@@ -311,6 +312,26 @@ class TrainingRun {
                      virtual_shards, " virtual shards this run on ", comm_.size(),
                      " ranks continues it bit for bit"));
     }
+  }
+
+  // Streamed SGD and AdamW shuffle within chunks: another chunk size is another batch order.
+  void WarnIfBatchOrderDiffers(const RunSignature& run) const {
+    if (run.stream_chunk_rows == BatchOrderChunkRows()) return;
+    const auto describe = [](std::int64_t chunk_rows) {
+      return chunk_rows > 0 ? StrCat("streamed batches shuffled within chunks of ", chunk_rows,
+                                     " rows")
+                            : std::string("batches shuffled over the whole shard (in memory)");
+    };
+    LogWarning(StrCat("checkpoint '", last_checkpoint_, "' was written with ",
+                      describe(run.stream_chunk_rows), "; this run continues with ",
+                      describe(BatchOrderChunkRows()),
+                      ", so it will not match an uninterrupted run (keep --stream, "
+                      "--stream-chunk-rows and --memory-budget as they were)"));
+  }
+
+  // The chunk size the batch order depends on (RunSignature::stream_chunk_rows).
+  std::int64_t BatchOrderChunkRows() const {
+    return train_.is_streamed() && !IsFullBatch() ? train_.stream->chunk_rows() : 0;
   }
 
   static std::string DescribePartition(std::int64_t ranks, std::int64_t virtual_shards) {
@@ -858,7 +879,8 @@ class TrainingRun {
                                   std::string(loss_->name()),
                                   SolverName(),
                                   config_.train_path,
-                                  config_.reproducible ? config_.virtual_shards : 0};
+                                  config_.reproducible ? config_.virtual_shards : 0,
+                                  BatchOrderChunkRows()};
     return checkpoint;
   }
 

@@ -66,6 +66,12 @@ check "SGD streamed stops at --max-steps" test "$status" = 0
 mpi 2 "${sgd[@]}" --checkpoint-dir sgd-stopped --model sgd-stopped.h5 --resume auto
 check "SGD streamed resumes" test "$status" = 0
 check "the resumed SGD model is the uninterrupted one" h5diff -d 0 sgd.h5 sgd-stopped.h5 /model
+check "the checkpoint records the chunk size of the batch order" \
+  h5dump -a /stream_chunk_rows sgd-stopped/ckpt-000000250.h5 2> /dev/null | grep -q "(0): 2048"
+mpi 2 "${sgd[@]:0:${#sgd[@]}-2}" --stream-chunk-rows 4096 --checkpoint-dir sgd-stopped \
+  --model sgd-rechunked.h5 --max-steps 300 --resume sgd-stopped/ckpt-000000250.h5
+check "a resume with another chunk size warns that the order changes" \
+  grep -q "written with streamed batches shuffled within chunks of 2048 rows; this run continues with streamed batches shuffled within chunks of 4096 rows" err.txt
 
 expect_error "--stream with --standardize" 2 2 "--stream: --standardize" \
   train --train train.h5 --stream --standardize --checkpoint-dir standardize
