@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace shardmax {
 namespace {
@@ -31,6 +32,7 @@ struct Scratch {
   Matrix scores;                       // logits, then w_i dl/dz_i, in double
   RowMajorOf<Scalar> gradient;         // the same in the compute type
   RowMajorOf<Scalar> weight_gradient;  // dW of one sub-block (GEMM path)
+  std::vector<const Scalar*> row_starts;  // where each row of a sub-block starts (fused path)
   const SoftmaxModel* held_model = nullptr;  // whose weights `weights` holds (HeldKernelWeights)
 
   static Scratch& OfThisThread() {
@@ -75,13 +77,13 @@ void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* next0, const Sc
   }
 }
 
-// dW_tile += G_tile^T X over `rows` rows of x (stride d) and g (stride classes), the partial
-// sums (over these rows only) added into the double rows of dw (stride d), each first rounded
-// by RoundOntoGrid: onto a grid sum's grid (common/exact_sum.hpp), or not at all when round
-// is 0.
+// dW_tile += G_tile^T X over the `rows` rows x[i] (d values each) and g (stride classes), the
+// partial sums (over these rows only) added into the double rows of dw (stride d), each first
+// rounded by RoundOntoGrid: onto a grid sum's grid (common/exact_sum.hpp), or not at all when
+// round is 0.
 template <int KT, typename Scalar>
-void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, const Scalar* g,
-                        Eigen::Index classes, double* dw, double round) {
+void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index d,
+                        const Scalar* g, Eigen::Index classes, double* dw, double round) {
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
   Eigen::Index c = 0;
@@ -90,8 +92,8 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
 #pragma GCC unroll 12
     for (int k = 0; k < KT; ++k) sum[k][0] = sum[k][1] = ei::pset1<Packet>(Scalar(0));
     for (Eigen::Index i = 0; i < rows; ++i) {
-      const Packet a = ei::ploadu<Packet>(x + i * d + c);
-      const Packet b = ei::ploadu<Packet>(x + i * d + c + kWidth);
+      const Packet a = ei::ploadu<Packet>(x[i] + c);
+      const Packet b = ei::ploadu<Packet>(x[i] + c + kWidth);
 #pragma GCC unroll 12
       for (int k = 0; k < KT; ++k) {
         const Packet scale = ei::pset1<Packet>(g[i * classes + k]);
@@ -114,7 +116,7 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
 #pragma GCC unroll 12
     for (int k = 0; k < KT; ++k) sum[k] = ei::pset1<Packet>(Scalar(0));
     for (Eigen::Index i = 0; i < rows; ++i) {
-      const Packet a = ei::ploadu<Packet>(x + i * d + c);
+      const Packet a = ei::ploadu<Packet>(x[i] + c);
 #pragma GCC unroll 12
       for (int k = 0; k < KT; ++k) {
         sum[k] = ei::pmadd(ei::pset1<Packet>(g[i * classes + k]), a, sum[k]);
@@ -133,7 +135,7 @@ void WeightGradientTile(const Scalar* x, Eigen::Index rows, Eigen::Index d, cons
   for (; c < d; ++c) {  // less than a packet of columns left
     for (int k = 0; k < KT; ++k) {
       Scalar s = 0;
-      for (Eigen::Index i = 0; i < rows; ++i) s += g[i * classes + k] * x[i * d + c];
+      for (Eigen::Index i = 0; i < rows; ++i) s += g[i * classes + k] * x[i][c];
       dw[k * d + c] += RoundOntoGrid(static_cast<double>(s), round);
     }
   }
@@ -197,7 +199,7 @@ struct LogitsOfTwoRows {
 template <int KT>
 struct WeightGradientOfRows {
   template <typename Scalar>
-  static void Run(Eigen::Index k, const Scalar* x, Eigen::Index rows, Eigen::Index d,
+  static void Run(Eigen::Index k, const Scalar* const* x, Eigen::Index rows, Eigen::Index d,
                   const RowMajorOf<Scalar>& g, double* dw, double round) {
     WeightGradientTile<KT>(x, rows, d, g.data() + k, g.cols(), dw + k * d, round);
   }
@@ -209,6 +211,29 @@ struct WeightGradientOfRows {
 // alignment are copied to a buffer that does: Eigen's products choose their code (peeling,
 // GEMV for one row) by the address, so the same rows at another address could round
 // differently; the register tiles read every address alike.
+template <typename Scalar, typename Stored>
+const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index cols, bool aligned,
+                         RowMajorOf<Scalar>* buffer);
+
+// The same for rows [begin, begin + count) of `rows`: picked rows are first gathered into one
+// contiguous buffer (in the stored type), then turned into the compute type as above.
+template <typename Scalar, typename Stored>
+const Scalar* SubBlockAs(DenseRows<Stored> rows, Eigen::Index begin, Eigen::Index count,
+                         bool aligned, RowMajorOf<Stored>* gathered, RowMajorOf<Scalar>* buffer) {
+  if (rows.picked == nullptr) {
+    return SubBlockAs<Scalar>(rows.Row(begin), count, rows.cols, aligned, buffer);
+  }
+  gathered->resize(count, rows.cols);
+  for (Eigen::Index i = 0; i < count; ++i) {
+    std::copy_n(rows.Row(begin + i), rows.cols, gathered->data() + i * rows.cols);
+  }
+  if constexpr (std::is_same_v<Scalar, Stored>) {
+    return gathered->data();  // Eigen's allocation is aligned
+  } else {
+    return SubBlockAs<Scalar>(gathered->data(), count, rows.cols, aligned, buffer);
+  }
+}
+
 template <typename Scalar, typename Stored>
 const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index cols, bool aligned,
                          RowMajorOf<Scalar>* buffer) {
@@ -245,8 +270,9 @@ void ScoreSubBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& 
   scratch->gradient = scratch->scores.template cast<Scalar>();
 }
 
+// x[i] is where row i of the sub-block starts: consecutive rows, or rows picked where they lie.
 template <typename Scalar>
-void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
+void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* const* x,
                    const RowBlock& rows, double round, Scratch<Scalar>* scratch,
                    GradientSums* sums) {
   const Eigen::Index n = rows.rows();
@@ -256,10 +282,10 @@ void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   scratch->scores.resize(n, classes);
   for (Eigen::Index i = 0; i < n; i += 2) {
     // An odd last row is paired with itself; its twin is dropped.
-    const Scalar* x0 = x + i * d;
-    const Scalar* x1 = i + 1 < n ? x0 + d : x0;
-    const Scalar* next0 = i + 2 < n ? x0 + 2 * d : x0;  // the next pair, while it exists
-    const Scalar* next1 = i + 3 < n ? x0 + 3 * d : x0;
+    const Scalar* x0 = x[i];
+    const Scalar* x1 = i + 1 < n ? x[i + 1] : x0;
+    const Scalar* next0 = i + 2 < n ? x[i + 2] : x0;  // the next pair, while it exists
+    const Scalar* next1 = i + 3 < n ? x[i + 3] : x0;
     ForEachClassTile<LogitsOfTwoRows>(classes, x0, x1, next0, next1, scratch->weights,
                                       pair.data(), pair.data() + classes);
     scratch->scores.row(i) = pair.row(0).template cast<double>();
@@ -290,6 +316,13 @@ void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   }
 }
 
+// Picked rows of one sub-block gathered in their stored type (one buffer per thread and type).
+template <typename Stored>
+RowMajorOf<Stored>& Gathered() {
+  thread_local RowMajorOf<Stored> rows;
+  return rows;
+}
+
 template <typename Scalar, typename Stored>
 void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
                   const RowBlock& scoring, double round, GradientSums* sums) {
@@ -301,12 +334,25 @@ void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored>
   const Eigen::Index step = is_fused ? kSubBlockRows : kGemmSubBlockRows;
   for (Eigen::Index begin = 0; begin < rows.rows; begin += step) {
     const Eigen::Index count = std::min(step, rows.rows - begin);
-    const Scalar* x = SubBlockAs<Scalar>(rows.data + begin * rows.cols, count, rows.cols,
-                                         /*aligned=*/!is_fused, &scratch.features);
     const RowBlock part = SliceRows(scoring, begin, count);
     if (is_fused) {
-      FusedSubBlock(loss, model, x, part, round, &scratch, sums);
+      // Rows already in the compute type are read where they lie, picked or not.
+      scratch.row_starts.resize(static_cast<std::size_t>(count));
+      if constexpr (std::is_same_v<Scalar, Stored>) {
+        for (Eigen::Index i = 0; i < count; ++i) {
+          scratch.row_starts[static_cast<std::size_t>(i)] = rows.Row(begin + i);
+        }
+      } else {
+        const Scalar* x = SubBlockAs<Scalar>(rows, begin, count, /*aligned=*/false,
+                                             &Gathered<Stored>(), &scratch.features);
+        for (Eigen::Index i = 0; i < count; ++i) {
+          scratch.row_starts[static_cast<std::size_t>(i)] = x + i * rows.cols;
+        }
+      }
+      FusedSubBlock(loss, model, scratch.row_starts.data(), part, round, &scratch, sums);
     } else {
+      const Scalar* x = SubBlockAs<Scalar>(rows, begin, count, /*aligned=*/true,
+                                           &Gathered<Stored>(), &scratch.features);
       GemmSubBlock(loss, model, x, part, round, &scratch, sums);
     }
   }

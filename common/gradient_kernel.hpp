@@ -33,12 +33,17 @@ inline constexpr Eigen::Index kSubBlockRows = 64;
 inline constexpr Eigen::Index kFusedMaxClasses = 32;
 
 // Dense features of a block as stored: row-major, `rows` x `cols`, of element type T
-// (float, double, or std::uint8_t read as value/255).
+// (float, double, or std::uint8_t read as value/255). With `picked`, the block's row i is row
+// picked[i] of `data` instead of row i: a mini-batch read where it lies, with no gathered copy
+// (the same bits as the gathered copy).
 template <typename T>
 struct DenseRows {
   const T* data = nullptr;
   Eigen::Index rows = 0;
   Eigen::Index cols = 0;
+  const std::int64_t* picked = nullptr;
+
+  const T* Row(Eigen::Index i) const { return data + (picked ? picked[i] : i) * cols; }
 };
 
 // Adds the loss and gradient sums of `rows`, scored against `scoring` (its labels, targets

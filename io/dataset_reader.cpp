@@ -191,10 +191,22 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
 }
 
 RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const {
+  return GatherRows(local_rows, /*with_dense_features=*/true, storage);
+}
+
+RowBlock Shard::GatherAllButDenseFeatures(std::span<const std::int64_t> local_rows,
+                                          GatheredRows* storage) const {
+  return GatherRows(local_rows, /*with_dense_features=*/false, storage);
+}
+
+RowBlock Shard::GatherRows(std::span<const std::int64_t> local_rows, bool with_dense_features,
+                           GatheredRows* storage) const {
   if (stream) throw std::logic_error("Shard::Gather on a streamed shard: see StreamedEpoch");
   const auto count = static_cast<Eigen::Index>(local_rows.size());
   const Eigen::Index label_columns = targets.cols();
-  storage->features.resize(count, features.cols());  // no columns for a sparse shard
+  // No columns for a sparse shard, or when the caller reads the features where they lie.
+  const Eigen::Index feature_columns = with_dense_features ? features.cols() : 0;
+  storage->features.resize(count, feature_columns);
   storage->sparse.Clear();
   storage->labels.resize(labels.empty() ? 0 : local_rows.size());
   storage->targets.resize(label_columns > 0 ? count : 0, label_columns);
@@ -202,14 +214,14 @@ RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* s
   for (std::size_t i = 0; i < local_rows.size(); ++i) {
     const auto row = local_rows[i];
     const auto index = static_cast<Eigen::Index>(i);
-    storage->features.row(index) = features.row(row);
+    if (feature_columns > 0) storage->features.row(index) = features.row(row);
     if (!labels.empty()) storage->labels[i] = labels[static_cast<std::size_t>(row)];
     if (label_columns > 0) storage->targets.row(index) = targets.row(row);
     if (!weights.empty()) storage->weights[i] = weights[static_cast<std::size_t>(row)];
     if (is_sparse) storage->sparse.AppendRow(sparse.View(), row);
   }
   RowBlock block{
-      Eigen::Map<const FeatureMatrix>(storage->features.data(), count, features.cols()),
+      Eigen::Map<const FeatureMatrix>(storage->features.data(), count, feature_columns),
       storage->labels, storage->weights,
       Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
                                      label_columns)};

@@ -74,10 +74,18 @@ struct Shard {
   RowBlock Block(std::int64_t local_begin, std::int64_t count) const;
   // The local rows `local_rows`, in that order, copied into `storage` (a training batch).
   RowBlock Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const;
+  // The same without the dense features (the block is rows x 0): for the kernel, which reads
+  // them where they lie (DenseRows::picked). Sparse rows are still copied.
+  RowBlock GatherAllButDenseFeatures(std::span<const std::int64_t> local_rows,
+                                     GatheredRows* storage) const;
   // Calls visit on consecutive blocks cut at global multiples of kBlockRows (and at the
   // virtual shards' boundaries, if any: then the blocks are the same on any rank count).
   // Streamed, it may throw UserError for a row the file holds: see VisitBlocksAgreed.
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
+
+ private:
+  RowBlock GatherRows(std::span<const std::int64_t> local_rows, bool with_dense_features,
+                      GatheredRows* storage) const;
 };
 
 // Collective when the shard is streamed: Shard::ForEachBlock, then every rank agrees on any

@@ -1,6 +1,7 @@
 #include "trainer/sharded_objective.hpp"
 
 #include "common/collective.hpp"
+#include "common/gradient_kernel.hpp"
 #include "common/scoring.hpp"
 #include "common/sparse_objective.hpp"
 #include "trainer/reproducible_objective.hpp"
@@ -59,6 +60,19 @@ Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const So
                           double weight_decay) {
   AllreduceSum(comm, sums->buffer());
   return FinishObjective(*sums, model, weight_decay);
+}
+
+void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                          std::span<const std::int64_t> picked, GatheredRows* storage,
+                          GradientSums* sums, Precision precision) {
+  if (shard.is_sparse) {
+    return AccumulateBlock(loss, model, shard.Gather(picked, storage), sums, precision);
+  }
+  const RowBlock scoring = shard.GatherAllButDenseFeatures(picked, storage);
+  AccumulateDenseRows(loss, model,
+                      DenseRows<float>{shard.features.data(), scoring.rows(),
+                                       shard.features.cols(), picked.data()},
+                      scoring, sums, precision);
 }
 
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,

@@ -16,6 +16,13 @@ namespace shardmax {
 Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
                           double weight_decay);
 
+// Adds the loss and gradient sums of the shard's local rows `picked` (a mini-batch, in that
+// order; not streamed): dense rows are read by the kernel where they lie (DenseRows::picked),
+// only their labels, targets and weights gathered into *storage; sparse rows are gathered.
+void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                          std::span<const std::int64_t> picked, GatheredRows* storage,
+                          GradientSums* sums, Precision precision);
+
 // Loss and gradient over every row of every rank's shard (full batch), its products in
 // `precision` (float64 unless asked: full-batch solvers compare objective values closely).
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,

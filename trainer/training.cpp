@@ -725,19 +725,28 @@ class TrainingRun {
       RunAndAgree(comm_, [&] { block.emplace(streamed_epoch_->Gather(batch, batch_rows)); });
       return *block;
     }
+    return train_.Gather(LocalBatchOrder(order), batch_rows);
+  }
+
+  // This rank's rows of the current step in the epoch's `order` (in memory).
+  std::span<const std::int64_t> LocalBatchOrder(const std::vector<std::int64_t>& order) const {
     const RowRange batch = LocalBatch(static_cast<std::int64_t>(order.size()),
                                       position_.step_in_epoch, steps_per_epoch_);
-    const auto batch_order = std::span(order).subspan(static_cast<std::size_t>(batch.begin),
-                                                      static_cast<std::size_t>(batch.size()));
-    return train_.Gather(batch_order, batch_rows);
+    return std::span(order).subspan(static_cast<std::size_t>(batch.begin),
+                                    static_cast<std::size_t>(batch.size()));
   }
 
   // This rank's rows of the step in `order`, summed over all ranks into *sums.
   Objective BatchObjective(const std::vector<std::int64_t>& order, double gradient_decay,
                            GradientSums* sums, GatheredRows* batch_rows) {
     sums->Clear();
-    AccumulateBlock(*loss_, model_, BatchBlock(order, batch_rows), sums,
-                    config_.optimizer.PassPrecision());
+    const Precision precision = config_.optimizer.PassPrecision();
+    if (streamed_epoch_) {
+      AccumulateBlock(*loss_, model_, BatchBlock(order, batch_rows), sums, precision);
+    } else {
+      AccumulatePickedRows(*loss_, model_, train_, LocalBatchOrder(order), batch_rows, sums,
+                           precision);
+    }
     return ReduceObjective(comm_, sums, model_, gradient_decay);
   }
 

@@ -210,6 +210,65 @@ TEST(GradientKernel, GridSumsStayOnTheGridAtAnyAddress) {
   }
 }
 
+// Rows picked where they lie (DenseRows::picked, a mini-batch with no gathered copy) give the
+// bits of the same rows gathered first, for every storage, both precisions, and both paths.
+TEST(GradientKernel, PickedRowsGiveTheBitsOfTheGatheredRows) {
+  const auto loss = MakeLoss("softmax");
+  for (const Shape& shape : kShapes) {
+    for (const Storage storage : {Storage::kFloat32, Storage::kFloat64, Storage::kUint8}) {
+      for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "K = " << shape.classes << ", " << Name(storage)
+                     << (precision == Precision::kFloat32 ? ", f32" : ", f64"));
+        const Problem problem = RandomProblem(shape.rows, shape.dims, shape.classes, storage, 11);
+        // Every third row from the end, some twice: a shuffled batch's rows.
+        std::vector<std::int64_t> picked;
+        for (Eigen::Index i = shape.rows - 1; i >= 0; i -= 3) picked.push_back(i);
+        picked.push_back(0);
+        const auto n = static_cast<Eigen::Index>(picked.size());
+        Problem gathered = RandomProblem(n, shape.dims, shape.classes, storage, 11);
+        gathered.model = problem.model;
+        std::vector<Label> labels;
+        for (Eigen::Index i = 0; i < n; ++i) {
+          const std::int64_t row = picked[static_cast<std::size_t>(i)];
+          gathered.as_float.row(i) = problem.as_float.row(row);
+          gathered.doubles.row(i) = problem.doubles.row(row);
+          if (storage == Storage::kUint8) gathered.bytes.row(i) = problem.bytes.row(row);
+          labels.push_back(problem.labels[static_cast<std::size_t>(row)]);
+        }
+        gathered.labels = labels;
+        const RowBlock gathered_block = ScoringBlock(gathered, *loss, false);
+        const GradientSums expected = Fast(gathered, storage, *loss, gathered_block, precision);
+
+        GradientSums sums(shape.classes, shape.dims);
+        const RowBlock scoring{Eigen::Map<const FeatureMatrix>(nullptr, n, 0), labels};
+        const Eigen::Index d = shape.dims;
+        switch (storage) {
+          case Storage::kFloat32:
+            AccumulateDenseRows(*loss, problem.model,
+                                DenseRows<float>{problem.as_float.data(), n, d, picked.data()},
+                                scoring, &sums, precision);
+            break;
+          case Storage::kFloat64:
+            AccumulateDenseRows(*loss, problem.model,
+                                DenseRows<double>{problem.doubles.data(), n, d, picked.data()},
+                                scoring, &sums, precision);
+            break;
+          case Storage::kUint8:
+            AccumulateDenseRows(
+                *loss, problem.model,
+                DenseRows<std::uint8_t>{problem.bytes.data(), n, d, picked.data()}, scoring,
+                &sums, precision);
+            break;
+        }
+        for (std::size_t i = 0; i < sums.buffer().size(); ++i) {
+          ASSERT_EQ(sums.buffer()[i], expected.buffer()[i]) << "entry " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(GradientKernel, AllOneWeightsGiveTheUnweightedBits) {
   const Problem problem = RandomProblem(77, 40, 10, Storage::kFloat32, 5);
   const auto loss = MakeLoss("softmax");
