@@ -53,6 +53,43 @@ double SoftmaxCrossEntropy::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> lo
   return loss;
 }
 
+double SoftmaxCrossEntropy::SumAndLogitGradient(Matrix* logits, const RowBlock& block) const {
+  const Eigen::Index rows = logits->rows();
+  const Eigen::Index classes = logits->cols();
+  if (rows == 0) return 0.0;
+  // z - max_k z_k per row, then exp over the whole block in packets: the buffer is aligned and
+  // padded to whole packets, so Eigen takes its packet exp for every value (its scalar tail
+  // would round differently) and a value's bits do not depend on its place in the block.
+  constexpr Eigen::Index kPacket = Eigen::internal::packet_traits<double>::size;
+  const Eigen::Index size = rows * classes;
+  thread_local Eigen::ArrayXd shifted;
+  shifted.resize((size + kPacket - 1) / kPacket * kPacket);
+  shifted.tail(shifted.size() - size).setZero();
+  Eigen::Map<Matrix> shifted_logits(shifted.data(), rows, classes);
+  shifted_logits = logits->colwise() - logits->rowwise().maxCoeff();
+  shifted = shifted.exp();
+  double loss_sum = 0.0;
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    // l = log s - (z_y - m), s = sum_k exp(z_k - m);  g = exp(z - m) / s - onehot(y)
+    auto row = logits->row(i);
+    const Label y = LabelOf(block, i);
+    double sum = 0.0;
+    for (Eigen::Index k = 0; k < classes; ++k) sum += shifted_logits(i, k);
+    const double row_max = row.maxCoeff();
+    const double row_loss = std::log(sum) - (row(y) - row_max);
+    row = shifted_logits.row(i) / sum;
+    row(y) -= 1.0;
+    if (block.weights.empty()) {
+      loss_sum += row_loss;
+    } else {
+      const double weight = block.weight(i);
+      loss_sum += weight * row_loss;
+      row *= weight;
+    }
+  }
+  return loss_sum;
+}
+
 void SoftmaxCrossEntropy::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> logits) const {
   SoftmaxRowInPlace(logits);
 }
