@@ -98,7 +98,8 @@ class TrainingRun {
                comm_.size(), " ranks, ",
                config_.reproducible
                    ? StrCat("reproducible on any rank count dividing ", config_.virtual_shards, ", ")
-                   : std::string());
+                   : std::string()) +
+        DescribeThreads();
     TrainResult result;
     bool stopped_before_the_end = false;
     if (IsLbfgs()) {
@@ -128,10 +129,11 @@ class TrainingRun {
     result.last_checkpoint = last_checkpoint_;
     result.metrics_log = metrics_log_;
     if (stop_signal_ != 0) return result;  // the job is about to be preempted: exit fast
-    result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay);
+    result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay,
+                                   config_.threads);
     if (validation_) {
-      result.validation =
-          EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
+      result.validation = EvaluateSharded(comm_, *loss_, model_, *validation_,
+                                          config_.optimizer.weight_decay, config_.threads);
     }
     return result;
   }
@@ -327,6 +329,23 @@ class TrainingRun {
 
   bool IsLbfgs() const { return config_.optimizer.solver == Solver::kLbfgs; }
 
+  // With --threads N > 1, for the log: which passes use the threads (in-memory evaluation
+  // always; training passes only for L-BFGS over dense in-memory rows without --reproducible).
+  std::string DescribeThreads() const {
+    if (config_.threads == 1) return "";
+    std::string training = "L-BFGS passes";
+    if (!IsLbfgs()) {
+      training = "not SGD/AdamW steps";
+    } else if (config_.reproducible) {
+      training = "not --reproducible L-BFGS passes";
+    } else if (train_.is_sparse) {
+      training = "not sparse L-BFGS passes";
+    } else if (train_.is_streamed()) {
+      training = "not streamed passes";
+    }
+    return StrCat(config_.threads, " threads per rank (evaluation, ", training, "), ");
+  }
+
   // Plain SGD on sparse rows steps through the touched columns only (trainer/sparse_sgd.hpp);
   // not with --reproducible, whose steps sum every virtual shard's dense gradient exactly.
   bool UsesSparseSteps() const {
@@ -405,7 +424,8 @@ class TrainingRun {
       const Objective objective =
           reproducible_ ? reproducible_->FullObjective(model, optimizer.weight_decay)
                         : ComputeShardedObjective(comm_, *loss_, model, train_,
-                                                  optimizer.weight_decay, optimizer.PassPrecision());
+                                                  optimizer.weight_decay, optimizer.PassPrecision(),
+                                                  config_.threads);
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
@@ -470,7 +490,8 @@ class TrainingRun {
   std::optional<Metrics> ReportEpoch(EpochRecord* record, std::string* line) {
     std::optional<Metrics> metrics;
     if (validation_) {
-      metrics = EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
+      metrics = EvaluateSharded(comm_, *loss_, model_, *validation_,
+                                config_.optimizer.weight_decay, config_.threads);
       *line += StrCat("  val_loss ", FormatFixed(metrics->loss, 6), "  val_acc ",
                       FormatFixed(100.0 * metrics->accuracy, 2), "%");
       record->validation_loss = metrics->loss;
