@@ -1,5 +1,7 @@
 #include "common/block_parallel.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
@@ -107,6 +109,13 @@ class BlockSchedule {
 };
 
 }  // namespace
+
+int CpusOfThisProcess() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
 
 int PassThreads(int threads, std::int64_t blocks) {
   return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, blocks)));

@@ -12,6 +12,10 @@
 
 namespace shardmax {
 
+// The CPUs this process may run on (its affinity mask: mpirun binds a rank to one core unless
+// told otherwise), or the machine's hardware threads where the mask cannot be read.
+int CpusOfThisProcess();
+
 // The threads a pass may use for `blocks` blocks: min(threads, blocks), at least 1.
 int PassThreads(int threads, std::int64_t blocks);
 

@@ -403,6 +403,7 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
   }
   CheckEvaluateConfig(config);
   CheckJsonDirectory(comm, config.json_path);
+  WarnIfThreadsShareCpus(comm, config.threads);
 
   const ModelFile model = LoadModel(comm, config.model_path);
   const std::unique_ptr<Loss> loss = MakeLoss(model.loss);

@@ -76,6 +76,7 @@ int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
   PredictionOutput& output = config.output;
   output.format = ParseFormat(config.format, output.path);
   CheckPredictionOutput(comm, output);  // before any work
+  WarnIfThreadsShareCpus(comm, config.threads);
 
   const ModelFile model = LoadModel(comm, output.model_path);
   const std::unique_ptr<Loss> loss = MakeLoss(model.loss);

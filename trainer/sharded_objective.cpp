@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "common/collective.hpp"
+#include "common/logging.hpp"
 #include "common/scoring.hpp"
 #include "common/sparse_objective.hpp"
 #include "trainer/reproducible_objective.hpp"
@@ -72,6 +73,18 @@ Metrics MakeMetrics(const SoftmaxModel& model, double weight_decay, std::int64_t
 }
 
 }  // namespace
+
+void WarnIfThreadsShareCpus(const Communicator& comm, int threads) {
+  if (threads <= 1) return;
+  const std::int64_t cpus = AllreduceMin(comm, CpusOfThisProcess());
+  if (cpus >= threads) return;
+  LogWarning(StrCat("--threads ", threads, ", but a rank may run on only ", cpus,
+                    cpus == 1 ? " CPU" : " CPUs",
+                    " (its affinity: mpirun binds each rank to one core unless told otherwise), "
+                    "so its threads share them; give each rank ",
+                    threads, " cores: mpirun --map-by slot:PE=", threads,
+                    " (or --bind-to none), or srun/sbatch --cpus-per-task=", threads));
+}
 
 Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
                           double weight_decay) {

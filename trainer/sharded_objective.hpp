@@ -44,6 +44,10 @@ void ForEachBlockInOrder(const Shard& shard, int threads, const MakePartial& mak
       });
 }
 
+// Collective: with threads > 1, a warning (from rank 0) when some rank may run on fewer CPUs
+// than that, so its threads would share them: how to launch the ranks with more.
+void WarnIfThreadsShareCpus(const Communicator& comm, int threads);
+
 // Sums `sums` over all ranks (one all-reduce), then divides by the global count and adds
 // the weight decay: the step every rank takes after accumulating its own rows.
 Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <utility>
+#include <vector>
 #include <unistd.h>
 
 #include "common/collective.hpp"
@@ -329,21 +330,38 @@ class TrainingRun {
 
   bool IsLbfgs() const { return config_.optimizer.solver == Solver::kLbfgs; }
 
-  // With --threads N > 1, for the log: which passes use the threads (in-memory evaluation
-  // always; training passes only for L-BFGS over dense in-memory rows without --reproducible).
+  // With --threads N > 1, for the log: which passes use the threads (README, "Hybrid MPI +
+  // threads") and which run on one.
   std::string DescribeThreads() const {
     if (config_.threads == 1) return "";
-    std::string training = "L-BFGS passes";
+    std::vector<std::string> threaded;
+    std::vector<std::string> one_thread;
     if (!IsLbfgs()) {
-      training = "not SGD/AdamW steps";
+      one_thread.push_back("SGD/AdamW steps");
     } else if (config_.reproducible) {
-      training = "not --reproducible L-BFGS passes";
+      one_thread.push_back("--reproducible L-BFGS passes");
     } else if (train_.is_sparse) {
-      training = "not sparse L-BFGS passes";
+      one_thread.push_back("sparse L-BFGS passes");
     } else if (train_.is_streamed()) {
-      training = "not streamed passes";
+      one_thread.push_back("streamed L-BFGS passes");
+    } else {
+      threaded.push_back("L-BFGS passes");
     }
-    return StrCat(config_.threads, " threads per rank (evaluation, ", training, "), ");
+    const bool streamed_validation = validation_ && validation_->is_streamed();
+    if (!train_.is_streamed() || (validation_ && !streamed_validation)) {
+      threaded.push_back("evaluation");
+    }
+    if (train_.is_streamed() || streamed_validation) one_thread.push_back("streamed evaluation");
+    const auto join = [](const std::vector<std::string>& parts) {
+      std::string text;
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        text += (i == 0 ? "" : i + 1 == parts.size() ? " and " : ", ") + parts[i];
+      }
+      return text;
+    };
+    return StrCat(config_.threads, " threads per rank for ",
+                  threaded.empty() ? "no pass here" : join(threaded),
+                  one_thread.empty() ? "" : " (" + join(one_thread) + " on one)", ", ");
   }
 
   // Plain SGD on sparse rows steps through the touched columns only (trainer/sparse_sgd.hpp);
@@ -848,6 +866,7 @@ RowRange LocalBatch(std::int64_t local_rows, std::int64_t step, std::int64_t ste
 }
 
 TrainResult Train(const Communicator& comm, const TrainConfig& config) {
+  WarnIfThreadsShareCpus(comm, config.threads);
   return TrainingRun(comm, config).Run();
 }
 

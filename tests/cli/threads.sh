@@ -23,7 +23,7 @@ for ranks in 1 2; do
     cp out.txt "out-$ranks-$threads.txt"
   done
   check "the log names 2 threads per rank ($ranks ranks)" \
-    grep -q "2 threads per rank (evaluation, L-BFGS passes)" "out-$ranks-2.txt"
+    grep -q "2 threads per rank for L-BFGS passes and evaluation, " "out-$ranks-2.txt"
   check "the log names no threads for 1 ($ranks ranks)" \
     bash -c "! grep -q 'threads per rank' out-$ranks-1.txt"
   check "2 threads write the 1-thread model's arrays ($ranks ranks)" \
@@ -56,7 +56,16 @@ mpi 1 train --config threads.ini --checkpoint-dir from-config
 check "--threads from a config file" grep -q "2 threads per rank" out.txt
 mpi 1 train --train train.h5 --threads 2 --epochs 1 --checkpoint-dir sgd
 check "the SGD log says its steps run on one thread" \
-  grep -q "2 threads per rank (evaluation, not SGD/AdamW steps)" out.txt
+  grep -q "2 threads per rank for evaluation (SGD/AdamW steps on one), " out.txt
+
+# A rank bound to one CPU (as mpirun binds each rank by default) is told its threads share it.
+if command -v taskset > /dev/null; then
+  taskset -c 0 "$shardmax" evaluate --model run-2-1/model.h5 --data val.h5 --threads 2 \
+    > out.txt 2> err.txt
+  check "evaluate bound to one CPU succeeds" test $? = 0
+  check "a rank on one CPU is warned that its threads share it" \
+    grep -q "warning: --threads 2, but a rank may run on only 1 CPU .*--map-by slot:PE=2" err.txt
+fi
 
 expect_error "train --threads 0" 2 2 "--threads must be from 1 to 1024 (got 0)" \
   train --train train.h5 --threads 0
