@@ -38,7 +38,9 @@ void ForEachBlockInOrder(const Shard& shard, int threads, const MakePartial& mak
   shard.ForEachBlock([&](const RowBlock& block) { blocks.push_back(block); });
   RunBlocksInOrder<Partial>(
       threads, static_cast<std::int64_t>(blocks.size()), make_partial,
-      [&](std::int64_t b, Partial* partial) { compute(blocks[static_cast<std::size_t>(b)], partial); },
+      [&](std::int64_t b, Partial* partial) {
+        compute(blocks[static_cast<std::size_t>(b)], partial);
+      },
       [&](std::int64_t b, const Partial& partial) {
         combine(blocks[static_cast<std::size_t>(b)], partial);
       });

@@ -138,7 +138,8 @@ TEST_F(ThreadsTest, EvaluationHasTheSameBitsOnAnyThreadCount) {
   EXPECT_EQ(one.metrics.rows, kRows);
   EXPECT_GT(one.top_k_hits, 0);
   for (const int threads : {2, 3}) {
-    const Evaluation threaded = EvaluateShardedInDetail(world_, loss, model, shard, 0.01, 2, threads);
+    const Evaluation threaded =
+        EvaluateShardedInDetail(world_, loss, model, shard, 0.01, 2, threads);
     EXPECT_TRUE(SameBits(threaded.loss_sum, one.loss_sum)) << threads << " threads";
     EXPECT_TRUE(SameBits(threaded.metrics.loss, one.metrics.loss)) << threads << " threads";
     EXPECT_TRUE(SameBits(threaded.metrics.objective, one.metrics.objective));
