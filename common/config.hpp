@@ -110,6 +110,7 @@ struct TrainConfig {
   bool reproducible = false;
   std::int64_t virtual_shards = kDefaultVirtualShards;
   StreamConfig streaming;
+  int threads = 1;  // threads per rank of full passes (common/block_parallel.hpp)
 };
 
 enum class FeatureType { kFloat32, kFloat64, kUint8 };

@@ -15,6 +15,13 @@ GradientSums::GradientSums(Eigen::Index classes, Eigen::Index features)
 
 void GradientSums::Clear() { std::fill(buffer_.begin(), buffer_.end(), 0.0); }
 
+void GradientSums::Add(const GradientSums& part) {
+  if (part.buffer_.size() != buffer_.size()) {
+    throw std::logic_error("GradientSums::Add: sums of another shape");
+  }
+  for (std::size_t i = 0; i < buffer_.size(); ++i) buffer_[i] += part.buffer_[i];
+}
+
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums) {
   AccumulateBlock(loss, model, block, sums, Precision::kFloat32);

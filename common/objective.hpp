@@ -37,6 +37,8 @@ class GradientSums {
   std::span<double> buffer() { return buffer_; }
   std::span<const double> buffer() const { return buffer_; }
   void Clear();
+  // Adds another part's sums (of the same shape), element by element.
+  void Add(const GradientSums& part);
 
  private:
   Eigen::Index classes_;

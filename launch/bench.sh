@@ -5,6 +5,9 @@
 #   - one full gradient pass (loss + gradient over every row, all-reduce included) on
 #     Fashion-MNIST, 1 and 2 ranks, its GFLOP/s and fraction of the roofline, the all-reduce
 #     time, the old double-precision pass, and the kernel on uint8, float32 and float64 rows;
+#   - the pass as L-BFGS takes it on 1 rank x 2 threads (--threads 2) against 2 ranks x 1
+#     thread, their peak memory, and the cost of the per-block partials that make the bits
+#     independent of the thread count (1 thread, against summing the blocks in place);
 #   - the kernel at ImageNet-feature size (K = 1000, D = 2048) against the GEMM peak;
 #   - a mini-batch SGD epoch (batch 256, momentum 0.9) by the real trainer, 1 and 2 ranks, and
 #     the per-step all-reduce share;
@@ -73,6 +76,10 @@ pass_line() { grep '^ranks .* rows ' <<< "$1"; }
 step_line() { grep '^ranks .* batch ' <<< "$1"; }
 p1=$(pass_line "${pass1}")
 p2=$(pass_line "${pass2}")
+# The same pass on 1 rank x 2 threads and on 2 ranks x 1 thread (ComputeShardedObjective).
+# mpirun binds a lone rank to one core: its 2 threads need both.
+t12=$(bash launch/mpirun.sh -np 1 --bind-to none "${bench}" threads "${train}" "${repeats}" 2)
+t21=$(bash launch/mpirun.sh -np 2 "${bench}" threads "${train}" "${repeats}" 1)
 s1=$(step_line "${pass1}")
 s2=$(step_line "${pass2}")
 rows=$(value rows "${p1}")
@@ -170,6 +177,17 @@ row "pass GFLOP/s, 1 rank / 2 ranks" "$(gflops "${pass_ms1}") / $(gflops "${pass
 row "pass scaling, 1 -> 2 ranks" "" "$(ratio "${pass_ms1}" "${pass_ms2}") x"
 row "pass all-reduce, 2 ranks" "$(value allreduce_ms "${p2}") ms" \
   "$(awk -v a="$(value allreduce_ms "${p2}")" -v t="${pass_ms2}" 'BEGIN { printf "%.1f%%", 100 * a / t }')"
+row "pass, 1 rank x 2 threads (--threads 2)" "$(value pass_ms "${t12}") ms" \
+  "$(ratio "$(value pass_ms "${t12}")" "${roof2}") x roof"
+row "pass, 2 ranks x 1 thread (the same code)" "$(value pass_ms "${t21}") ms" \
+  "$(ratio "$(value pass_ms "${t21}")" "${roof2}") x roof"
+row "pass scaling, 1 -> 2 threads (1 rank)" "" \
+  "$(ratio "$(value one_thread_ms "${t12}")" "$(value pass_ms "${t12}")") x"
+row "peak RSS, 1 rank x 2 threads / 2 ranks x 1 thread" \
+  "$(value rss_mb_sum "${t12}") / $(value rss_mb_sum "${t21}")" "MB"
+row "1 thread: per-block partials / summed in place" \
+  "$(value one_thread_ms "${t12}") / $(value in_place_ms "${t12}") ms" \
+  "$(value partials_cost "${t12}")%"
 row "pass with float64 products (L-BFGS default), 1 rank" "$(value pass64_ms "${p1}") ms" \
   "$(ratio "$(value pass64_ms "${p1}")" "${roof1}") x roof"
 row "old double-precision pass, 1 rank" "$(value reference_ms "${p1}") ms" \
@@ -196,7 +214,7 @@ if [[ -n "${torch_line}" ]]; then
 else
   echo "PyTorch: not installed (bash launch/bench.sh --install-peers)"
 fi
-echo "ratios: x roof = time / roofline; scaling = 1-rank time / 2-rank time;"
+echo "ratios: x roof = time / roofline; scaling = 1-rank time / 2-rank time (1-thread / 2-thread);"
 echo "        peers = their time / shardmax's on as many cores (1 rank vs 1 thread)"
 echo "peers' BLAS: libblas.so.3 -> ${blas:-not installed} (${blas_name})"
 

@@ -34,6 +34,7 @@ struct EvaluateConfig {
   std::optional<double> threshold;
   DatasetLayout layout;
   StreamConfig streaming;
+  int threads = 1;
 };
 
 // Everything the terminal report and the JSON are made from.
@@ -58,7 +59,7 @@ po::options_description EvaluateOptions(EvaluateConfig* config) {
                    "also write the results as JSON to this file (replaced atomically)");
   po::options_description all;
   all.add(options).add(ThresholdOption(&config->threshold)).add(DatasetOptions(&config->layout));
-  all.add(StreamOptions(&config->streaming));
+  all.add(StreamOptions(&config->streaming)).add(ThreadsOption(&config->threads));
   return all;
 }
 
@@ -402,6 +403,7 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
   }
   CheckEvaluateConfig(config);
   CheckJsonDirectory(comm, config.json_path);
+  WarnIfThreadsShareCpus(comm, config.threads);
 
   const ModelFile model = LoadModel(comm, config.model_path);
   const std::unique_ptr<Loss> loss = MakeLoss(model.loss);
@@ -422,7 +424,7 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
   std::string json;
   if (loss->is_multi_label()) {
     MultiLabelEvaluation evaluation = EvaluateMultiLabelSharded(
-        comm, *loss, model.model, shard, model.weight_decay, threshold);
+        comm, *loss, model.model, shard, model.weight_decay, threshold, config.threads);
     evaluation.metrics.objective = evaluation.metrics.loss + penalty;
     const MultiLabelReport report = ComputeMultiLabelReport(evaluation.counts);
     const MultiLabelResult result{config, shard, model, class_info, evaluation, report,
@@ -431,7 +433,8 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
     if (!config.json_path.empty()) json = FormatMultiLabelJson(result);
   } else {
     Evaluation evaluation =
-        EvaluateShardedInDetail(comm, *loss, model.model, shard, model.weight_decay, top_k);
+        EvaluateShardedInDetail(comm, *loss, model.model, shard, model.weight_decay, top_k,
+                                config.threads);
     evaluation.metrics.objective = evaluation.metrics.loss + penalty;
     const ClassificationReport report = ComputeClassificationReport(evaluation.confusion);
     const EvaluationResult result{config,     shard,  model,      class_info,

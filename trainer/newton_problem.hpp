@@ -16,7 +16,7 @@ class ShardedNewtonProblem {
   // `shard` must hold consecutive rows of the file (no virtual shards).
   ShardedNewtonProblem(const Communicator& comm, const Loss& loss, const Shard& shard,
                        Eigen::Index classes, double weight_decay, Precision pass_precision,
-                       Precision hessian_precision);
+                       Precision hessian_precision, int threads = 1);
   ShardedNewtonProblem(const ShardedNewtonProblem&) = delete;
   ShardedNewtonProblem& operator=(const ShardedNewtonProblem&) = delete;
 
@@ -32,6 +32,7 @@ class ShardedNewtonProblem {
   double weight_decay_;
   Precision pass_precision_;
   Precision hessian_precision_;
+  int threads_;  // per rank, for both passes (--threads)
   RowCurvatures curvatures_;
   CurvatureRecordingLoss recording_;
   CurvatureProductLoss product_;

@@ -76,6 +76,21 @@ po::options_description StreamOptions(StreamConfig* streaming) {
   return options;
 }
 
+po::options_description ThreadsOption(int* threads) {
+  po::options_description options("Threads");
+  options.add_options()(
+      "threads",
+      po::value<std::int64_t>()->default_value(*threads)->notifier([threads](std::int64_t count) {
+        RequireOption(count >= 1 && count <= kMaxThreads, "threads", count,
+                      "must be from 1 to 1024");
+        *threads = static_cast<int>(count);
+      }),
+      "threads per rank of full passes over the data (L-BFGS, evaluation, prediction); the "
+      "results do not depend on it");
+  static_assert(kMaxThreads == 1024, "the message above names the limit");
+  return options;
+}
+
 namespace {
 
 // Options held as text or signed numbers until they are checked and converted.
@@ -215,7 +230,7 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
 
   po::options_description all;
   all.add(data).add(model).add(checkpoints).add(output).add(DatasetOptions(&config->layout));
-  all.add(StreamOptions(&config->streaming));
+  all.add(StreamOptions(&config->streaming)).add(ThreadsOption(&config->threads));
   return all;
 }
 

@@ -39,6 +39,10 @@ po::options_description DatasetOptions(DatasetLayout* layout);
 // --stream, --memory-budget and --stream-chunk-rows (README, "Streaming"), checked as parsed.
 po::options_description StreamOptions(StreamConfig* streaming);
 
+// --threads: threads per rank of full passes (1 to kMaxThreads), checked as parsed.
+inline constexpr int kMaxThreads = 1024;
+po::options_description ThreadsOption(int* threads);
+
 // Throws UsageError("--<option> <rule> (got <value>)") unless `holds`.
 template <typename Value>
 void RequireOption(bool holds, const char* option, const Value& value, const char* rule) {

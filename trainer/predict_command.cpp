@@ -10,6 +10,7 @@
 #include "io/prediction_writer.hpp"
 #include "trainer/options.hpp"
 #include "trainer/scoring_inputs.hpp"
+#include "trainer/sharded_objective.hpp"
 
 namespace shardmax {
 namespace {
@@ -20,6 +21,7 @@ struct PredictConfig {
   DatasetLayout layout;
   std::optional<double> threshold;
   StreamConfig streaming;
+  int threads = 1;
 };
 
 po::options_description PredictOptions(PredictConfig* config) {
@@ -38,6 +40,7 @@ po::options_description PredictOptions(PredictConfig* config) {
       "features-dataset", po::value(&config->layout.features)->default_value(config->layout.features),
       "2-D dataset of features (N x D)");
   options.add(ThresholdOption(&config->threshold)).add(StreamOptions(&config->streaming));
+  options.add(ThreadsOption(&config->threads));
   return options;
 }
 
@@ -73,6 +76,7 @@ int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
   PredictionOutput& output = config.output;
   output.format = ParseFormat(config.format, output.path);
   CheckPredictionOutput(comm, output);  // before any work
+  WarnIfThreadsShareCpus(comm, config.threads);
 
   const ModelFile model = LoadModel(comm, output.model_path);
   const std::unique_ptr<Loss> loss = MakeLoss(model.loss);
@@ -96,16 +100,20 @@ int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
 
   WritePredictions(comm, output, shard.total_rows, model.model.classes(), shard.rows,
                    [&](const PredictionSink& sink) {
-                     BlockScores scores;
+                     // Blocks scored on config.threads threads, written in order by this one.
                      std::int64_t first_row = shard.rows.begin;
-                     shard.ForEachBlock([&](const RowBlock& block) {
-                       ScoreBlock(model.model, block, request, &scores);
-                       sink(PredictionBlock{
-                           first_row, scores.predicted,
-                           output.probabilities ? &scores.probabilities : nullptr,
-                           output.multi_label ? &scores.decisions : nullptr});
-                       first_row += block.rows();
-                     });
+                     ForEachBlockInOrder<BlockScores>(
+                         shard, config.threads, [] { return BlockScores(); },
+                         [&](const RowBlock& block, BlockScores* scores) {
+                           ScoreBlock(model.model, block, request, scores);
+                         },
+                         [&](const RowBlock& block, const BlockScores& scores) {
+                           sink(PredictionBlock{
+                               first_row, scores.predicted,
+                               output.probabilities ? &scores.probabilities : nullptr,
+                               output.multi_label ? &scores.decisions : nullptr});
+                           first_row += block.rows();
+                         });
                    });
 
   std::string columns = "predicted";

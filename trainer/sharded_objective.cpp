@@ -1,7 +1,10 @@
 #include "trainer/sharded_objective.hpp"
 
+#include <functional>
+
 #include "common/collective.hpp"
 #include "common/gradient_kernel.hpp"
+#include "common/logging.hpp"
 #include "common/scoring.hpp"
 #include "common/sparse_objective.hpp"
 #include "trainer/reproducible_objective.hpp"
@@ -27,17 +30,33 @@ class LossSumOverRanks {
   ExactSumsOverRanks exact_{1};
 };
 
-// Scores every block of every rank's shard into *sums (one all-reduce); returns the loss sum
-// over all rows.
+// Runs `pass` (a local pass over the shard's blocks); streamed, every rank then agrees on any
+// read error (RunAndAgree), as VisitBlocksAgreed does.
+void AgreeIfStreamed(const Communicator& comm, const Shard& shard,
+                     const std::function<void()>& pass) {
+  if (shard.is_streamed()) {
+    RunAndAgree(comm, pass);
+  } else {
+    pass();
+  }
+}
+
+// Scores every block of every rank's shard into *sums (one all-reduce), on `threads` threads
+// per rank, the blocks' scores added in block order; returns the loss sum over all rows.
 template <typename Sums>
 double ScoreShard(const Communicator& comm, const SoftmaxModel& model, const Shard& shard,
-                  const ScoringRequest& request, Sums* sums) {
-  BlockScores scores;
+                  const ScoringRequest& request, int threads, Sums* sums) {
   LossSumOverRanks loss_sum(shard);
-  VisitBlocksAgreed(comm, shard, [&](const RowBlock& block) {
-    ScoreBlock(model, block, request, &scores);
-    sums->Add(block, scores);
-    loss_sum.Add(scores.loss_sum);
+  AgreeIfStreamed(comm, shard, [&] {
+    ForEachBlockInOrder<BlockScores>(
+        shard, threads, [] { return BlockScores(); },
+        [&](const RowBlock& block, BlockScores* scores) {
+          ScoreBlock(model, block, request, scores);
+        },
+        [&](const RowBlock& block, const BlockScores& scores) {
+          sums->Add(block, scores);
+          loss_sum.Add(scores.loss_sum);
+        });
   });
   AllreduceSum(comm, sums->buffer());
   return loss_sum.Total(comm, sums->loss_sum());
@@ -55,6 +74,18 @@ Metrics MakeMetrics(const SoftmaxModel& model, double weight_decay, std::int64_t
 }
 
 }  // namespace
+
+void WarnIfThreadsShareCpus(const Communicator& comm, int threads) {
+  if (threads <= 1) return;
+  const std::int64_t cpus = AllreduceMin(comm, CpusOfThisProcess());
+  if (cpus >= threads) return;
+  LogWarning(StrCat("--threads ", threads, ", but a rank may run on only ", cpus,
+                    cpus == 1 ? " CPU" : " CPUs",
+                    " (its affinity: mpirun binds each rank to one core unless told otherwise), "
+                    "so its threads share them; give each rank ",
+                    threads, " cores: mpirun --map-by slot:PE=", threads,
+                    " (or --bind-to none), or srun/sbatch --cpus-per-task=", threads));
+}
 
 Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const SoftmaxModel& model,
                           double weight_decay) {
@@ -77,7 +108,7 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
 
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   const SoftmaxModel& model, const Shard& shard,
-                                  double weight_decay, Precision precision) {
+                                  double weight_decay, Precision precision, int threads) {
   GradientSums sums(model.classes(), model.features());
   if (shard.is_sparse) {
     // One transposition per pass (common/sparse_objective.hpp); the same sums as block by block.
@@ -86,19 +117,27 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
     pass.Finish(&sums);
     return ReduceObjective(comm, &sums, model, weight_decay);
   }
-  VisitBlocksAgreed(comm, shard, [&](const RowBlock& block) {
-    AccumulateBlock(loss, model, block, &sums, precision);
+  // Each block summed from zero, the blocks' sums added in block order: the same bits on any
+  // thread count (and streamed or not).
+  AgreeIfStreamed(comm, shard, [&] {
+    ForEachBlockInOrder<GradientSums>(
+        shard, threads, [&] { return GradientSums(model.classes(), model.features()); },
+        [&](const RowBlock& block, GradientSums* part) {
+          part->Clear();
+          AccumulateBlock(loss, model, block, part, precision);
+        },
+        [&](const RowBlock&, const GradientSums& part) { sums.Add(part); });
   });
   return ReduceObjective(comm, &sums, model, weight_decay);
 }
 
 Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
                                    const SoftmaxModel& model, const Shard& shard,
-                                   double weight_decay, std::int64_t top_k) {
+                                   double weight_decay, std::int64_t top_k, int threads) {
   const ScoringRequest request{&loss, top_k, false};
   EvaluationSums sums(model.classes());
   Evaluation evaluation;
-  evaluation.loss_sum = ScoreShard(comm, model, shard, request, &sums);
+  evaluation.loss_sum = ScoreShard(comm, model, shard, request, threads, &sums);
   evaluation.confusion = sums.confusion();
   evaluation.top_k = top_k;
   evaluation.top_k_hits = sums.top_k_hits();
@@ -111,14 +150,15 @@ Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
 
 MultiLabelEvaluation EvaluateMultiLabelSharded(const Communicator& comm, const Loss& loss,
                                                const SoftmaxModel& model, const Shard& shard,
-                                               double weight_decay, double threshold) {
+                                               double weight_decay, double threshold,
+                                               int threads) {
   ScoringRequest request;
   request.loss = &loss;
   request.multi_label = true;
   request.threshold = threshold;
   MultiLabelEvaluationSums sums(model.classes());
   MultiLabelEvaluation evaluation;
-  evaluation.loss_sum = ScoreShard(comm, model, shard, request, &sums);
+  evaluation.loss_sum = ScoreShard(comm, model, shard, request, threads, &sums);
   evaluation.counts = sums.counts();
   evaluation.threshold = threshold;
   evaluation.metrics = MakeMetrics(model, weight_decay, evaluation.counts.rows,
@@ -127,12 +167,13 @@ MultiLabelEvaluation EvaluateMultiLabelSharded(const Communicator& comm, const L
 }
 
 Metrics EvaluateSharded(const Communicator& comm, const Loss& loss, const SoftmaxModel& model,
-                        const Shard& shard, double weight_decay) {
+                        const Shard& shard, double weight_decay, int threads) {
   if (loss.is_multi_label()) {
-    return EvaluateMultiLabelSharded(comm, loss, model, shard, weight_decay, kDefaultThreshold)
+    return EvaluateMultiLabelSharded(comm, loss, model, shard, weight_decay, kDefaultThreshold,
+                                     threads)
         .metrics;
   }
-  return EvaluateShardedInDetail(comm, loss, model, shard, weight_decay, 0).metrics;
+  return EvaluateShardedInDetail(comm, loss, model, shard, weight_decay, 0, threads).metrics;
 }
 
 }  // namespace shardmax

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <utility>
+#include <vector>
 #include <unistd.h>
 
 #include "common/collective.hpp"
@@ -101,7 +102,8 @@ class TrainingRun {
                comm_.size(), " ranks, ",
                config_.reproducible
                    ? StrCat("reproducible on any rank count dividing ", config_.virtual_shards, ", ")
-                   : std::string());
+                   : std::string()) +
+        DescribeThreads();
     TrainResult result;
     bool stopped_before_the_end = false;
     if (IsLbfgs()) {
@@ -135,10 +137,11 @@ class TrainingRun {
     result.last_checkpoint = last_checkpoint_;
     result.metrics_log = metrics_log_;
     if (stop_signal_ != 0) return result;  // the job is about to be preempted: exit fast
-    result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay);
+    result.train = EvaluateSharded(comm_, *loss_, model_, train_, config_.optimizer.weight_decay,
+                                   config_.threads);
     if (validation_) {
-      result.validation =
-          EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
+      result.validation = EvaluateSharded(comm_, *loss_, model_, *validation_,
+                                          config_.optimizer.weight_decay, config_.threads);
     }
     return result;
   }
@@ -361,6 +364,41 @@ class TrainingRun {
     return std::string(optimizer_->name());
   }
 
+  // With --threads N > 1, for the log: which passes use the threads (README, "Hybrid MPI +
+  // threads") and which run on one.
+  std::string DescribeThreads() const {
+    if (config_.threads == 1) return "";
+    std::vector<std::string> threaded;
+    std::vector<std::string> one_thread;
+    const std::string solver = IsNewton() ? "Newton-CG" : "L-BFGS";
+    if (!IsFullBatch()) {
+      one_thread.push_back("SGD/AdamW steps");
+    } else if (config_.reproducible) {
+      one_thread.push_back("--reproducible " + solver + " passes");
+    } else if (train_.is_sparse) {
+      one_thread.push_back("sparse " + solver + " passes");
+    } else if (train_.is_streamed()) {
+      one_thread.push_back("streamed " + solver + " passes");
+    } else {
+      threaded.push_back(solver + " passes");
+    }
+    const bool streamed_validation = validation_ && validation_->is_streamed();
+    if (!train_.is_streamed() || (validation_ && !streamed_validation)) {
+      threaded.push_back("evaluation");
+    }
+    if (train_.is_streamed() || streamed_validation) one_thread.push_back("streamed evaluation");
+    const auto join = [](const std::vector<std::string>& parts) {
+      std::string text;
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        text += (i == 0 ? "" : i + 1 == parts.size() ? " and " : ", ") + parts[i];
+      }
+      return text;
+    };
+    return StrCat(config_.threads, " threads per rank for ",
+                  threaded.empty() ? "no pass here" : join(threaded),
+                  one_thread.empty() ? "" : " (" + join(one_thread) + " on one)", ", ");
+  }
+
   // Plain SGD on sparse rows steps through the touched columns only (trainer/sparse_sgd.hpp);
   // not with --reproducible, whose steps sum every virtual shard's dense gradient exactly.
   bool UsesSparseSteps() const {
@@ -442,7 +480,8 @@ class TrainingRun {
       const Objective objective =
           reproducible_ ? reproducible_->FullObjective(model, optimizer.weight_decay)
                         : ComputeShardedObjective(comm_, *loss_, model, train_,
-                                                  optimizer.weight_decay, optimizer.PassPrecision());
+                                                  optimizer.weight_decay, optimizer.PassPrecision(),
+                                                  config_.threads);
       *gradient = FlattenParameters(objective.grad_weights, objective.grad_bias);
       return objective.value;
     });
@@ -476,7 +515,7 @@ class TrainingRun {
     newton.max_iterations = options.max_iterations;
     newton.max_cg_iterations = options.max_cg_iterations;
     newton_problem_.emplace(comm_, *loss_, train_, classes_, options.weight_decay,
-                            options.PassPrecision(), options.HessianPrecision());
+                            options.PassPrecision(), options.HessianPrecision(), config_.threads);
     newton_.emplace(
         newton,
         [this](const Vector& theta, Vector* gradient) {
@@ -582,7 +621,8 @@ class TrainingRun {
   std::optional<Metrics> ReportEpoch(EpochRecord* record, std::string* line) {
     std::optional<Metrics> metrics;
     if (validation_) {
-      metrics = EvaluateSharded(comm_, *loss_, model_, *validation_, config_.optimizer.weight_decay);
+      metrics = EvaluateSharded(comm_, *loss_, model_, *validation_,
+                                config_.optimizer.weight_decay, config_.threads);
       *line += StrCat("  val_loss ", FormatFixed(metrics->loss, 6), "  val_acc ",
                       FormatFixed(100.0 * metrics->accuracy, 2), "%");
       record->validation_loss = metrics->loss;
@@ -956,6 +996,7 @@ RowRange LocalBatch(std::int64_t local_rows, std::int64_t step, std::int64_t ste
 }
 
 TrainResult Train(const Communicator& comm, const TrainConfig& config) {
+  WarnIfThreadsShareCpus(comm, config.threads);
   return TrainingRun(comm, config).Run();
 }
 

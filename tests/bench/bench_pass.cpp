@@ -5,10 +5,16 @@
 //                                           fast kernel and the double reference, all-reduce
 //                                           timed apart; the kernel on the shard held as
 //                                           uint8, float32 and float64
+//   shardmax_bench threads FILE REPEATS T   full passes as L-BFGS takes them
+//                                           (ComputeShardedObjective, float32 products) on T
+//                                           threads per rank and on 1, the 1-thread pass
+//                                           summing in place (before per-block partials), and
+//                                           the peak RSS summed over the ranks
 //   shardmax_bench synthetic N D K [REPEATS]  the fast kernel on N x D random float32 rows, K
 //                                           classes (one process)
 // A pass costs 4 N D K flops: 2 N D K for the logits X W^T and as many for G^T X.
 #include <mpi.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -182,6 +188,44 @@ int Pass(const Communicator& comm, const std::string& path, int repeats) {
   return 0;
 }
 
+// Passes with --threads: per rank, T threads against 1, and 1 thread with the per-block
+// partials (ComputeShardedObjective) against the blocks summed in place (the pass before them).
+int Threads(const Communicator& comm, const std::string& path, int repeats, int threads) {
+  const Shard shard = ReadShard(comm, path, DatasetLayout{});
+  const std::int64_t classes = CountClasses(comm, shard);
+  const SoftmaxModel model = RandomModel(classes, shard.feature_count, 1);
+  const auto loss = MakeLoss("softmax");
+  const auto pass = [&](int pass_threads) {
+    ComputeShardedObjective(comm, *loss, model, shard, 1e-4, Precision::kFloat32, pass_threads);
+  };
+  const auto in_place = [&] {
+    GradientSums sums(model.classes(), model.features());
+    shard.ForEachBlock([&](const RowBlock& block) { AccumulateBlock(*loss, model, block, &sums); });
+    ReduceObjective(comm, &sums, model, 1e-4);
+  };
+  // Interleaved, so a busy moment on the shared cores slows both alike.
+  double threaded = 1e300;
+  double one_thread = 1e300;
+  double summed_in_place = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    threaded = std::min(threaded, BestSeconds(comm, 1, [&] { pass(threads); }));
+    one_thread = std::min(one_thread, BestSeconds(comm, 1, [&] { pass(1); }));
+    summed_in_place = std::min(summed_in_place, BestSeconds(comm, 1, in_place));
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  double rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
+  MPI_Allreduce(MPI_IN_PLACE, &rss_mb, 1, MPI_DOUBLE, MPI_SUM, comm.get());
+  if (comm.is_root()) {
+    std::printf(
+        "ranks %d threads %d pass_ms %.2f one_thread_ms %.2f in_place_ms %.2f partials_cost %.1f "
+        "rss_mb_sum %.0f\n",
+        comm.size(), threads, threaded * 1e3, one_thread * 1e3, summed_in_place * 1e3,
+        100.0 * (one_thread / summed_in_place - 1.0), rss_mb);
+  }
+  return 0;
+}
+
 int Synthetic(const Communicator& comm, Eigen::Index rows, Eigen::Index features,
               Eigen::Index classes, int repeats) {
   SplitMix64 generator(2);
@@ -224,6 +268,9 @@ int main(int argc, char** argv) {
     if (args.size() >= 2 && args[0] == "pass") {
       return Pass(world, args[1], args.size() > 2 ? std::stoi(args[2]) : 10);
     }
+    if (args.size() == 4 && args[0] == "threads") {
+      return Threads(world, args[1], std::stoi(args[2]), std::stoi(args[3]));
+    }
     if (args.size() >= 4 && args[0] == "synthetic") {
       return Synthetic(world, std::stol(args[1]), std::stol(args[2]), std::stol(args[3]),
                        args.size() > 4 ? std::stoi(args[4]) : 5);
@@ -233,6 +280,7 @@ int main(int argc, char** argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   std::fprintf(stderr,
-               "usage: shardmax_bench probe | pass FILE [REPEATS] | synthetic N D K [REPEATS]\n");
+               "usage: shardmax_bench probe | pass FILE [REPEATS] | threads FILE REPEATS T | "
+               "synthetic N D K [REPEATS]\n");
   return 2;
 }

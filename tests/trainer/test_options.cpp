@@ -68,6 +68,20 @@ TEST(Options, Streaming) {
   EXPECT_NO_THROW(ParseCommandLine({"train", "--train", "t.h5", "--memory-budget", "100"}));
 }
 
+TEST(Options, ThreadsPerRank) {
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5"}).train.threads, 1);
+  EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5", "--threads", "4"}).train.threads, 4);
+  const std::string path = shardmax::testing::MakeScratchDirectory() + "/threads.ini";
+  std::ofstream(path) << "train = t.h5\nthreads = 3\n";
+  EXPECT_EQ(ParseCommandLine({"train", "--config", path}).train.threads, 3);
+  EXPECT_EQ(ParseCommandLine({"train", "--config", path, "--threads", "2"}).train.threads, 2);
+  ExpectUsageError({"train", "--train", "t.h5", "--threads", "0"},
+                   "--threads must be from 1 to 1024 (got 0)");
+  ExpectUsageError({"train", "--train", "t.h5", "--threads", "-2"}, "--threads");
+  ExpectUsageError({"train", "--train", "t.h5", "--threads", "1025"}, "--threads");
+  ExpectUsageError({"train", "--train", "t.h5", "--threads", "two"}, "--threads");
+}
+
 TEST(Options, ProgressInterval) {
   EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5"}).train.progress_seconds, 30.0);
   EXPECT_EQ(ParseCommandLine({"train", "--train", "t.h5", "--progress-every", "0.5"})
