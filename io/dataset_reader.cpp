@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "common/block_parallel.hpp"
 #include "common/collective.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
@@ -168,6 +169,12 @@ std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& 
   }
   LogInfo(StrCat("streaming ", file, " (", reason, "): chunks of ", chunk_rows,
                  " rows, two buffers of ", Mib(chunk_rows * row_bytes), " MiB per rank"));
+  // The reader thread overlaps the passes only on a CPU of its own.
+  if (CpusOfThisProcess() < 2) {
+    LogInfo("the stream's reader thread shares this rank's one CPU (mpirun binds a rank to a "
+            "core unless told otherwise), so reading does not overlap the passes: give each "
+            "rank two (mpirun --map-by slot:PE=2 or --bind-to none, srun --cpus-per-task=2)");
+  }
   return chunk_rows;
 }
 

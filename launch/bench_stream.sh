@@ -8,12 +8,16 @@
 #
 #   bash launch/bench_stream.sh [--sizes "1 16"] [--ranks 2] [--features 256] [--classes 10]
 #                               [--iterations 7] [--budget 256] [--in-memory-max-gb 4] [--keep]
+#                               [--bind-none]
 #
 # --sizes            file sizes in GB (10^9 bytes of features; default "1 4": a short run)
 # --keep             keep the files in data/ (a later run reuses them instead of generating)
 # --budget           --memory-budget of the streamed runs, MiB per rank (default 256; it decides
 #                    to stream, the chunks are smaller: README, "Streaming")
 # --iterations       L-BFGS iterations per run; the table takes the median iteration (default 7)
+# --bind-none        mpirun --bind-to none: a rank's reader thread may then run on another core
+#                    (mpirun binds a rank to one core by default, where reading and passes take
+#                    turns)
 # --in-memory-max-gb the in-memory run is left out above this size: its shard would not fit
 #                    in RAM next to the page cache (the ratio is then taken against the
 #                    smallest size's in-memory rows/s: the work per row is the same)
@@ -32,6 +36,7 @@ iterations=7
 budget=256
 in_memory_max=4
 keep=0
+binding=()
 while (($#)); do
   case "$1" in
     --sizes) sizes="$2"; shift ;;
@@ -42,6 +47,7 @@ while (($#)); do
     --budget) budget="$2"; shift ;;
     --in-memory-max-gb) in_memory_max="$2"; shift ;;
     --keep) keep=1 ;;
+    --bind-none) binding=(--bind-to none) ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench_stream.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -66,7 +72,7 @@ run() {
   local name=$1
   shift
   rm -rf "${out}/${name}"
-  bash launch/mpirun.sh -np "${ranks}" /usr/bin/time -f "peak_rss_kb %M" -a -o "${out}/${name}.rss" \
+  bash launch/mpirun.sh "${binding[@]}" -np "${ranks}" /usr/bin/time -f "peak_rss_kb %M" -a -o "${out}/${name}.rss" \
     "${shardmax}" train --solver lbfgs --max-iterations "${iterations}" --progress-every 0 \
     --checkpoint-dir "${out}/${name}" "$@" > "${out}/${name}.log" 2>&1
   # The median iteration's samples/s: the passes themselves, not the pre-passes or the
@@ -81,7 +87,7 @@ run() {
 row() { printf '%-8s %-26s %14s %8s %16s\n' "$@"; }
 echo "shardmax $(git rev-parse --short HEAD), ${ranks} ranks, ${features} float32 features," \
      "${classes} classes, L-BFGS ${iterations} iterations, --memory-budget ${budget} MiB," \
-     "$(nproc) cores, load $(cut -d ' ' -f 1 /proc/loadavg)"
+     "$(nproc) cores, ${binding[*]:-default binding}, load $(cut -d ' ' -f 1 /proc/loadavg)"
 row "file" "mode" "rows/s" "ratio" "peak RSS/rank"
 reference=""
 for size in ${sizes}; do
