@@ -199,7 +199,7 @@ row "K=1000, D=2048: GFLOP/s, share of GEMM peak" "$(value gflops "${synthetic}"
   "$(awk -v a="$(value gflops "${synthetic}")" -v p="${peak}" 'BEGIN { printf "%.0f%%", 100 * a / p }')"
 row "SGD epoch (trainer, batch 256), 1 rank" "${sgd1} ms" ""
 row "SGD epoch, 2 ranks" "${sgd2} ms" "$(ratio "${sgd1}" "${sgd2}") x"
-row "SGD step loop (gather+kernel+all-reduce), 1 rank" "$(value step_epoch_ms "${s1}") ms" ""
+row "SGD step loop (picked rows + all-reduce), 1 rank" "$(value step_epoch_ms "${s1}") ms" ""
 row "SGD step loop, 2 ranks" "$(value step_epoch_ms "${s2}") ms" \
   "$(ratio "$(value step_epoch_ms "${s1}")" "$(value step_epoch_ms "${s2}")") x"
 row "all-reduce per SGD step (waiting included), 2 ranks" "$(value step_allreduce_us "${s2}") us" \
