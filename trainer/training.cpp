@@ -463,16 +463,20 @@ class TrainingRun {
     resumed_newton_ = IsNewton();
   }
 
+  // --gradient-tolerance, --objective-tolerance and --max-iterations, for either solver.
+  static StoppingRule StoppingOf(const OptimizerConfig& options) {
+    return StoppingRule{options.gradient_tolerance, options.objective_tolerance,
+                        options.max_iterations};
+  }
+
   // Full-batch L-BFGS. An iteration stands where SGD has an epoch: one log line and metrics
   // row each, --checkpoint-every counts iterations, --max-steps and --max-iterations bound
   // them. Each objective evaluation is one pass over every shard and one all-reduce.
   bool TrainLbfgs() {
     const OptimizerConfig& options = config_.optimizer;
     LbfgsOptions lbfgs;
+    static_cast<StoppingRule&>(lbfgs) = StoppingOf(options);
     lbfgs.history = options.history;
-    lbfgs.gradient_tolerance = options.gradient_tolerance;
-    lbfgs.objective_tolerance = options.objective_tolerance;
-    lbfgs.max_iterations = options.max_iterations;
     // A member, so the checkpoints written after the loop still view its state.
     lbfgs_.emplace(lbfgs, [this](const Vector& theta, Vector* gradient) {
       const OptimizerConfig& optimizer = config_.optimizer;
@@ -510,9 +514,7 @@ class TrainingRun {
   bool TrainNewton() {
     const OptimizerConfig& options = config_.optimizer;
     NewtonCgOptions newton;
-    newton.gradient_tolerance = options.gradient_tolerance;
-    newton.objective_tolerance = options.objective_tolerance;
-    newton.max_iterations = options.max_iterations;
+    static_cast<StoppingRule&>(newton) = StoppingOf(options);
     newton.max_cg_iterations = options.max_cg_iterations;
     newton_problem_.emplace(comm_, *loss_, train_, classes_, options.weight_decay,
                             options.PassPrecision(), options.HessianPrecision(), config_.threads);
