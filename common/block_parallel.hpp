@@ -3,7 +3,7 @@
 // is free, and the partials are combined on the calling thread in block order, 0, 1, 2, ...
 // With one thread the same two steps run one after the other, so 1 and N threads add the same
 // numbers in the same order: the same bits. Only the calling thread combines, so combine may
-// call MPI or HDF5 (the workers must not: MPI is initialized at MPI_THREAD_FUNNELED).
+// call MPI or HDF5 (the workers must not: MPI is initialized without thread support).
 #pragma once
 
 #include <cstdint>

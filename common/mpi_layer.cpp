@@ -18,10 +18,7 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   int initialized = 0;
   CheckMpi(MPI_Initialized(&initialized), "MPI_Initialized");
   if (!initialized) {
-    // Funneled: other threads run (the stream's reader, --threads workers), but only the main
-    // thread calls MPI. Every MPI grants that level in practice; `provided` is not checked.
-    int provided = 0;
-    CheckMpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    CheckMpi(MPI_Init(argc, argv), "MPI_Init");
     owns_mpi_ = true;
   }
   // Errors come back as return codes, which CheckMpi turns into exceptions.
