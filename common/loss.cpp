@@ -29,17 +29,22 @@ void Loss::CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> /*curvature*/,
   throw std::logic_error("loss '" + std::string(name()) + "' has no Hessian");
 }
 
+void Loss::AddWeightedRow(const RowBlock& block, Eigen::Index i, double row_loss,
+                          Eigen::Ref<Eigen::RowVectorXd> gradient, double* loss_sum) {
+  if (block.weights.empty()) {
+    *loss_sum += row_loss;
+    return;
+  }
+  const double weight = block.weight(i);
+  *loss_sum += weight * row_loss;
+  gradient *= weight;
+}
+
 double Loss::SumAndLogitGradient(Matrix* logits, const RowBlock& block) const {
   double loss_sum = 0.0;
   for (Eigen::Index i = 0; i < logits->rows(); ++i) {
     const double row_loss = RowLossAndGradient(logits->row(i), block, i);
-    if (block.weights.empty()) {
-      loss_sum += row_loss;
-    } else {
-      const double weight = block.weight(i);
-      loss_sum += weight * row_loss;
-      logits->row(i) *= weight;
-    }
+    AddWeightedRow(block, i, row_loss, logits->row(i), &loss_sum);
   }
   return loss_sum;
 }
@@ -67,25 +72,19 @@ double SoftmaxCrossEntropy::SumAndLogitGradient(Matrix* logits, const RowBlock& 
   shifted.tail(shifted.size() - size).setZero();
   Eigen::Map<Matrix> shifted_logits(shifted.data(), rows, classes);
   shifted_logits = logits->colwise() - logits->rowwise().maxCoeff();
+  // z_y - m, before the exp overwrites the shifted logits.
+  Vector label_logits(rows);
+  for (Eigen::Index i = 0; i < rows; ++i) label_logits(i) = shifted_logits(i, LabelOf(block, i));
   shifted = shifted.exp();
   double loss_sum = 0.0;
   for (Eigen::Index i = 0; i < rows; ++i) {
     // l = log s - (z_y - m), s = sum_k exp(z_k - m);  g = exp(z - m) / s - onehot(y)
     auto row = logits->row(i);
-    const Label y = LabelOf(block, i);
     double sum = 0.0;
     for (Eigen::Index k = 0; k < classes; ++k) sum += shifted_logits(i, k);
-    const double row_max = row.maxCoeff();
-    const double row_loss = std::log(sum) - (row(y) - row_max);
     row = shifted_logits.row(i) / sum;
-    row(y) -= 1.0;
-    if (block.weights.empty()) {
-      loss_sum += row_loss;
-    } else {
-      const double weight = block.weight(i);
-      loss_sum += weight * row_loss;
-      row *= weight;
-    }
+    row(LabelOf(block, i)) -= 1.0;
+    AddWeightedRow(block, i, std::log(sum) - label_logits(i), row, &loss_sum);
   }
   return loss_sum;
 }

@@ -66,6 +66,11 @@ class Loss {
   // unscaled, so all-one weights give the same bits as none. Row by row through
   // RowLossAndGradient, unless a loss does the whole block at once.
   virtual double SumAndLogitGradient(Matrix* logits, const RowBlock& block) const;
+
+ protected:
+  // Adds row i's loss to *loss_sum and its gradient row times w_i (left as it is unweighted).
+  static void AddWeightedRow(const RowBlock& block, Eigen::Index i, double row_loss,
+                             Eigen::Ref<Eigen::RowVectorXd> gradient, double* loss_sum);
 };
 
 class SoftmaxCrossEntropy final : public Loss {

@@ -211,6 +211,32 @@ TEST(WeightedObjective, GradientMatchesCentralFiniteDifferencesForEveryLoss) {
 }
 
 // J = sum_i w_i l_i / sum_i w_i + (lambda/2)||W||^2, with each l_i from a block of its own row.
+// Softmax scores a block at once (packet exps); row by row (Loss's own loop) must agree to
+// rounding, weighted or not, with logits up to +-1000.
+TEST(SoftmaxCrossEntropy, BlockAtOnceAgreesWithRowByRow) {
+  const Problem problem = testing::MakeRandomProblem(37, 4, 5, 3);
+  const SoftmaxCrossEntropy softmax;
+  for (const bool weighted : {false, true}) {
+    RowBlock block = problem.Block(softmax, {});
+    if (weighted) block.weights = problem.sample_weights;
+    Matrix logits = Matrix::Random(37, 5) * 30.0;
+    logits(3, 2) = 1000.0;
+    logits(4, 0) = -1000.0;
+    Matrix at_once = logits;
+    const double sum_at_once = softmax.SumAndLogitGradient(&at_once, block);
+    Matrix row_by_row = logits;
+    double sum_row_by_row = 0.0;
+    for (Eigen::Index i = 0; i < 37; ++i) {
+      const double row_loss = softmax.RowLossAndGradient(row_by_row.row(i), block, i);
+      sum_row_by_row += block.weight(i) * row_loss;
+      row_by_row.row(i) *= block.weight(i);
+    }
+    EXPECT_NEAR(sum_at_once, sum_row_by_row, 1e-12 * std::abs(sum_row_by_row));
+    EXPECT_LT((at_once - row_by_row).cwiseAbs().maxCoeff(), 1e-14);
+    EXPECT_TRUE(at_once.allFinite());
+  }
+}
+
 TEST(WeightedObjective, IsTheWeightedMeanOfTheRowLosses) {
   const Problem problem = testing::MakeRandomProblem(30, 4, 3, 9);
   const double lambda = 0.1;
