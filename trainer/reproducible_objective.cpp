@@ -195,15 +195,19 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
       part_.weights().setZero();
     }
   } else {
-    // One gather for the step (the kernel's bits do not depend on where rows sit); the kernel
-    // rounds each part's dW onto the grid as it adds it, so part_ holds the grid sum of all.
+    // The features read where they lie (the kernel's bits do not depend on where rows sit),
+    // labels and weights gathered once for the step; the kernel rounds each part's dW onto the
+    // grid as it adds it, so part_ holds the grid sum of all.
     const HeldKernelWeights cast_once(model, precision_);
-    const RowBlock rows = train_.Gather(step_rows_, &rows_);
+    const RowBlock scoring = train_.GatherAllButDenseFeatures(step_rows_, &rows_);
     Eigen::Index first = 0;
     for (const std::int64_t count : part_rows_) {
       if (count == 0) continue;
-      AccumulateBlock(loss_, model, SliceRows(rows, first, count), &part_, precision_,
-                      &weight_grid_);
+      AccumulateDenseRows(
+          loss_, model,
+          DenseRows<float>{train_.features.data(), count, train_.features.cols(),
+                           step_rows_.data() + first},
+          SliceRows(scoring, first, count), &part_, precision_, &weight_grid_);
       MoveSmallSumsExactly(&part_);
       first += count;
     }
