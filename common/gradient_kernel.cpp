@@ -206,7 +206,7 @@ struct WeightGradientOfRows {
 };
 
 // Features of one sub-block in the compute type: the stored rows themselves, or a converted
-// copy. uint8 means float(value) * (1/255), the reader's formula, so the values are those of
+// copy. uint8 means ByteToUnit(value) (common/types.hpp), the reader's formula, so the values are those of
 // a float32 shard read from the same file. With `aligned`, rows that do not start at Eigen's
 // alignment are copied to a buffer that does: Eigen's products choose their code (peeling,
 // GEMV for one row) by the address, so the same rows at another address could round
@@ -244,9 +244,14 @@ const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index col
     *buffer = Eigen::Map<const RowMajorOf<Stored>>(data, rows, cols);
     return buffer->data();
   } else if constexpr (std::is_same_v<Stored, std::uint8_t>) {
-    *buffer = (Eigen::Map<const RowMajorOf<std::uint8_t>>(data, rows, cols).template cast<float>() *
-               (1.0f / 255.0f))
-                  .template cast<Scalar>();
+    buffer->resize(rows, cols);
+    if constexpr (std::is_same_v<Scalar, float>) {
+      ScaleBytesToUnit(data, rows * cols, buffer->data());
+    } else {
+      *buffer = (Eigen::Map<const RowMajorOf<std::uint8_t>>(data, rows, cols)
+                     .unaryExpr([](std::uint8_t value) { return ByteToUnit(value); }))
+                    .template cast<Scalar>();
+    }
     return buffer->data();
   } else {
     *buffer = Eigen::Map<const RowMajorOf<Stored>>(data, rows, cols).template cast<Scalar>();
@@ -399,7 +404,9 @@ RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count
           label_columns > 0 ? block.targets.data() + begin * label_columns : nullptr,
           label_columns > 0 ? count : 0, label_columns),
       {},
-      block.first_row >= 0 ? block.first_row + begin : -1};
+      block.first_row >= 0 ? block.first_row + begin : -1,
+      block.bytes.is_set() ? ByteRows{block.bytes.data + begin * block.bytes.cols, block.bytes.cols}
+                           : ByteRows{}};
 }
 
 template <typename T>

@@ -33,6 +33,11 @@ void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock
     if (weight_grid != nullptr) throw std::logic_error("AccumulateBlock: no grid for sparse rows");
     return AccumulateSparseBlock(loss, model, block, sums);
   }
+  if (block.bytes.is_set()) {
+    return AccumulateDenseRows(
+        loss, model, DenseRows<std::uint8_t>{block.bytes.data, block.rows(), block.bytes.cols},
+        block, sums, precision, weight_grid);
+  }
   AccumulateDenseRows(loss, model,
                       DenseRows<float>{block.features.data(), block.rows(), block.features.cols()},
                       block, sums, precision, weight_grid);
@@ -42,7 +47,7 @@ void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const
                               GradientSums* sums) {
   if (block.rows() == 0) return;
   if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
-  const Matrix features = block.features.cast<double>();
+  const Matrix features = DenseFeaturesAsFloat(block).cast<double>();
   Matrix logit_gradient = features * model.weights.transpose();
   logit_gradient.rowwise() += model.bias.transpose();
   sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block);

@@ -65,7 +65,12 @@ void ScoreBlock(const SoftmaxModel& model, const RowBlock& block, const ScoringR
     if (block.sparse.is_sparse()) {
       SparseRowLogits(model, block.sparse, i, logits.row(0));
     } else {
-      features = block.features.row(i).cast<double>();
+      if (block.bytes.is_set()) {
+        const std::uint8_t* row = block.bytes.data + i * block.bytes.cols;
+        for (Eigen::Index j = 0; j < block.bytes.cols; ++j) features[j] = ByteToUnit(row[j]);
+      } else {
+        features = block.features.row(i).cast<double>();
+      }
       logits.noalias() = features * model.weights.transpose();
       logits += model.bias.transpose();
     }

@@ -16,6 +16,26 @@ using FeatureMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen
 using Label = std::int32_t;
 // Multi-label targets: rows x K, each entry 0 or 1 (the reader checks).
 using TargetMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// uint8 features kept as stored (a quarter of float32's memory and traffic): value v means
+// ByteToUnit(v), the same float a float32 shard read from the file would hold.
+using FeatureBytes = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+inline float ByteToUnit(std::uint8_t value) { return static_cast<float>(value) * (1.0f / 255.0f); }
+
+// out[i] = ByteToUnit(bytes[i]) for count values, vectorized (the same product, so the same bits).
+inline void ScaleBytesToUnit(const std::uint8_t* bytes, std::int64_t count, float* out) {
+  Eigen::Map<Eigen::ArrayXf>(out, count) =
+      Eigen::Map<const Eigen::Array<std::uint8_t, Eigen::Dynamic, 1>>(bytes, count)
+          .cast<float>() *
+      (1.0f / 255.0f);
+}
+
+// Dense rows held as uint8 (row-major, `cols` per row).
+struct ByteRows {
+  const std::uint8_t* data = nullptr;
+  Eigen::Index cols = 0;
+  bool is_set() const { return data != nullptr; }
+};
 
 // Consecutive rows of features (row-major, contiguous) with what they are scored against: the
 // unit the objective consumes, so a streaming reader or a fused kernel can slot in behind it.
@@ -33,6 +53,9 @@ struct RowBlock {
   // file, for state kept per row (the Newton solver's curvature, common/hessian.hpp); -1 when
   // not known, e.g. for a gathered mini-batch.
   std::int64_t first_row = -1;
+  // Dense uint8 rows (FeatureBytes): when set, `features` is rows() x 0 and the rows are here;
+  // the kernel converts them block by block (DenseFeaturesAsFloat does for the slow paths).
+  ByteRows bytes = {};
 
   Eigen::Index rows() const { return features.rows(); }
   double weight(Eigen::Index row) const {
@@ -46,6 +69,16 @@ struct RowBlock {
     return sum;
   }
 };
+
+// The block's dense features as float: `features` itself, or its bytes converted. For the slow
+// paths (the reference objective, logits for prediction, feature moments); the kernel converts
+// bytes itself, block by block.
+inline FeatureMatrix DenseFeaturesAsFloat(const RowBlock& block) {
+  if (!block.bytes.is_set()) return block.features;
+  FeatureMatrix features(block.rows(), block.bytes.cols);
+  ScaleBytesToUnit(block.bytes.data, features.size(), features.data());
+  return features;
+}
 
 inline RowBlock MakeRowBlock(const float* features, const Label* labels, Eigen::Index rows,
                              Eigen::Index cols) {

@@ -40,20 +40,24 @@ void CheckReadable(const std::string& path) {
   if (::access(path.c_str(), R_OK) != 0) throw UserError(context + std::strerror(errno));
 }
 
+// uint8 features are held as they are stored (no value can be NaN or infinite); the others are
+// read as float.
 void ReadFeatures(const h5::Handle& dataset, const std::string& context, Shard* shard) {
-  const bool is_uint8 = shard->feature_type == "uint8";
+  if (shard->feature_type == "uint8") {
+    shard->features.resize(shard->rows.size(), 0);
+    shard->feature_bytes.resize(shard->rows.size(), shard->feature_count);
+    for (std::int64_t done = 0; done < shard->rows.size(); done += kReadRows) {
+      const std::int64_t count = std::min(kReadRows, shard->rows.size() - done);
+      h5::ReadRows(dataset, shard->rows.begin + done, count, H5T_NATIVE_UINT8,
+                   shard->feature_bytes.data() + done * shard->feature_count, context);
+    }
+    return;
+  }
   shard->features.resize(shard->rows.size(), shard->feature_count);
-  std::vector<std::uint8_t> bytes;
   for (std::int64_t done = 0; done < shard->rows.size(); done += kReadRows) {
     const std::int64_t count = std::min(kReadRows, shard->rows.size() - done);
     const std::int64_t first_row = shard->rows.begin + done;
     float* out = shard->features.data() + done * shard->feature_count;
-    if (is_uint8) {
-      bytes.resize(static_cast<std::size_t>(count * shard->feature_count));
-      h5::ReadRows(dataset, first_row, count, H5T_NATIVE_UINT8, bytes.data(), context);
-      ScaleBytesToUnit(bytes.data(), count * shard->feature_count, out);
-      continue;
-    }
     h5::ReadRows(dataset, first_row, count, H5T_NATIVE_FLOAT, out, context);
     CheckFiniteFeatures(out, count, shard->feature_count, first_row, context);
   }
@@ -116,9 +120,11 @@ std::string Mib(std::int64_t bytes) {
   return FormatFixed(static_cast<double>(bytes) / static_cast<double>(kBytesPerMib), 1);
 }
 
-// Bytes a row takes in an in-memory shard: float features, labels, sample weights.
+// Bytes a row takes in an in-memory shard: features (uint8 ones as stored, the others as
+// float), labels, sample weights.
 std::int64_t InMemoryBytesPerRow(const StreamSource& source) {
-  std::int64_t bytes = source.feature_count * static_cast<std::int64_t>(sizeof(float));
+  std::int64_t bytes = source.feature_count *
+                       (source.feature_type == "uint8" ? 1 : static_cast<std::int64_t>(sizeof(float)));
   if (source.reads_labels) bytes += source.label_columns > 0 ? source.label_columns : 4;
   if (!source.layout.sample_weights.empty()) bytes += 8;
   return bytes;
@@ -148,23 +154,19 @@ std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& 
                     "shards whole; drop --stream or --reproducible, or raise --memory-budget");
   }
   const std::int64_t row_bytes = StreamBytesPerRow(source);
-  // The uint8 features of one block scaled to float, besides the two buffers.
-  const std::int64_t scaled_block =
-      source.feature_type == "uint8" ? kBlockRows * source.feature_count * 4 : 0;
-  if (budget > 0 && 2 * kBlockRows * row_bytes + scaled_block > budget) {
+  if (budget > 0 && 2 * kBlockRows * row_bytes > budget) {
     throw UserError(StrCat("--memory-budget ", streaming.memory_budget_mb,
                            " is too small to stream ", file, ": two chunks of ", kBlockRows,
-                           " rows need ", Mib(2 * kBlockRows * row_bytes + scaled_block), " MiB"));
+                           " rows need ", Mib(2 * kBlockRows * row_bytes), " MiB"));
   }
   const std::int64_t buffers_bytes =
-      budget > 0 ? std::min(budget - scaled_block, kCacheFriendlyStreamBytes)
-                 : kCacheFriendlyStreamBytes;
+      budget > 0 ? std::min(budget, kCacheFriendlyStreamBytes) : kCacheFriendlyStreamBytes;
   const std::int64_t chunk_rows = streaming.chunk_rows > 0
                                       ? streaming.chunk_rows
                                       : ChunkRowsForBudget(row_bytes, buffers_bytes);
-  if (budget > 0 && 2 * chunk_rows * row_bytes + scaled_block > budget) {
+  if (budget > 0 && 2 * chunk_rows * row_bytes > budget) {
     throw UserError(StrCat("--stream-chunk-rows ", chunk_rows, ": two chunks of ", file,
-                           " need ", Mib(2 * chunk_rows * row_bytes + scaled_block),
+                           " need ", Mib(2 * chunk_rows * row_bytes),
                            " MiB, over --memory-budget ", streaming.memory_budget_mb));
   }
   LogInfo(StrCat("streaming ", file, " (", reason, "): chunks of ", chunk_rows,
@@ -193,8 +195,15 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
       Eigen::Map<const TargetMatrix>(targets.data() + local_begin * label_columns,
                                      label_columns > 0 ? count : 0, label_columns)};
   if (is_sparse) block.sparse = sparse.Rows(local_begin, count);
+  if (holds_bytes()) block.bytes = {feature_bytes.data() + local_begin * feature_count, feature_count};
   block.first_row = rows.begin + local_begin;
   return block;
+}
+
+void Shard::HoldFeaturesAsFloat() {
+  if (!holds_bytes()) return;
+  features = DenseFeaturesAsFloat(Block(0, rows.size()));
+  feature_bytes.resize(0, 0);
 }
 
 RowBlock Shard::Gather(std::span<const std::int64_t> local_rows, GatheredRows* storage) const {
@@ -214,6 +223,8 @@ RowBlock Shard::GatherRows(std::span<const std::int64_t> local_rows, bool with_d
   // No columns for a sparse shard, or when the caller reads the features where they lie.
   const Eigen::Index feature_columns = with_dense_features ? features.cols() : 0;
   storage->features.resize(count, feature_columns);
+  const bool copies_bytes = with_dense_features && holds_bytes();
+  storage->bytes.resize(copies_bytes ? count : 0, copies_bytes ? feature_count : 0);
   storage->sparse.Clear();
   storage->labels.resize(labels.empty() ? 0 : local_rows.size());
   storage->targets.resize(label_columns > 0 ? count : 0, label_columns);
@@ -222,6 +233,7 @@ RowBlock Shard::GatherRows(std::span<const std::int64_t> local_rows, bool with_d
     const auto row = local_rows[i];
     const auto index = static_cast<Eigen::Index>(i);
     if (feature_columns > 0) storage->features.row(index) = features.row(row);
+    if (copies_bytes) storage->bytes.row(index) = feature_bytes.row(row);
     if (!labels.empty()) storage->labels[i] = labels[static_cast<std::size_t>(row)];
     if (label_columns > 0) storage->targets.row(index) = targets.row(row);
     if (!weights.empty()) storage->weights[i] = weights[static_cast<std::size_t>(row)];
@@ -233,6 +245,7 @@ RowBlock Shard::GatherRows(std::span<const std::int64_t> local_rows, bool with_d
       Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
                                      label_columns)};
   if (is_sparse) block.sparse = storage->sparse.View();
+  if (copies_bytes) block.bytes = {storage->bytes.data(), feature_count};
   return block;
 }
 

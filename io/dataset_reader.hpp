@@ -33,6 +33,7 @@ class ShardStream;  // io/shard_stream.hpp
 // The storage behind Shard::Gather, reused from batch to batch.
 struct GatheredRows {
   FeatureMatrix features;
+  FeatureBytes bytes;  // the rows of a shard that holds uint8 features
   std::vector<Label> labels;
   TargetMatrix targets;
   std::vector<double> weights;
@@ -45,7 +46,10 @@ struct Shard {
   std::int64_t feature_count = 0;
   std::string feature_type;  // as stored: "float32", "float64" or "uint8"
   RowRange rows;             // global rows held here
-  FeatureMatrix features;    // rows.size() x feature_count
+  FeatureMatrix features;    // rows.size() x feature_count; x 0 when sparse or held as bytes
+  // uint8 features are held as stored (rows.size() x feature_count), a quarter of float32's
+  // memory; blocks and gathered rows then carry them as RowBlock::bytes.
+  FeatureBytes feature_bytes;
   std::vector<Label> labels;  // 1-D labels; empty when read with ShardLabels::kSkip or 2-D
   TargetMatrix targets;       // 2-D labels (multi-label): rows.size() x K; else no columns
   // Row weights w_i of the training objective: the sample weights read, times the class
@@ -65,6 +69,10 @@ struct Shard {
   std::shared_ptr<ShardStream> stream;
 
   bool is_streamed() const { return stream != nullptr; }
+  bool holds_bytes() const { return feature_bytes.size() > 0; }
+  // Converts uint8 features held as bytes into `features` (for code that rewrites them in
+  // place: --standardize). The same values, four times the memory.
+  void HoldFeaturesAsFloat();
   bool is_multi_label() const { return targets.cols() > 0; }
   bool has_labels() const;
   bool has_weights() const;  // row weights w_i, else every row weighs 1

@@ -24,13 +24,6 @@ void CheckFiniteFeatures(const float* values, std::int64_t rows, std::int64_t co
   }
 }
 
-void ScaleBytesToUnit(const std::uint8_t* bytes, std::int64_t count, float* out) {
-  Eigen::Map<Eigen::ArrayXf>(out, count) =
-      Eigen::Map<const Eigen::Array<std::uint8_t, Eigen::Dynamic, 1>>(bytes, count)
-          .cast<float>() *
-      (1.0f / 255.0f);
-}
-
 void ConvertLabels(const std::int64_t* raw, std::int64_t rows, std::int64_t first_row,
                    const std::string& context, Label* out) {
   for (std::int64_t i = 0; i < rows; ++i) {

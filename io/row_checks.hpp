@@ -15,9 +15,6 @@ namespace shardmax {
 void CheckFiniteFeatures(const float* values, std::int64_t rows, std::int64_t cols,
                          std::int64_t first_row, const std::string& context);
 
-// uint8 features as the objective sees them: float(value) / 255 (the kernel's formula too).
-void ScaleBytesToUnit(const std::uint8_t* bytes, std::int64_t count, float* out);
-
 // 1-D labels read as int64: each a class index 0..INT32_MAX, converted into `out`.
 void ConvertLabels(const std::int64_t* raw, std::int64_t rows, std::int64_t first_row,
                    const std::string& context, Label* out);

@@ -128,7 +128,7 @@ std::vector<RowRange> CutChunks(RowRange rows, std::int64_t chunk_rows) {
 }
 
 // The blocks of a chunk, cut at global multiples of kBlockRows as Shard::ForEachBlock cuts them.
-void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk, FeatureMatrix* scaled,
+void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk,
                       const std::function<void(const RowBlock&)>& visit) {
   const std::int64_t d = source.feature_count;
   const Eigen::Index label_columns = chunk.targets.cols();
@@ -136,18 +136,13 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk, Feat
     const std::int64_t end = std::min(chunk.rows.end, (global / kBlockRows + 1) * kBlockRows);
     const std::int64_t local = global - chunk.rows.begin;
     const std::int64_t count = end - global;
-    const float* features = nullptr;
-    if (IsUint8(source)) {
-      scaled->resize(count, d);
-      ScaleBytesToUnit(chunk.bytes.data() + local * d, count * d, scaled->data());
-      features = scaled->data();
-    } else {
-      features = chunk.features.data() + local * d;
-    }
+    // uint8 rows go to the kernel as they are (RowBlock::bytes): a quarter of the traffic.
+    const bool is_uint8 = IsUint8(source);
     const auto first = static_cast<std::size_t>(local);
     const auto size = static_cast<std::size_t>(count);
     const RowBlock block{
-        Eigen::Map<const FeatureMatrix>(features, count, d),
+        Eigen::Map<const FeatureMatrix>(is_uint8 ? nullptr : chunk.features.data() + local * d,
+                                        count, is_uint8 ? 0 : d),
         chunk.labels.empty() ? std::span<const Label>()
                              : std::span(chunk.labels).subspan(first, size),
         chunk.weights.empty() ? std::span<const double>()
@@ -155,7 +150,8 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk, Feat
         Eigen::Map<const TargetMatrix>(chunk.targets.data() + local * label_columns,
                                        label_columns > 0 ? count : 0, label_columns),
         {},
-        global};
+        global,
+        is_uint8 ? ByteRows{chunk.bytes.data() + local * d, d} : ByteRows{}};
     visit(block);
     global = end;
   }
@@ -277,9 +273,8 @@ void ShardStream::ForEachBlock(const std::function<void(const RowBlock&)>& visit
   const std::vector<RowRange> chunks = CutChunks(source_.rows, chunk_rows_);
   if (chunks.empty()) return;
   ChunkReader reader(source_, class_weights_, chunks, !features_checked_);
-  FeatureMatrix scaled;  // one block of uint8 features as float
   for (std::int64_t index = 0; index < static_cast<std::int64_t>(chunks.size()); ++index) {
-    VisitChunkBlocks(source_, reader.Wait(index), &scaled, visit);
+    VisitChunkBlocks(source_, reader.Wait(index), visit);
     reader.Release(index);
   }
   features_checked_ = true;
@@ -332,7 +327,9 @@ RowBlock StreamedEpoch::Gather(RowRange positions, GatheredRows* storage) {
     reader_->Release(held_from_ - first_chunk_);
     ++held_from_;
   }
-  storage->features.resize(count, d);
+  const bool is_uint8 = IsUint8(source);  // gathered as bytes, as an in-memory shard does
+  storage->features.resize(count, is_uint8 ? 0 : d);
+  storage->bytes.resize(is_uint8 ? count : 0, is_uint8 ? d : 0);
   storage->sparse.Clear();
   storage->labels.resize(source.reads_labels && label_columns == 0 ? count : 0);
   storage->targets.resize(label_columns > 0 ? count : 0, label_columns);
@@ -345,11 +342,10 @@ RowBlock StreamedEpoch::Gather(RowRange positions, GatheredRows* storage) {
     const std::int64_t position_in_chunk = row - buffer.rows.begin;
     const std::int64_t local = orders_[static_cast<std::size_t>(chunk % 2)]
                                       [static_cast<std::size_t>(position_in_chunk)];
-    float* out = storage->features.data() + i * d;
-    if (IsUint8(source)) {
-      ScaleBytesToUnit(buffer.bytes.data() + local * d, d, out);
+    if (is_uint8) {
+      std::copy_n(buffer.bytes.data() + local * d, d, storage->bytes.data() + i * d);
     } else {
-      std::copy_n(buffer.features.data() + local * d, d, out);
+      std::copy_n(buffer.features.data() + local * d, d, storage->features.data() + i * d);
     }
     const auto at = static_cast<std::size_t>(i);
     const auto from = static_cast<std::size_t>(local);
@@ -357,10 +353,13 @@ RowBlock StreamedEpoch::Gather(RowRange positions, GatheredRows* storage) {
     if (label_columns > 0) storage->targets.row(i) = buffer.targets.row(local);
     if (!storage->weights.empty()) storage->weights[at] = buffer.weights[from];
   }
-  return RowBlock{Eigen::Map<const FeatureMatrix>(storage->features.data(), count, d),
-                  storage->labels, storage->weights,
-                  Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
-                                                 label_columns)};
+  RowBlock block{Eigen::Map<const FeatureMatrix>(storage->features.data(), count,
+                                                 storage->features.cols()),
+                 storage->labels, storage->weights,
+                 Eigen::Map<const TargetMatrix>(storage->targets.data(), storage->targets.rows(),
+                                                label_columns)};
+  if (is_uint8) block.bytes = {storage->bytes.data(), d};
+  return block;
 }
 
 }  // namespace shardmax

@@ -6,7 +6,7 @@
 // The thread opens the file itself (default sec2 driver, read-only, independent reads) and
 // never calls MPI; HDF5 is not thread-safe here, so while it runs any other HDF5 call takes
 // h5::LockLibrary(). uint8 features stay uint8 in the buffers, a quarter of float32's memory,
-// and are scaled to float one block at a time.
+// and reach the kernel as they are (RowBlock::bytes), as an in-memory shard's do.
 #pragma once
 
 #include <array>

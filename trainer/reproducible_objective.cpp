@@ -12,6 +12,7 @@
 #include "common/gradient_kernel.hpp"
 #include "common/random.hpp"
 #include "common/standardization.hpp"
+#include "trainer/sharded_objective.hpp"
 
 namespace shardmax {
 namespace {
@@ -35,8 +36,11 @@ RowBlock CopyRows(const Shard& shard, std::int64_t local_begin, std::int64_t cou
 
 ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shard) {
   ExactSumBounds bounds;
+  // ByteToUnit is increasing: the largest byte gives the largest value.
   double local_max =
-      shard.features.size() > 0 ? static_cast<double>(shard.features.cwiseAbs().maxCoeff()) : 0.0;
+      shard.holds_bytes()        ? static_cast<double>(ByteToUnit(shard.feature_bytes.maxCoeff()))
+      : shard.features.size() > 0 ? static_cast<double>(shard.features.cwiseAbs().maxCoeff())
+                                  : 0.0;
   for (const float value : shard.sparse.values) {
     local_max = std::max(local_max, static_cast<double>(std::abs(value)));
   }
@@ -203,10 +207,10 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
     Eigen::Index first = 0;
     for (const std::int64_t count : part_rows_) {
       if (count == 0) continue;
-      AccumulateDenseRows(
-          loss_, model,
-          DenseRows<float>{train_.features.data(), count, train_.features.cols(),
-                           step_rows_.data() + first},
+      AccumulatePickedDenseRows(
+          loss_, model, train_,
+          std::span(step_rows_).subspan(static_cast<std::size_t>(first),
+                                        static_cast<std::size_t>(count)),
           SliceRows(scoring, first, count), &part_, precision_, &weight_grid_);
       MoveSmallSumsExactly(&part_);
       first += count;
@@ -266,7 +270,7 @@ std::vector<double> ExactFeatureMomentSums(const Communicator& comm, const Shard
   ExactSumsOverRanks exact(count);
   FeatureMatrix rows;
   shard.ForEachBlock([&](const RowBlock& block) {
-    rows = block.features;  // a copy: aligned the same on any rank
+    rows = DenseFeaturesAsFloat(block);  // a copy: aligned the same on any rank
     const std::vector<double> sums = FeatureMomentSums(rows);
     for (std::size_t i = 0; i < count; ++i) exact.Add(i, sums[i]);
   });

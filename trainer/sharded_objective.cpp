@@ -99,11 +99,25 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
   if (shard.is_sparse) {
     return AccumulateBlock(loss, model, shard.Gather(picked, storage), sums, precision);
   }
-  const RowBlock scoring = shard.GatherAllButDenseFeatures(picked, storage);
-  AccumulateDenseRows(loss, model,
-                      DenseRows<float>{shard.features.data(), scoring.rows(),
-                                       shard.features.cols(), picked.data()},
-                      scoring, sums, precision);
+  AccumulatePickedDenseRows(loss, model, shard, picked,
+                            shard.GatherAllButDenseFeatures(picked, storage), sums, precision);
+}
+
+void AccumulatePickedDenseRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                               std::span<const std::int64_t> picked, const RowBlock& scoring,
+                               GradientSums* sums, Precision precision,
+                               const GridScale* weight_grid) {
+  const auto rows = static_cast<Eigen::Index>(picked.size());
+  if (shard.holds_bytes()) {
+    return AccumulateDenseRows(loss, model,
+                               DenseRows<std::uint8_t>{shard.feature_bytes.data(), rows,
+                                                       shard.feature_count, picked.data()},
+                               scoring, sums, precision, weight_grid);
+  }
+  AccumulateDenseRows(
+      loss, model,
+      DenseRows<float>{shard.features.data(), rows, shard.features.cols(), picked.data()},
+      scoring, sums, precision, weight_grid);
 }
 
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,

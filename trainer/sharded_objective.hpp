@@ -62,6 +62,14 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
                           std::span<const std::int64_t> picked, GatheredRows* storage,
                           GradientSums* sums, Precision precision);
 
+// The same for a dense shard's rows `picked`, read where they lie (float, or uint8 held as
+// stored), scored against `scoring` (their labels, targets and weights, in that order). With a
+// weight_grid, each sub-block's dW is rounded onto it (AccumulateDenseRows).
+void AccumulatePickedDenseRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                               std::span<const std::int64_t> picked, const RowBlock& scoring,
+                               GradientSums* sums, Precision precision,
+                               const GridScale* weight_grid = nullptr);
+
 // Loss and gradient over every row of every rank's shard (full batch), its products in
 // `precision` (float64 unless asked: full-batch solvers compare objective values closely).
 // Dense in-memory shards use `threads` threads; sparse and streamed shards one.

@@ -101,6 +101,10 @@ PreparedTraining PrepareTrainingData(const Communicator& comm, const TrainConfig
   if (train->has_weights()) CheckWeightSum(comm, config, *train);
 
   PreparedTraining prepared;
+  if (config.preparation.standardize) {  // rewritten in place: as float
+    train->HoldFeaturesAsFloat();
+    if (validation != nullptr) validation->HoldFeaturesAsFloat();
+  }
   prepared.feature_scaling =
       ChooseFeatureScaling(comm, config, checkpoint, checkpoint_path, *train);
   if (prepared.feature_scaling) {

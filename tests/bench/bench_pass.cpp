@@ -129,12 +129,13 @@ int Pass(const Communicator& comm, const std::string& path, int repeats) {
         [&](const RowBlock& block) { AccumulateBlockReference(*loss, model, block, &sums); });
     ReduceObjective(comm, &sums, model, 1e-4);
   });
-  // The same rows as uint8 (exact for a uint8 file: x = v/255) and as float64.
-  const ByteMatrix bytes = (shard.features * 255.0f).array().round().cast<std::uint8_t>();
-  const Matrix doubles = shard.features.cast<double>();
+  // The same rows as uint8 (exact for a uint8 file: x = v/255), float32 and float64 (a uint8
+  // file's shard holds the bytes, which the pass above read).
+  const FeatureMatrix floats = DenseFeaturesAsFloat(shard.Block(0, shard.rows.size()));
+  const ByteMatrix bytes = (floats * 255.0f).array().round().cast<std::uint8_t>();
+  const Matrix doubles = floats.cast<double>();
   const double as_uint8 = KernelSeconds(comm, *loss, model, bytes.data(), shard, repeats);
-  const double as_float32 =
-      KernelSeconds(comm, *loss, model, shard.features.data(), shard, repeats);
+  const double as_float32 = KernelSeconds(comm, *loss, model, floats.data(), shard, repeats);
   const double as_float64 = KernelSeconds(comm, *loss, model, doubles.data(), shard, repeats);
   // Mini-batch steps as the trainer takes them (global batch 256, split over the ranks): the
   // kernel on the batch's rows where they lie, one all-reduce; the all-reduce timed apart.

@@ -4,10 +4,10 @@
 # row in a late chunk, stops every rank with one clear message.
 source "$(dirname "$0")/common.sh" "$@"
 
-# 40000 rows x 24 uint8 features: 1.9 MiB per rank of 2 in memory (as float32, with labels).
-"$shardmax" gen --output train.h5 --rows 40000 --features 24 --classes 5 --dtype uint8 \
+# 40000 rows x 96 uint8 features: 1.9 MiB per rank of 2 in memory (held as uint8, with labels).
+"$shardmax" gen --output train.h5 --rows 40000 --features 96 --classes 5 --dtype uint8 \
   --separation 1 > /dev/null || exit 1
-"$shardmax" gen --output bad.h5 --rows 40000 --features 24 --classes 5 > /dev/null || exit 1
+"$shardmax" gen --output bad.h5 --rows 40000 --features 96 --classes 5 > /dev/null || exit 1
 "$make_bad_inputs" set-value bad.h5 features 39997 nan || exit 1
 
 lbfgs=(train --train train.h5 --solver lbfgs --max-iterations 4 --progress-every 0)
@@ -81,11 +81,11 @@ expect_error "--standardize over --memory-budget" 2 1 \
 expect_error "a step's share longer than a chunk" 2 1 "must fit in one streamed chunk of 1024 rows" \
   train --train train.h5 --batch-size 40000 --stream --stream-chunk-rows 1024 --checkpoint-dir gd
 expect_error "NaN in a late chunk, training" 2 1 \
-  "data file 'bad.h5', dataset 'features': row 39997, column 23 is NaN" \
+  "data file 'bad.h5', dataset 'features': row 39997, column 95 is NaN" \
   train --train bad.h5 --solver lbfgs --stream --stream-chunk-rows 2048 --checkpoint-dir bad
-expect_error "NaN in a late chunk, evaluate" 4 1 "row 39997, column 23 is NaN" \
+expect_error "NaN in a late chunk, evaluate" 4 1 "row 39997, column 95 is NaN" \
   evaluate --model memory.h5 --data bad.h5 --stream --stream-chunk-rows 1024
-expect_error "NaN in a late chunk, predict" 2 1 "row 39997, column 23 is NaN" \
+expect_error "NaN in a late chunk, predict" 2 1 "row 39997, column 95 is NaN" \
   predict --model memory.h5 --data bad.h5 --output bad.csv --stream
 
 finish

@@ -125,9 +125,8 @@ TEST_F(ConvertIdxTest, Float32HoldsExactlyWhatTheTrainerReadsFromUint8) {
 
   const Communicator comm(MPI_COMM_SELF);
   const Shard from_bytes = ReadShard(comm, Path("bytes.h5"), {});
-  EXPECT_EQ(std::vector<float>(from_bytes.features.data(),
-                               from_bytes.features.data() + from_bytes.features.size()),
-            stored);
+  const FeatureMatrix read = DenseFeaturesAsFloat(from_bytes.Block(0, from_bytes.rows.size()));
+  EXPECT_EQ(std::vector<float>(read.data(), read.data() + read.size()), stored);
 }
 
 TEST_F(ConvertIdxTest, ClassNamesAreStoredAndMustMatchTheClassCount) {

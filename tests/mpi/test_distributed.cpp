@@ -142,6 +142,82 @@ TEST_F(DistributedTest, Float32PassIsTheSameOnAnyRankCount) {
   EXPECT_LT((single.grad_weights - in_double.grad_weights).norm(), 1e-6 * scale);
 }
 
+// A uint8 file is held as stored (a quarter of float32's memory) and converted block by block
+// inside the kernel: every pass, mini-batch, evaluation and whole training run gives the bits
+// of a float32 file holding the same values.
+TEST_F(DistributedTest, Uint8ShardHeldAsBytesGivesTheBitsOfTheSameValuesAsFloat32) {
+  SyntheticConfig data = shardmax::testing::SmallSynthetic(directory_ + "/bytes.h5", 2100, 19, 4);
+  data.type = FeatureType::kUint8;
+  const std::string floats_path = directory_ + "/floats.h5";
+  RunAndAgree(world_, [&] {
+    if (!world_.is_root()) return;
+    WriteSyntheticDataset(data);
+    const Shard all = ReadShard(Communicator(MPI_COMM_SELF), data.output_path, {});
+    shardmax::testing::WriteDataFile(
+        floats_path, DenseFeaturesAsFloat(all.Block(0, all.rows.size())).cast<double>(),
+        std::vector<long long>(all.labels.begin(), all.labels.end()), H5T_IEEE_F32LE);
+  });
+  const Shard bytes = ReadShard(world_, data.output_path, {});
+  const Shard floats = ReadShard(world_, floats_path, {});
+  ASSERT_TRUE(bytes.holds_bytes());
+  ASSERT_FALSE(floats.holds_bytes());
+  EXPECT_EQ(bytes.features.cols(), 0);
+  Shard converted = bytes;
+  converted.HoldFeaturesAsFloat();
+  EXPECT_FALSE(converted.holds_bytes());
+  EXPECT_EQ(converted.features, floats.features);
+
+  SplitMix64 generator(79);
+  SoftmaxModel model = SoftmaxModel::Zeros(4, 19);
+  for (Eigen::Index i = 0; i < model.weights.size(); ++i) model.weights.data()[i] = generator.Normal();
+  const SoftmaxCrossEntropy loss;
+  const auto same_bits = [](const Matrix& a, const Matrix& b) {
+    return a.size() == b.size() &&
+           std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+  };
+  for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
+    for (const int threads : {1, 2}) {
+      const Objective from_bytes =
+          ComputeShardedObjective(world_, loss, model, bytes, 0.01, precision, threads);
+      const Objective from_floats =
+          ComputeShardedObjective(world_, loss, model, floats, 0.01, precision, threads);
+      EXPECT_EQ(from_bytes.value, from_floats.value);
+      EXPECT_TRUE(same_bits(from_bytes.grad_weights, from_floats.grad_weights));
+    }
+  }
+  // A mini-batch read where it lies, and one gathered.
+  const std::vector<std::int64_t> picked{7, 0, 300, 301, 5, 499, 12};
+  GatheredRows storage;
+  GradientSums picked_bytes(4, 19), picked_floats(4, 19), gathered_bytes(4, 19);
+  AccumulatePickedRows(loss, model, bytes, picked, &storage, &picked_bytes, Precision::kFloat32);
+  AccumulatePickedRows(loss, model, floats, picked, &storage, &picked_floats, Precision::kFloat32);
+  AccumulateBlock(loss, model, bytes.Gather(picked, &storage), &gathered_bytes, Precision::kFloat32);
+  EXPECT_TRUE(std::equal(picked_bytes.buffer().begin(), picked_bytes.buffer().end(),
+                         picked_floats.buffer().begin()));
+  EXPECT_TRUE(std::equal(gathered_bytes.buffer().begin(), gathered_bytes.buffer().end(),
+                         picked_floats.buffer().begin()));
+  EXPECT_TRUE(same_bits(ComputeLogits(model, bytes.Block(3, 50)),
+                        ComputeLogits(model, floats.Block(3, 50))));
+  const Metrics scored_bytes = EvaluateSharded(world_, loss, model, bytes, 0.01);
+  const Metrics scored_floats = EvaluateSharded(world_, loss, model, floats, 0.01);
+  EXPECT_EQ(scored_bytes.loss, scored_floats.loss);
+  EXPECT_EQ(scored_bytes.accuracy, scored_floats.accuracy);
+
+  // Whole runs: mini-batch SGD with momentum, and --standardize (which holds floats).
+  for (const bool standardize : {false, true}) {
+    TrainConfig config = testing::SmallTrainConfig(data.output_path,
+                                                   directory_ + "/bytes-run" + (standardize ? "-s" : ""));
+    config.optimizer.momentum = 0.9;
+    config.preparation.standardize = standardize;
+    const TrainResult on_bytes = Train(world_, config);
+    config.train_path = floats_path;
+    config.checkpoint.directory = directory_ + "/floats-run" + (standardize ? "-s" : "");
+    const TrainResult on_floats = Train(world_, config);
+    EXPECT_TRUE(same_bits(on_bytes.model.weights, on_floats.model.weights)) << standardize;
+    EXPECT_EQ(on_bytes.train.loss, on_floats.train.loss) << standardize;
+  }
+}
+
 TEST_F(DistributedTest, TrainingReachesHighAccuracyWithBitwiseIdenticalRanks) {
   const SyntheticConfig data = WriteSynthetic("sep.h5", 4000, 10, 4, 4.0);
   const TrainResult result = Train(world_, BaseTrainConfig(data, "sep"));
