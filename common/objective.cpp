@@ -47,7 +47,12 @@ void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const
                               GradientSums* sums) {
   if (block.rows() == 0) return;
   if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
-  const Matrix features = DenseFeaturesAsFloat(block).cast<double>();
+  Matrix features;  // without a float copy of float rows
+  if (block.bytes.is_set()) {
+    features = DenseFeaturesAsFloat(block).cast<double>();
+  } else {
+    features = block.features.cast<double>();
+  }
   Matrix logit_gradient = features * model.weights.transpose();
   logit_gradient.rowwise() += model.bias.transpose();
   sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block);
