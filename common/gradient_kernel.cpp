@@ -206,10 +206,10 @@ struct WeightGradientOfRows {
 };
 
 // Features of one sub-block in the compute type: the stored rows themselves, or a converted
-// copy. uint8 means ByteToUnit(value) (common/types.hpp), the reader's formula, so the values are those of
-// a float32 shard read from the same file. With `aligned`, rows that do not start at Eigen's
-// alignment are copied to a buffer that does: Eigen's products choose their code (peeling,
-// GEMV for one row) by the address, so the same rows at another address could round
+// copy. uint8 means ByteToUnit(value) (common/types.hpp), the reader's formula, so the values
+// are those of a float32 shard read from the same file. With `aligned`, rows that do not start
+// at Eigen's alignment are copied to a buffer that does: Eigen's products choose their code
+// (peeling, GEMV for one row) by the address, so the same rows at another address could round
 // differently; the register tiles read every address alike.
 template <typename Scalar, typename Stored>
 const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index cols, bool aligned,

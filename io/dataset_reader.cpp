@@ -123,8 +123,8 @@ std::string Mib(std::int64_t bytes) {
 // Bytes a row takes in an in-memory shard: features (uint8 ones as stored, the others as
 // float), labels, sample weights.
 std::int64_t InMemoryBytesPerRow(const StreamSource& source) {
-  std::int64_t bytes = source.feature_count *
-                       (source.feature_type == "uint8" ? 1 : static_cast<std::int64_t>(sizeof(float)));
+  const std::int64_t value_bytes = source.feature_type == "uint8" ? 1 : 4;
+  std::int64_t bytes = source.feature_count * value_bytes;
   if (source.reads_labels) bytes += source.label_columns > 0 ? source.label_columns : 4;
   if (!source.layout.sample_weights.empty()) bytes += 8;
   return bytes;
@@ -195,7 +195,9 @@ RowBlock Shard::Block(std::int64_t local_begin, std::int64_t count) const {
       Eigen::Map<const TargetMatrix>(targets.data() + local_begin * label_columns,
                                      label_columns > 0 ? count : 0, label_columns)};
   if (is_sparse) block.sparse = sparse.Rows(local_begin, count);
-  if (holds_bytes()) block.bytes = {feature_bytes.data() + local_begin * feature_count, feature_count};
+  if (holds_bytes()) {
+    block.bytes = {feature_bytes.data() + local_begin * feature_count, feature_count};
+  }
   block.first_row = rows.begin + local_begin;
   return block;
 }

@@ -169,11 +169,13 @@ TEST_F(DistributedTest, Uint8ShardHeldAsBytesGivesTheBitsOfTheSameValuesAsFloat3
 
   SplitMix64 generator(79);
   SoftmaxModel model = SoftmaxModel::Zeros(4, 19);
-  for (Eigen::Index i = 0; i < model.weights.size(); ++i) model.weights.data()[i] = generator.Normal();
+  for (Eigen::Index i = 0; i < model.weights.size(); ++i) {
+    model.weights.data()[i] = generator.Normal();
+  }
   const SoftmaxCrossEntropy loss;
   const auto same_bits = [](const Matrix& a, const Matrix& b) {
-    return a.size() == b.size() &&
-           std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+    const auto size = sizeof(double) * static_cast<std::size_t>(a.size());
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), size) == 0;
   };
   for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
     for (const int threads : {1, 2}) {
@@ -191,7 +193,8 @@ TEST_F(DistributedTest, Uint8ShardHeldAsBytesGivesTheBitsOfTheSameValuesAsFloat3
   GradientSums picked_bytes(4, 19), picked_floats(4, 19), gathered_bytes(4, 19);
   AccumulatePickedRows(loss, model, bytes, picked, &storage, &picked_bytes, Precision::kFloat32);
   AccumulatePickedRows(loss, model, floats, picked, &storage, &picked_floats, Precision::kFloat32);
-  AccumulateBlock(loss, model, bytes.Gather(picked, &storage), &gathered_bytes, Precision::kFloat32);
+  AccumulateBlock(loss, model, bytes.Gather(picked, &storage), &gathered_bytes,
+                  Precision::kFloat32);
   EXPECT_TRUE(std::equal(picked_bytes.buffer().begin(), picked_bytes.buffer().end(),
                          picked_floats.buffer().begin()));
   EXPECT_TRUE(std::equal(gathered_bytes.buffer().begin(), gathered_bytes.buffer().end(),
@@ -205,13 +208,13 @@ TEST_F(DistributedTest, Uint8ShardHeldAsBytesGivesTheBitsOfTheSameValuesAsFloat3
 
   // Whole runs: mini-batch SGD with momentum, and --standardize (which holds floats).
   for (const bool standardize : {false, true}) {
-    TrainConfig config = testing::SmallTrainConfig(data.output_path,
-                                                   directory_ + "/bytes-run" + (standardize ? "-s" : ""));
+    const std::string run = standardize ? "-standardized" : "";
+    TrainConfig config = testing::SmallTrainConfig(data.output_path, directory_ + "/bytes" + run);
     config.optimizer.momentum = 0.9;
     config.preparation.standardize = standardize;
     const TrainResult on_bytes = Train(world_, config);
     config.train_path = floats_path;
-    config.checkpoint.directory = directory_ + "/floats-run" + (standardize ? "-s" : "");
+    config.checkpoint.directory = directory_ + "/floats" + run;
     const TrainResult on_floats = Train(world_, config);
     EXPECT_TRUE(same_bits(on_bytes.model.weights, on_floats.model.weights)) << standardize;
     EXPECT_EQ(on_bytes.train.loss, on_floats.train.loss) << standardize;
