@@ -16,9 +16,6 @@ Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
   return values_.row(row - first_row_);
 }
 
-CurvatureRecordingLoss::CurvatureRecordingLoss(const Loss& loss, RowCurvatures* curvatures)
-    : loss_(loss), curvatures_(curvatures) {}
-
 double CurvatureRecordingLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
                                                   const RowBlock& block, Eigen::Index row) const {
   Eigen::Ref<Eigen::RowVectorXd> curvature = curvatures_->Row(block.first_row + row);
@@ -26,9 +23,6 @@ double CurvatureRecordingLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd>
   loss_.CurvatureOf(curvature);
   return loss_.RowLossAndGradient(logits, block, row);
 }
-
-CurvatureProductLoss::CurvatureProductLoss(const Loss& loss, RowCurvatures* curvatures)
-    : loss_(loss), curvatures_(curvatures) {}
 
 double CurvatureProductLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u,
                                                 const RowBlock& block, Eigen::Index row) const {

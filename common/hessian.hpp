@@ -27,33 +27,34 @@ class RowCurvatures {
   Matrix values_;  // rows x K, row-major so a row is contiguous
 };
 
-// `loss` as it is, keeping each row's curvature in `curvatures` as a side effect. The rows
-// must carry their global index (RowBlock::first_row).
-class CurvatureRecordingLoss final : public Loss {
+// A loss that stands in for `loss` (its name and kind) in a pass, and reaches the rows'
+// curvatures by their global index (RowBlock::first_row).
+class CurvatureLoss : public Loss {
  public:
-  CurvatureRecordingLoss(const Loss& loss, RowCurvatures* curvatures);
+  CurvatureLoss(const Loss& loss, RowCurvatures* curvatures)
+      : loss_(loss), curvatures_(curvatures) {}
   std::string_view name() const override { return loss_.name(); }
   bool is_multi_label() const override { return loss_.is_multi_label(); }
-  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
-                            Eigen::Index row) const override;
 
- private:
+ protected:
   const Loss& loss_;
   RowCurvatures* curvatures_;
 };
 
-// In a pass over the model (V, v_b): turns each row's u_i into H_i u_i, with loss 0.
-class CurvatureProductLoss final : public Loss {
+// `loss` as it is, keeping each row's curvature in `curvatures` as a side effect.
+class CurvatureRecordingLoss final : public CurvatureLoss {
  public:
-  CurvatureProductLoss(const Loss& loss, RowCurvatures* curvatures);
-  std::string_view name() const override { return loss_.name(); }
-  bool is_multi_label() const override { return loss_.is_multi_label(); }
+  using CurvatureLoss::CurvatureLoss;
+  double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits, const RowBlock& block,
+                            Eigen::Index row) const override;
+};
+
+// In a pass over the model (V, v_b): turns each row's u_i into H_i u_i, with loss 0.
+class CurvatureProductLoss final : public CurvatureLoss {
+ public:
+  using CurvatureLoss::CurvatureLoss;
   double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u, const RowBlock& block,
                             Eigen::Index row) const override;
-
- private:
-  const Loss& loss_;
-  RowCurvatures* curvatures_;
 };
 
 }  // namespace shardmax

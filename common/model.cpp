@@ -26,7 +26,7 @@ Matrix ComputeLogits(const SoftmaxModel& model, const RowBlock& block) {
     }
     return logits;
   }
-  Matrix logits = DenseFeaturesAsFloat(block).cast<double>() * model.weights.transpose();
+  Matrix logits = DenseFeaturesAsDouble(block) * model.weights.transpose();
   logits.rowwise() += model.bias.transpose();
   return logits;
 }

@@ -47,12 +47,7 @@ void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const
                               GradientSums* sums) {
   if (block.rows() == 0) return;
   if (block.sparse.is_sparse()) return AccumulateSparseBlock(loss, model, block, sums);
-  Matrix features;  // without a float copy of float rows
-  if (block.bytes.is_set()) {
-    features = DenseFeaturesAsFloat(block).cast<double>();
-  } else {
-    features = block.features.cast<double>();
-  }
+  const Matrix features = DenseFeaturesAsDouble(block);
   Matrix logit_gradient = features * model.weights.transpose();
   logit_gradient.rowwise() += model.bias.transpose();
   sums->loss_sum() += loss.SumAndLogitGradient(&logit_gradient, block);

@@ -80,6 +80,13 @@ inline FeatureMatrix DenseFeaturesAsFloat(const RowBlock& block) {
   return features;
 }
 
+// The same as double, for the double products of the slow paths (without a float copy of
+// float rows).
+inline Matrix DenseFeaturesAsDouble(const RowBlock& block) {
+  if (!block.bytes.is_set()) return block.features.cast<double>();
+  return DenseFeaturesAsFloat(block).cast<double>();
+}
+
 inline RowBlock MakeRowBlock(const float* features, const Label* labels, Eigen::Index rows,
                              Eigen::Index cols) {
   return RowBlock{Eigen::Map<const FeatureMatrix>(features, rows, cols),

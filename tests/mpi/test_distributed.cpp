@@ -206,18 +206,20 @@ TEST_F(DistributedTest, Uint8ShardHeldAsBytesGivesTheBitsOfTheSameValuesAsFloat3
   EXPECT_EQ(scored_bytes.loss, scored_floats.loss);
   EXPECT_EQ(scored_bytes.accuracy, scored_floats.accuracy);
 
-  // Whole runs: mini-batch SGD with momentum, and --standardize (which holds floats).
-  for (const bool standardize : {false, true}) {
-    const std::string run = standardize ? "-standardized" : "";
+  // Whole runs: mini-batch SGD with momentum, with --standardize (which holds floats), and
+  // with --reproducible (its grid sums over the bytes, 4 virtual shards).
+  for (const std::string run : {"", "-standardized", "-reproducible"}) {
     TrainConfig config = testing::SmallTrainConfig(data.output_path, directory_ + "/bytes" + run);
     config.optimizer.momentum = 0.9;
-    config.preparation.standardize = standardize;
+    config.preparation.standardize = run == "-standardized";
+    config.reproducible = run == "-reproducible";
+    config.virtual_shards = 4;
     const TrainResult on_bytes = Train(world_, config);
     config.train_path = floats_path;
     config.checkpoint.directory = directory_ + "/floats" + run;
     const TrainResult on_floats = Train(world_, config);
-    EXPECT_TRUE(same_bits(on_bytes.model.weights, on_floats.model.weights)) << standardize;
-    EXPECT_EQ(on_bytes.train.loss, on_floats.train.loss) << standardize;
+    EXPECT_TRUE(same_bits(on_bytes.model.weights, on_floats.model.weights)) << run;
+    EXPECT_EQ(on_bytes.train.loss, on_floats.train.loss) << run;
   }
 }
 
