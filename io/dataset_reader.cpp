@@ -120,11 +120,18 @@ std::string Mib(std::int64_t bytes) {
   return FormatFixed(static_cast<double>(bytes) / static_cast<double>(kBytesPerMib), 1);
 }
 
-// Bytes a row takes in an in-memory shard: features (uint8 ones as stored, the others as
-// float), labels, sample weights.
-std::int64_t InMemoryBytesPerRow(const StreamSource& source) {
-  const std::int64_t value_bytes = source.feature_type == "uint8" ? 1 : 4;
-  std::int64_t bytes = source.feature_count * value_bytes;
+// Bytes a row takes in an in-memory shard: features (dense: uint8 ones as stored, the others
+// as float; sparse: the file's mean nonzeros per row, each a float and an int32 column, and
+// the row's int64 offset), labels, sample weights.
+std::int64_t InMemoryBytesPerRow(const StreamSource& source,
+                                 const SparseFeaturesSource* sparse) {
+  std::int64_t bytes = 0;
+  if (sparse != nullptr) {
+    const std::int64_t nonzeros = (sparse->nonzeros + sparse->rows - 1) / sparse->rows;
+    bytes = nonzeros * std::int64_t{sizeof(float) + sizeof(std::int32_t)} + 8;
+  } else {
+    bytes = source.feature_count * (source.feature_type == "uint8" ? 1 : 4);
+  }
   if (source.reads_labels) bytes += source.label_columns > 0 ? source.label_columns : 4;
   if (!source.layout.sample_weights.empty()) bytes += 8;
   return bytes;
@@ -133,10 +140,10 @@ std::int64_t InMemoryBytesPerRow(const StreamSource& source) {
 // Rows per chunk if the shard streams, else 0. The same on every rank: it depends on the
 // largest rank's share, not on this rank's.
 std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& source,
-                             std::int64_t largest_rows, bool is_sparse,
+                             std::int64_t largest_rows, const SparseFeaturesSource* sparse,
                              std::int64_t virtual_shards) {
   const std::int64_t budget = streaming.memory_budget_mb * kBytesPerMib;
-  const std::int64_t in_memory = largest_rows * InMemoryBytesPerRow(source);
+  const std::int64_t in_memory = largest_rows * InMemoryBytesPerRow(source, sparse);
   const bool over_budget = budget > 0 && in_memory > budget;
   if (!streaming.force && !over_budget) return 0;
   const std::string file = "data file '" + source.path + "'";
@@ -145,7 +152,7 @@ std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& 
                       : StrCat("its shard needs ", Mib(in_memory),
                                " MiB per rank in memory, over --memory-budget ",
                                streaming.memory_budget_mb);
-  if (is_sparse) {
+  if (sparse != nullptr) {
     throw UserError(file + " cannot stream (" + reason + "): sparse features are read whole; "
                     "run without --stream, or with a larger --memory-budget");
   }
@@ -380,7 +387,7 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
                               shard.feature_type, shard.feature_count, shard.rows};
     const std::int64_t chunk_rows =
         ChooseChunkRows(streaming, source, ShardRows(shard.total_rows, comm.size(), 0).size(),
-                        shard.is_sparse, virtual_shards);
+                        sparse ? &*sparse : nullptr, virtual_shards);
     if (chunk_rows > 0) {
       shard.stream = std::make_shared<ShardStream>(source, chunk_rows);
       shard.targets.resize(0, label_columns);  // is_multi_label() says what the rows hold

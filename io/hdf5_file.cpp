@@ -198,6 +198,16 @@ std::vector<hsize_t> DatasetDims(const Handle& dataset, const std::string& conte
   if (rank < 0) throw UserError(context + ": cannot read the dataset's shape");
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  hsize_t values = 1;
+  for (const hsize_t size : dims) {
+    if (size > kMaxDatasetValues || __builtin_mul_overflow(values, size, &values) ||
+        values > kMaxDatasetValues) {
+      std::string shape;
+      for (const hsize_t each : dims) shape += (shape.empty() ? "" : " x ") + std::to_string(each);
+      throw UserError(context + ": claims a shape of " + shape +
+                      ", more values than a machine can address (a damaged file?)");
+    }
+  }
   return dims;
 }
 

@@ -84,6 +84,11 @@ void CopyFileImage(const Handle& file, const std::string& what, std::size_t offs
 
 bool HasObject(const Handle& file, const std::string& name);
 Handle OpenDataset(const Handle& file, const std::string& name, const std::string& context);
+// A dataset's shape; a UserError if it claims more than kMaxDatasetValues values. Shapes are
+// read from the file, and a damaged one can claim any: below 2^58 values of at most 8 bytes,
+// every byte count computed from shapes (a row's features, labels and weights times the rows)
+// fits in int64.
+inline constexpr hsize_t kMaxDatasetValues = hsize_t{1} << 58;
 std::vector<hsize_t> DatasetDims(const Handle& dataset, const std::string& context);
 
 // The stored element type, as users name it: "float32", "float64", "uint8", "int32", ...

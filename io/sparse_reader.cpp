@@ -61,7 +61,10 @@ SparseFeaturesSource OpenSparseFeatures(const h5::Handle& file, const std::strin
   const std::vector<std::int64_t> shape = ReadShape(file, name, context);
   source.rows = shape[0];
   source.features = shape[1];
-  if (source.rows < 1) throw UserError(StrCat(context, ": has ", source.rows, " rows"));
+  // Below h5::kMaxDatasetValues, as every row count read from a dataset's shape.
+  if (source.rows < 1 || static_cast<std::uint64_t>(source.rows) > h5::kMaxDatasetValues) {
+    throw UserError(StrCat(context, ": has ", source.rows, " rows"));
+  }
   if (source.features < 1 || source.features > INT32_MAX) {
     throw UserError(StrCat(context, ": has ", source.features,
                            " features; sparse data holds 1 to 2^31 - 1"));

@@ -197,6 +197,38 @@ TEST_F(DatasetReaderTest, ChunksMissingFromTheIndexAreRefused) {
                    "written"});
 }
 
+// Regression test for two findings of tests/fuzz/fuzz_data: shapes damaged into 7.8e18 x 6
+// values overflowed the memory budget's byte counts (UndefinedBehaviorSanitizer: signed
+// integer overflow). Shapes whose values could not be addressed are refused, whatever the
+// dataset: here chunked ones that store nothing, as a valid file can.
+TEST_F(DatasetReaderTest, ShapesTooLargeToAddressAreRefused) {
+  const auto write = [&](const std::string& name, hsize_t rows, hsize_t columns,
+                         hsize_t label_rows) {
+    const std::string path = Path(name);
+    h5::Handle file = h5::CreateFile(path);
+    const auto create = [&](const char* dataset, hid_t type, std::vector<hsize_t> dims) {
+      const h5::Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                             H5Sclose);
+      const h5::Handle creation(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+      const std::vector<hsize_t> chunk(dims.size(), 1);
+      H5Pset_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data());
+      return h5::Handle(H5Dcreate2(file.get(), dataset, type, space.get(), H5P_DEFAULT,
+                                   creation.get(), H5P_DEFAULT),
+                        H5Dclose);
+    };
+    create("features", H5T_IEEE_F32LE, {rows, columns});
+    create("labels", H5T_STD_I64LE, {label_rows});
+    return path;
+  };
+  ExpectReadError(write("wide.h5", 7813572730162249731, 6, 7813572730162249731),
+                  {"wide.h5", "dataset 'features': claims a shape of 7813572730162249731 x 6, "
+                   "more values than a machine can address"});
+  ExpectReadError(write("overflowing.h5", hsize_t{1} << 40, hsize_t{1} << 30, 4),
+                  {"claims a shape of 1099511627776 x 1073741824"});
+  ExpectReadError(write("labels.h5", 4, 2, hsize_t{1} << 62),
+                  {"dataset 'labels': claims a shape of 4611686018427387904"});
+}
+
 // What a conversion stopped halfway leaves: the rows after the first chunk were never written.
 TEST_F(DatasetReaderTest, RowsNeverWrittenAreRefused) {
   const std::string path = Path("half.h5");

@@ -277,6 +277,40 @@ TEST_F(SparseTest, StandardizingSparseDataIsRefused) {
   ExpectAgreedError([&] { Train(world_, config); }, "would make the sparse features");
 }
 
+// --memory-budget weighs a sparse shard by its nonzeros, as it is held, not by its dense
+// shape; a sparse shard over the budget cannot stream (it is read whole) and says so.
+TEST_F(SparseTest, MemoryBudgetWeighsTheNonzeros) {
+  StreamConfig budget;
+  budget.memory_budget_mb = 1;
+  // 2^24 columns: dense, the shard would take GiBs; its nonzeros take about 12 KiB.
+  CsrParts wide = shardmax::testing::ToCsr(single_.features);
+  wide.features = std::int64_t{1} << 24;
+  // 4000 rows of 200 nonzeros: 1.6 MiB on the largest of 4 ranks.
+  CsrParts dense_enough;
+  dense_enough.rows = 4000;
+  dense_enough.features = 400;
+  for (std::int64_t row = 0; row < dense_enough.rows; ++row) {
+    dense_enough.indptr.push_back(std::ssize(dense_enough.data));
+    for (std::int64_t column = row % 2; column < dense_enough.features; column += 2) {
+      dense_enough.indices.push_back(column);
+      dense_enough.data.push_back(1.0);
+    }
+  }
+  dense_enough.indptr.push_back(std::ssize(dense_enough.data));
+  RunAndAgree(world_, [&] {
+    if (!world_.is_root()) return;
+    shardmax::testing::WriteCsrFile(Path("wide.h5"), wide, single_.labels);
+    shardmax::testing::WriteCsrFile(Path("many-nonzeros.h5"), dense_enough,
+                                    std::vector<long long>(4000, 1));
+  });
+  const Shard shard = ReadShard(world_, Path("wide.h5"), {}, ShardLabels::kRead, 0, budget);
+  EXPECT_FALSE(shard.is_streamed());
+  EXPECT_EQ(shard.feature_count, std::int64_t{1} << 24);
+  ExpectAgreedError(
+      [&] { ReadShard(world_, Path("many-nonzeros.h5"), {}, ShardLabels::kRead, 0, budget); },
+      "over --memory-budget 1): sparse features are read whole");
+}
+
 // Each damage sits in the last row, so on several ranks only the last rank finds it.
 TEST_F(SparseTest, DamagedSparseFilesStopEveryRankNamingTheRow) {
   const CsrParts good = shardmax::testing::ToCsr(single_.features);
@@ -313,6 +347,8 @@ TEST_F(SparseTest, DamagedSparseFilesStopEveryRankNamingTheRow) {
       {"indices-length", [&](CsrParts* p) { p->indices.pop_back(); }, "values but 'indices' has"},
       {"shape-too-wide", [&](CsrParts* p) { p->features = std::int64_t{1} << 32; },
        "sparse data holds 1 to 2^31 - 1"},
+      {"shape-too-many-rows", [&](CsrParts* p) { p->rows = INT64_MAX; },
+       StrCat("has ", INT64_MAX, " rows")},
   };
   for (const Damage& damage : damages) {
     const std::string path = Path("damaged-" + damage.name + ".h5");
