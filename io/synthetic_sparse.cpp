@@ -18,7 +18,7 @@ namespace shardmax {
 namespace {
 
 // Distinct from the dense generator's streams (io/synthetic.cpp).
-enum Stream : std::uint64_t { kSparseRows = 11, kTopics = 12 };
+enum SparseStream : std::uint64_t { kSparseRows = 11, kTopics = 12 };
 
 void WriteLibsvmRow(const SparseSyntheticRow& row, bool multi_label, std::ostream& out) {
   if (multi_label) {
@@ -37,7 +37,7 @@ void WriteLibsvmRow(const SparseSyntheticRow& row, bool multi_label, std::ostrea
   out << '\n';
 }
 
-void WriteSplit(const SyntheticConfig& config, int split, const std::string& path,
+void WriteSparseSplit(const SyntheticConfig& config, int split, const std::string& path,
                 std::int64_t rows, const std::string& libsvm_path = "") {
   std::ofstream libsvm;
   if (!libsvm_path.empty()) {
@@ -138,9 +138,9 @@ void GenerateSparseRow(const SyntheticConfig& config, int split, std::int64_t ro
 }
 
 void WriteSparseSyntheticDataset(const SyntheticConfig& config) {
-  WriteSplit(config, 0, config.output_path, config.rows, config.libsvm_output_path);
+  WriteSparseSplit(config, 0, config.output_path, config.rows, config.libsvm_output_path);
   if (!config.validation_output_path.empty()) {
-    WriteSplit(config, 1, config.validation_output_path, config.validation_rows);
+    WriteSparseSplit(config, 1, config.validation_output_path, config.validation_rows);
   }
 }
 

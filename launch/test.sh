@@ -7,7 +7,8 @@
 #      same suite (without the Fashion-MNIST accuracy job, the Slurm and two-host launch tests,
 #      and the kill, signal and rank-count comparisons, already run in 1, slow here, and whose
 #      code the sanitized unit and MPI tests cover) plus the libFuzzer targets, each fuzzing
-#      FUZZ_RUNS (default 10000) inputs from a fixed seed. One build serves both, to keep CI short.
+#      FUZZ_RUNS (default 10000) inputs from a fixed seed. One build serves both, to keep CI short;
+#      entries of one process (the fuzzers, the unit tests) run side by side, one per core.
 #   bash launch/test.sh [extra ctest arguments...]      e.g. -R test_io  (applied to 1 only)
 # SHARDMAX_CHECKS (default "release asan") picks which run. Exits non-zero if any failed,
 # after running all.
@@ -59,7 +60,7 @@ asan() {
         -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
         -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_RUNS="${FUZZ_RUNS:-10000}" &&
     cmake --build "${build_dir}-asan" -j"$(nproc)" &&
-    ctest --test-dir "${build_dir}-asan" --output-on-failure \
+    ctest --test-dir "${build_dir}-asan" --output-on-failure --parallel "$(nproc)" \
       -E '^cli_(fashion_mnist|fault_injection|stop_signal|reproducible|sparse|losses|evaluate_predict)$' \
       -LE '^(slurm|hosts)$'
 }

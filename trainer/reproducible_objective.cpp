@@ -17,9 +17,6 @@
 namespace shardmax {
 namespace {
 
-// The shuffle stream of the trainer (trainer/training.cpp), here indexed by virtual shard.
-constexpr std::uint64_t kShuffleStream = 7;
-
 constexpr std::size_t kScalars = 3;  // GradientSums' loss, count and rows
 
 // Local sparse rows [local_begin, local_begin + count) copied into storage, so their layout

@@ -31,6 +31,10 @@
 
 namespace shardmax {
 
+// The SplitMix64 stream of the epochs' shuffles: the trainer's (trainer/training.cpp), by
+// epoch and part, and --reproducible's, by epoch and virtual shard.
+inline constexpr std::uint64_t kShuffleStream = 7;
+
 struct ExactSumBounds {
   double max_abs_feature = 0.0;  // X
   double weight_sum = 0.0;       // S_w
