@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/logging.hpp"
+#include "io/hdf5_crash_report.hpp"
 
 namespace shardmax::h5 {
 namespace {
@@ -117,15 +118,29 @@ hid_t CheckId(hid_t id, const std::string& what) {
   return id;
 }
 
+namespace {
+
+herr_t CloseFileOpenForReading(hid_t file) {
+  UnregisterFileForCrashReport(file);
+  return H5Fclose(file);
+}
+
+}  // namespace
+
 Handle OpenFileForReading(const std::string& path, const Communicator* comm) {
   ErrorPrintingOff quiet;
   Handle access = Property(H5P_FILE_ACCESS);
   if (comm != nullptr) {
     Check(H5Pset_fapl_mpio(access.get(), comm->get(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
   }
-  return Handle(CheckId(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()),
-                        "cannot open HDF5 file '" + path + "'"),
-                H5Fclose);
+  // Named in a crash report from before H5Fopen (which parses the superblock) to the close.
+  const hid_t opening = NewOpeningKeyForCrashReport();
+  RegisterFileForCrashReport(opening, path);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
+  if (file < 0) UnregisterFileForCrashReport(opening);
+  Handle handle(CheckId(file, "cannot open HDF5 file '" + path + "'"), CloseFileOpenForReading);
+  RekeyFileForCrashReport(opening, file);
+  return handle;
 }
 
 Handle CreateFile(const std::string& path, const Communicator* comm) {

@@ -12,6 +12,7 @@
 #include "common/launcher.hpp"
 #include "common/logging.hpp"
 #include "common/mpi_layer.hpp"
+#include "io/hdf5_crash_report.hpp"
 #include "trainer/commands.hpp"
 
 int main(int argc, char** argv) {
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   SetLogRank(rank);
+  // After MPI_Init, so that Open MPI's own crash handlers still run after the report.
+  h5::InstallCrashReport(rank);
 
   try {
     const Communicator world(MPI_COMM_WORLD);

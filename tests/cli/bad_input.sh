@@ -169,4 +169,23 @@ for dir in out1 out2 out3 out4 out5; do
   check "refused run $dir wrote no checkpoint" test -z "$(ls "$dir" 2> /dev/null | grep ckpt)"
 done
 
+# A damaged file that crashes HDF5 1.10 itself (SIGFPE inside H5Dopen2, a finding of
+# fuzz_data): every rank dies of the signal at once, after a line naming the file.
+cp "$(dirname "$0")/../io/data/fuzz_data_chunk_dimension_zero.h5" crashes_hdf5.h5
+crash_status=136  # 128 + SIGFPE; under AddressSanitizer, which reports the signal: 1
+[ -n "${ASAN_OPTIONS:-}" ] && crash_status=1
+checks=$((checks + 1))
+mpi 2 train --train crashes_hdf5.h5 --checkpoint-dir crash
+if [ "$status" != "$crash_status" ]; then
+  fail "a file that crashes HDF5: every rank should exit $crash_status, got '$status'"
+  cat err.txt
+elif [ "$seconds" -gt 10 ]; then
+  fail "a file that crashes HDF5: the ranks took $seconds s to stop, more than 10 s"
+elif ! grep -q "^shardmax: error: HDF5 crashed (SIGFPE) reading 'crashes_hdf5.h5': HDF5 1.10 crashes on some damaged files instead of reporting them" err.txt; then
+  fail "a file that crashes HDF5: no line naming the file"
+  cat err.txt
+else
+  echo "ok: a file that crashes HDF5: $(grep '^shardmax: error: HDF5' err.txt)"
+fi
+
 finish
