@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Streaming against in-memory reading (README, "Streaming"): for each size, generates a dense
-# float32 file with `shardmax gen` under data/ (ignored by git; deleted afterwards unless
+# float32 (or uint8) file with `shardmax gen` under data/ (ignored by git; deleted afterwards unless
 # --keep), runs a few L-BFGS iterations on RANKS ranks in memory and streamed under
 # --memory-budget, and prints one table: the pass throughput in rows/s (from the trainer's
 # iteration lines: objective evaluations x rows / time, the median iteration; the pre-passes
@@ -8,9 +8,11 @@
 #
 #   bash launch/bench_stream.sh [--sizes "1 16"] [--ranks 2] [--features 256] [--classes 10]
 #                               [--iterations 7] [--budget 256] [--in-memory-max-gb 4] [--keep]
-#                               [--bind-none]
+#                               [--bind-none] [--dtype uint8]
 #
 # --sizes            file sizes in GB (10^9 bytes of features; default "1 4": a short run)
+# --dtype            the features' type, float32 (default) or uint8 (held and streamed as
+#                    stored: a quarter of the bytes per row; a GB then holds 4 times the rows)
 # --keep             keep the files in data/ (a later run reuses them instead of generating)
 # --budget           --memory-budget of the streamed runs, MiB per rank (default 256; it decides
 #                    to stream, the chunks are smaller: README, "Streaming")
@@ -37,6 +39,7 @@ budget=256
 in_memory_max=4
 keep=0
 binding=()
+dtype=float32
 while (($#)); do
   case "$1" in
     --sizes) sizes="$2"; shift ;;
@@ -48,6 +51,7 @@ while (($#)); do
     --in-memory-max-gb) in_memory_max="$2"; shift ;;
     --keep) keep=1 ;;
     --bind-none) binding=(--bind-to none) ;;
+    --dtype) dtype="$2"; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench_stream.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -85,18 +89,20 @@ run() {
 }
 
 row() { printf '%-8s %-26s %14s %8s %16s\n' "$@"; }
-echo "shardmax $(git rev-parse --short HEAD), ${ranks} ranks, ${features} float32 features," \
+echo "shardmax $(git rev-parse --short HEAD), ${ranks} ranks, ${features} ${dtype} features," \
      "${classes} classes, L-BFGS ${iterations} iterations, --memory-budget ${budget} MiB," \
      "$(nproc) cores, ${binding[*]:-default binding}, load $(cut -d ' ' -f 1 /proc/loadavg)"
 row "file" "mode" "rows/s" "ratio" "peak RSS/rank"
 reference=""
 for size in ${sizes}; do
-  rows=$(awk -v g="${size}" -v d="${features}" 'BEGIN { printf "%.0f", g * 1e9 / (4 * d) }')
-  file="data/bench-stream-${size}g.h5"
+  value_bytes=4
+  [[ "${dtype}" == uint8 ]] && value_bytes=1
+  rows=$(awk -v g="${size}" -v d="${features}" -v b="${value_bytes}" 'BEGIN { printf "%.0f", g * 1e9 / (b * d) }')
+  file="data/bench-stream-${size}g-${dtype}.h5"
   files+=("${file}")
   if [[ ! -f "${file}" ]]; then  # kept by an earlier --keep run: the same file
     "${shardmax}" gen --output "${file}" --rows "${rows}" --features "${features}" \
-      --classes "${classes}" --chunk-rows 65536 --separation 1 > /dev/null
+      --classes "${classes}" --chunk-rows 65536 --separation 1 --dtype "${dtype}" > /dev/null
   fi
   cat "${file}" > /dev/null  # into the page cache, as far as it fits
   label="${size} GB"
