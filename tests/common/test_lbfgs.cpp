@@ -43,8 +43,8 @@ TEST(Lbfgs, FindsTheRosenbrockMinimum) {
 
 TEST(Lbfgs, SolvesAnIllConditionedQuadraticToTolerance) {
   // f = 1/2 sum_i c_i (x_i - i)^2 with c_i from 1 to 1e4.
-  const int n = 50;
-  auto quadratic = [n](const Vector& x, Vector* gradient) {
+  constexpr int n = 50;
+  auto quadratic = [](const Vector& x, Vector* gradient) {
     gradient->resize(n);
     double value = 0.0;
     for (int i = 0; i < n; ++i) {
