@@ -55,10 +55,14 @@ struct DatasetLayout {
 };
 
 // Out-of-core reading of the data (README, "Streaming"; io/shard_stream.hpp).
+// --stream-read-ahead: kAuto reads ahead where the rank may run on two CPUs or more.
+enum class ReadAhead { kAuto, kOn, kOff };
+
 struct StreamConfig {
   bool force = false;                 // --stream
   std::int64_t memory_budget_mb = 0;  // --memory-budget: stream a shard over it; 0: no budget
   std::int64_t chunk_rows = 0;        // --stream-chunk-rows; 0: from the budget
+  ReadAhead read_ahead = ReadAhead::kAuto;  // --stream-read-ahead
 };
 
 enum class ClassWeighting { kNone, kBalanced, kGiven };

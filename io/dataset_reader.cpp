@@ -178,13 +178,19 @@ std::int64_t ChooseChunkRows(const StreamConfig& streaming, const StreamSource& 
   }
   LogInfo(StrCat("streaming ", file, " (", reason, "): chunks of ", chunk_rows,
                  " rows, two buffers of ", Mib(chunk_rows * row_bytes), " MiB per rank"));
-  // The reader thread overlaps the passes only on a CPU of its own.
-  if (CpusOfThisProcess() < 2) {
-    LogInfo("the stream's reader thread shares this rank's one CPU (mpirun binds a rank to a "
-            "core unless told otherwise), so reading does not overlap the passes: give each "
-            "rank two (mpirun --map-by slot:PE=2 or --bind-to none, srun --cpus-per-task=2)");
-  }
   return chunk_rows;
+}
+
+// A reader thread overlaps the passes only on a CPU of its own; on the rank's one CPU it would
+// take turns with them, and reading each chunk when the pass reaches it is faster.
+bool ChooseReadAhead(ReadAhead read_ahead) {
+  if (read_ahead != ReadAhead::kAuto) return read_ahead == ReadAhead::kOn;
+  if (CpusOfThisProcess() >= 2) return true;
+  LogInfo("streaming on this rank's one CPU (mpirun binds a rank to a core unless told "
+          "otherwise): each chunk is read when the pass reaches it; give each rank two CPUs "
+          "(mpirun --map-by slot:PE=2 or --bind-to none, srun --cpus-per-task=2) to read the "
+          "next chunk in the background while it computes");
+  return false;
 }
 
 }  // namespace
@@ -389,7 +395,8 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
         ChooseChunkRows(streaming, source, ShardRows(shard.total_rows, comm.size(), 0).size(),
                         sparse ? &*sparse : nullptr, virtual_shards);
     if (chunk_rows > 0) {
-      shard.stream = std::make_shared<ShardStream>(source, chunk_rows);
+      shard.stream = std::make_shared<ShardStream>(source, chunk_rows,
+                                                   ChooseReadAhead(streaming.read_ahead));
       shard.targets.resize(0, label_columns);  // is_multi_label() says what the rows hold
     } else {
       if (shard.is_sparse) {

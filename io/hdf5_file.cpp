@@ -352,14 +352,20 @@ void CheckStoredSizes(const Handle& dataset, std::int64_t first_row, std::int64_
 }  // namespace
 
 void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, hid_t memory_type,
-              void* out, const std::string& context) {
+              void* out, const std::string& context, hid_t transfer) {
   if (rows == 0) return;
   ErrorPrintingOff quiet;
   CheckStoredSizes(dataset, first_row, rows, context);
   auto [file_space, memory_space] = RowSelection(dataset, first_row, rows, context);
-  Check(H5Dread(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out),
+  Check(H5Dread(dataset.get(), memory_type, memory_space.get(), file_space.get(), transfer, out),
         context + ": reading rows " + std::to_string(first_row) + ".." +
             std::to_string(first_row + rows - 1));
+}
+
+// 256 KiB: HDF5 converts a larger selection piece by piece through it.
+ConversionBuffer::ConversionBuffer()
+    : buffer_(std::size_t{1} << 18), transfer_(Property(H5P_DATASET_XFER)) {
+  Check(H5Pset_buffer(transfer_.get(), buffer_.size(), buffer_.data(), nullptr), "H5Pset_buffer");
 }
 
 Handle CreateDataset(const Handle& file, const std::string& name, hid_t file_type,

@@ -29,11 +29,8 @@ struct StreamChunk {
   std::vector<double> weights;       // sample weights, then times the class weights
 };
 
-namespace {
-
-bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
-
-// The file and datasets the reader thread reads; opened, read and closed under the lock.
+// The file and datasets a stream reads; opened, read and closed under the lock (not in the
+// anonymous namespace: ChunkReader holds one).
 struct StreamFiles {
   h5::Handle file;
   h5::Handle features;
@@ -42,6 +39,7 @@ struct StreamFiles {
   std::string features_context;
   std::string labels_context;
   std::string weights_context;
+  h5::ConversionBuffer conversion;  // labels and weights are converted chunk after chunk
 
   explicit StreamFiles(const StreamSource& source) {
     const std::string file_context = "data file '" + source.path + "'";
@@ -56,6 +54,10 @@ struct StreamFiles {
     }
   }
 };
+
+namespace {
+
+bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
 
 // Reads rows into *chunk (holding the HDF5 lock only while reading), then checks them as
 // ReadShard does and applies the class weights. The features' NaN/Inf check, the one check
@@ -76,22 +78,22 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, const St
     } else {
       chunk->features.resize(static_cast<std::size_t>(n * d));
       h5::ReadRows(files.features, rows.begin, n, H5T_NATIVE_FLOAT, chunk->features.data(),
-                   files.features_context);
+                   files.features_context, files.conversion.transfer());
     }
     if (source.reads_labels && k == 0) {
       chunk->raw_labels.resize(static_cast<std::size_t>(n));
       h5::ReadRows(files.labels, rows.begin, n, H5T_NATIVE_INT64, chunk->raw_labels.data(),
-                   files.labels_context);
+                   files.labels_context, files.conversion.transfer());
     } else if (source.reads_labels) {
       chunk->raw_targets.resize(static_cast<std::size_t>(n * k));
       h5::ReadRows(files.labels, rows.begin, n, H5T_NATIVE_DOUBLE, chunk->raw_targets.data(),
-                   files.labels_context);
+                   files.labels_context, files.conversion.transfer());
     }
     chunk->weights.clear();
     if (!source.layout.sample_weights.empty()) {
       chunk->weights.resize(static_cast<std::size_t>(n));
       h5::ReadRows(files.sample_weights, rows.begin, n, H5T_NATIVE_DOUBLE,
-                   chunk->weights.data(), files.weights_context);
+                   chunk->weights.data(), files.weights_context, files.conversion.transfer());
     }
   }
   if (check_features && !IsUint8(source)) {
@@ -159,33 +161,48 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk,
 
 }  // namespace
 
-// The background reader and its two buffers: chunk i goes to buffer i % 2 once the caller
-// has released the chunk i - 2 it held.
+// The reader of a pass or an epoch and its two buffers: chunk i goes to buffer i % 2 once the
+// caller has released the chunk i - 2 it held. With read-ahead a background thread reads the
+// next chunk while the caller computes on this one; without, Wait reads the chunk itself, on
+// the caller's thread: on a rank with one CPU a thread could only take turns with the passes,
+// and reading in line saves the handoffs and computes on rows still in the cache.
 class ChunkReader {
  public:
   ChunkReader(const StreamSource& source, const Vector& class_weights,
-              std::vector<RowRange> chunks, bool check_features)
+              std::vector<RowRange> chunks, bool check_features, bool read_ahead)
       : source_(source),
         class_weights_(class_weights),
         chunks_(std::move(chunks)),
-        check_features_(check_features) {
-    thread_ = std::thread([this] { Run(); });
+        check_features_(check_features),
+        read_ahead_(read_ahead) {
+    if (read_ahead_) thread_ = std::thread([this] { Run(); });
   }
   ~ChunkReader() {
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+    if (read_ahead_) {
+      {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+      }
+      changed_.notify_all();
+      thread_.join();
     }
-    changed_.notify_all();
-    thread_.join();
+    CloseFiles();
   }
   ChunkReader(const ChunkReader&) = delete;
   ChunkReader& operator=(const ChunkReader&) = delete;
 
-  // Waits for chunk `index`; rethrows the reader's error if it failed before reaching it.
+  // Waits for chunk `index` (reads it, without read-ahead); rethrows the reader's error if it
+  // failed before reaching it.
   const StreamChunk& Wait(std::int64_t index) {
-    std::unique_lock<std::mutex> lock(mutex_);
     Slot& slot = slots_[Buffer(index)];
+    if (!read_ahead_) {
+      if (slot.chunk != index) {
+        Read(index, &slot.buffer);
+        slot.chunk = index;
+      }
+      return slot.buffer;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [&] { return slot.chunk == index || error_ != nullptr; });
     if (slot.chunk != index) std::rethrow_exception(error_);
     return slot.buffer;
@@ -208,13 +225,23 @@ class ChunkReader {
   };
   static std::size_t Buffer(std::int64_t index) { return static_cast<std::size_t>(index % 2); }
 
+  // Opens the file at the first chunk, on the thread that reads.
+  void Read(std::int64_t index, StreamChunk* buffer) {
+    if (!files_) {
+      const auto lock = h5::LockLibrary();
+      files_.emplace(source_);
+    }
+    ReadChunk(source_, class_weights_, *files_, chunks_[static_cast<std::size_t>(index)],
+              check_features_, buffer);
+  }
+
+  void CloseFiles() {
+    const auto lock = h5::LockLibrary();
+    files_.reset();
+  }
+
   void Run() {
-    std::optional<StreamFiles> files;
     try {
-      {
-        const auto lock = h5::LockLibrary();
-        files.emplace(source_);
-      }
       for (std::int64_t index = 0; index < static_cast<std::int64_t>(chunks_.size()); ++index) {
         Slot& slot = slots_[Buffer(index)];
         {
@@ -222,8 +249,7 @@ class ChunkReader {
           changed_.wait(lock, [&] { return stop_ || slot.chunk == kFree; });
           if (stop_) break;
         }
-        ReadChunk(source_, class_weights_, *files, chunks_[static_cast<std::size_t>(index)],
-                  check_features_, &slot.buffer);
+        Read(index, &slot.buffer);
         {
           const std::lock_guard<std::mutex> lock(mutex_);
           slot.chunk = index;
@@ -237,14 +263,15 @@ class ChunkReader {
       }
       changed_.notify_all();
     }
-    const auto lock = h5::LockLibrary();
-    files.reset();
+    CloseFiles();
   }
 
   const StreamSource& source_;
   const Vector& class_weights_;
   const std::vector<RowRange> chunks_;
   const bool check_features_;
+  const bool read_ahead_;
+  std::optional<StreamFiles> files_;  // used by the reading thread only
   std::mutex mutex_;
   std::condition_variable changed_;
   std::array<Slot, 2> slots_;
@@ -266,13 +293,13 @@ std::int64_t ChunkRowsForBudget(std::int64_t bytes_per_row, std::int64_t budget_
   return std::max<std::int64_t>(1, rows / kBlockRows) * kBlockRows;
 }
 
-ShardStream::ShardStream(StreamSource source, std::int64_t chunk_rows)
-    : source_(std::move(source)), chunk_rows_(chunk_rows) {}
+ShardStream::ShardStream(StreamSource source, std::int64_t chunk_rows, bool read_ahead)
+    : source_(std::move(source)), chunk_rows_(chunk_rows), read_ahead_(read_ahead) {}
 
 void ShardStream::ForEachBlock(const std::function<void(const RowBlock&)>& visit) const {
   const std::vector<RowRange> chunks = CutChunks(source_.rows, chunk_rows_);
   if (chunks.empty()) return;
-  ChunkReader reader(source_, class_weights_, chunks, !features_checked_);
+  ChunkReader reader(source_, class_weights_, chunks, !features_checked_, read_ahead_);
   for (std::int64_t index = 0; index < static_cast<std::int64_t>(chunks.size()); ++index) {
     VisitChunkBlocks(source_, reader.Wait(index), visit);
     reader.Release(index);
@@ -295,7 +322,7 @@ StreamedEpoch::StreamedEpoch(const ShardStream& stream, ChunkOrder chunk_order,
   reader_ = std::make_unique<ChunkReader>(
       stream.source(), stream.class_weights(),
       std::vector<RowRange>(chunks_.begin() + first_chunk_, chunks_.end()),
-      !stream.features_checked_);
+      !stream.features_checked_, stream.read_ahead());
 }
 
 StreamedEpoch::~StreamedEpoch() = default;

@@ -1,10 +1,10 @@
 // Out-of-core reading of one rank's shard (README, "Streaming"): the rows are read from the
-// HDF5 file in chunks of consecutive rows, a background thread reading chunk i+1 while the
-// caller computes on chunk i (two buffers). Chunks start at global multiples of the chunk size,
+// HDF5 file in chunks of consecutive rows, with read-ahead a background thread reading chunk
+// i+1 while the caller computes on chunk i (two buffers), without it each chunk when reached. Chunks start at global multiples of the chunk size,
 // a multiple of kBlockRows, so the blocks visited are exactly those of an in-memory shard
 // (Shard::ForEachBlock) and a pass sums them in the same order: the same bits.
-// The thread opens the file itself (default sec2 driver, read-only, independent reads) and
-// never calls MPI; HDF5 is not thread-safe here, so while it runs any other HDF5 call takes
+// The reading thread opens the file itself (default sec2 driver, read-only, independent
+// reads) and never calls MPI; HDF5 is not thread-safe here, so while it runs any other HDF5 call takes
 // h5::LockLibrary(). uint8 features stay uint8 in the buffers, a quarter of float32's memory,
 // and reach the kernel as they are (RowBlock::bytes), as an in-memory shard's do.
 #pragma once
@@ -42,11 +42,13 @@ std::int64_t StreamBytesPerRow(const StreamSource& source);
 std::int64_t ChunkRowsForBudget(std::int64_t bytes_per_row, std::int64_t budget_bytes);
 
 struct StreamChunk;  // one buffer (io/shard_stream.cpp)
-class ChunkReader;   // the reader thread and its two buffers (io/shard_stream.cpp)
+class ChunkReader;   // the two buffers and what fills them (io/shard_stream.cpp)
 
 class ShardStream {
  public:
-  ShardStream(StreamSource source, std::int64_t chunk_rows);
+  // read_ahead: a background thread reads the next chunk while a pass computes on this one
+  // (worth it where the rank has a CPU for it).
+  ShardStream(StreamSource source, std::int64_t chunk_rows, bool read_ahead = true);
 
   // Row weights of every chunk become w_i = class_weights[y_i] * s_i (common/weighting.hpp),
   // as Shard::weights are in memory.
@@ -58,11 +60,13 @@ class ShardStream {
   std::int64_t chunk_rows() const { return chunk_rows_; }
   // Another chunk size (a multiple of kBlockRows), e.g. to hold a whole mini-batch share.
   void SetChunkRows(std::int64_t chunk_rows) { chunk_rows_ = chunk_rows; }
+  bool read_ahead() const { return read_ahead_; }
+  void SetReadAhead(bool read_ahead) { read_ahead_ = read_ahead; }
   const StreamSource& source() const { return source_; }
   const Vector& class_weights() const { return class_weights_; }
 
   // Local, no MPI: visits the blocks of the rank's rows in order, reading ahead in the
-  // background. A read failure or a row ReadShard would refuse throws UserError (naming the
+  // background if read_ahead(). A read failure or a row ReadShard would refuse throws UserError (naming the
   // file, dataset and row) once the reader has stopped; collective callers agree on it
   // (RunAndAgree), as VisitBlocksAgreed does.
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
@@ -72,6 +76,7 @@ class ShardStream {
 
   StreamSource source_;
   std::int64_t chunk_rows_;
+  bool read_ahead_;
   Vector class_weights_;
   // Set once a pass has read (and so checked) every row: later passes skip the features'
   // NaN/Inf check, as an in-memory shard is checked once when read.

@@ -56,7 +56,9 @@ release() {
 }
 
 asan() {
+  # Line tables are all the sanitizers' stack traces need, and a tenth cheaper than full -g.
   CC=clang CXX=clang++ cmake -S . -B "${build_dir}-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" \
         -DSHARDMAX_SANITIZE=address,undefined -DSHARDMAX_BUILD_TESTS=ON \
         -DSHARDMAX_BUILD_FUZZERS=ON -DSHARDMAX_FUZZ_RUNS="${FUZZ_RUNS:-10000}" &&
     cmake --build "${build_dir}-asan" -j"$(nproc)" &&

@@ -56,8 +56,7 @@ po::options_description StreamOptions(StreamConfig* streaming) {
   po::options_description options("Streaming (out-of-core reading)");
   options.add_options()(
       "stream", po::bool_switch(&streaming->force),
-      "read each rank's rows from the file in chunks, the next chunk in the background, "
-      "instead of holding them in memory")(
+      "read each rank's rows from the file in chunks instead of holding them in memory")(
       "memory-budget",
       po::value<std::int64_t>()->notifier([streaming](std::int64_t megabytes) {
         RequireOption(megabytes >= 0, "memory-budget", megabytes, "must be >= 0 (MiB)");
@@ -71,7 +70,22 @@ po::options_description StreamOptions(StreamConfig* streaming) {
                       "must be a multiple of 1024 (0: from the budget)");
         streaming->chunk_rows = rows;
       }),
-      "rows per streamed chunk, overriding the budget's choice (default 0: from the budget)");
+      "rows per streamed chunk, overriding the budget's choice (default 0: from the budget)")(
+      "stream-read-ahead",
+      po::value<std::string>()->notifier([streaming](const std::string& mode) {
+        if (mode == "auto") {
+          streaming->read_ahead = ReadAhead::kAuto;
+        } else if (mode == "on") {
+          streaming->read_ahead = ReadAhead::kOn;
+        } else if (mode == "off") {
+          streaming->read_ahead = ReadAhead::kOff;
+        } else {
+          throw UsageError("--stream-read-ahead must be 'auto', 'on' or 'off' (got '" + mode +
+                           "')");
+        }
+      }),
+      "read the next chunk in a background thread while a pass computes: on, off, or auto "
+      "(default: on where the rank may use two CPUs or more)");
   static_assert(kBlockRows == 1024, "the message above names the block size");
   return options;
 }

@@ -21,6 +21,22 @@ cp out.txt streamed-out.txt
 check "the same iterations" diff <(grep -o 'objective [0-9.]*' streamed-out.txt) \
   <(grep -o 'objective [0-9.]*' memory-out.txt)
 check "four iterations logged" test "$(grep -c '^iteration ' memory-out.txt)" = 4
+# Ranks on one CPU (their launcher under taskset) read each chunk when the pass reaches it.
+printf '#!/bin/sh\nexec taskset -c 0 "%s" "$@"\n' "$mpiexec" > one-cpu-mpiexec
+chmod +x one-cpu-mpiexec
+mpiexec=./one-cpu-mpiexec mpi 2 "${lbfgs[@]}" --checkpoint-dir one-cpu --model one-cpu.h5 \
+  --stream --stream-chunk-rows 3072
+check "L-BFGS streamed on one CPU succeeds" test "$status" = 0
+check "the log says each chunk is read when reached" \
+  grep -q "streaming on this rank's one CPU (mpirun binds a rank to a core unless told otherwise): each chunk is read when the pass reaches it" out.txt
+check "read in turn: the same iterations" diff <(grep -o 'objective [0-9.]*' out.txt) \
+  <(grep -o 'objective [0-9.]*' memory-out.txt)
+mpi 2 "${lbfgs[@]}" --checkpoint-dir in-turn --model in-turn.h5 --stream --stream-read-ahead off
+check "--stream-read-ahead off writes the in-memory model" h5diff memory.h5 in-turn.h5 /model
+check "--stream-read-ahead off says nothing of CPUs" bash -c '! grep -q "one CPU" out.txt'
+expect_error "a bad --stream-read-ahead" 1 2 \
+  "--stream-read-ahead must be 'auto', 'on' or 'off' (got 'sometimes')" \
+  train --train train.h5 --stream --stream-read-ahead sometimes --checkpoint-dir bad-mode
 mpi 2 "${lbfgs[@]}" --checkpoint-dir budget --model budget.h5 --memory-budget 1
 check "L-BFGS over --memory-budget succeeds" test "$status" = 0
 check "the log says the budget streams it" \

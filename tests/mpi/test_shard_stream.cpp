@@ -1,8 +1,9 @@
 // Run under mpiexec with 1, 2 and 4 ranks: a streamed shard (io/shard_stream.hpp) gives the
 // same bits as the shard in memory on the same rank count (same blocks, same order), for
-// passes, evaluation, prediction and L-BFGS training; streamed SGD is deterministic, resumes
-// exactly, and with one chunk per rank is the in-memory run; a bad row in a late chunk stops
-// every rank with the reader's message.
+// passes, evaluation, prediction and L-BFGS training, whether a thread reads ahead or each chunk
+// is read when reached; streamed SGD is deterministic, resumes exactly, and with one chunk per
+// rank is the in-memory run; a bad row in a late chunk stops every rank with the reader's
+// message.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <sstream>
 
+#include "common/block_parallel.hpp"
 #include "common/collective.hpp"
 #include "common/error.hpp"
 #include "common/logging.hpp"
@@ -40,10 +42,12 @@ constexpr std::int64_t kClasses = 5;
 // 2 blocks: neither the shards nor the file's rows are a multiple of it.
 constexpr std::int64_t kChunkRows = 2 * kBlockRows;
 
-StreamConfig Streamed(std::int64_t chunk_rows = kChunkRows) {
+StreamConfig Streamed(std::int64_t chunk_rows = kChunkRows,
+                      ReadAhead read_ahead = ReadAhead::kOn) {
   StreamConfig streaming;
   streaming.force = true;
   streaming.chunk_rows = chunk_rows;
+  streaming.read_ahead = read_ahead;
   return streaming;
 }
 
@@ -102,12 +106,15 @@ class ShardStreamTest : public ::testing::Test {
     }
     const Objective expected =
         ComputeShardedObjective(world_, loss, model, in_memory, 0.01, precision);
-    const Objective actual =
-        ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
-    EXPECT_TRUE(SameDouble(actual.value, expected.value))
-        << actual.value << " vs " << expected.value;
-    EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights));
-    EXPECT_TRUE(SameBitsVector(actual.grad_bias, expected.grad_bias));
+    for (const bool read_ahead : {true, false}) {
+      streamed.stream->SetReadAhead(read_ahead);
+      const Objective actual =
+          ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
+      EXPECT_TRUE(SameDouble(actual.value, expected.value))
+          << actual.value << " vs " << expected.value << ", read-ahead " << read_ahead;
+      EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights)) << read_ahead;
+      EXPECT_TRUE(SameBitsVector(actual.grad_bias, expected.grad_bias)) << read_ahead;
+    }
     EXPECT_GT(expected.grad_weights.norm(), 0.0);  // a pass that did something
   }
 
@@ -264,7 +271,9 @@ TEST_F(ShardStreamTest, LbfgsTrainingStreamedIsBitwiseTheInMemoryRun) {
   EXPECT_TRUE(SameBitsVector(actual.model.bias, expected.model.bias));
   EXPECT_TRUE(SameDouble(actual.train.loss, expected.train.loss));
 
-  // Stopped after 2 iterations and resumed, still streamed: the same bits again.
+  // Stopped after 2 iterations and resumed, still streamed but each chunk read when reached:
+  // the same bits again.
+  config.streaming = Streamed(kChunkRows, ReadAhead::kOff);
   config.checkpoint.directory = directory_ + "/resumed";
   config.checkpoint.resume = "auto";
   config.max_steps = 2;
@@ -308,6 +317,9 @@ TEST_F(ShardStreamTest, StreamedSgdIsDeterministicAndResumesExactly) {
   config.checkpoint.directory = directory_ + "/b";
   const TrainResult again = Train(world_, config);
   EXPECT_TRUE(SameBits(again.model.weights, reference.model.weights));
+  config.checkpoint.directory = directory_ + "/in-turn";
+  config.streaming.read_ahead = ReadAhead::kOff;  // each chunk read when a batch reaches it
+  EXPECT_TRUE(SameBits(Train(world_, config).model.weights, reference.model.weights));
 
   // Another batch order than in memory (chunk by chunk), so other weights.
   TrainConfig in_memory = config;
@@ -321,6 +333,8 @@ TEST_F(ShardStreamTest, StreamedSgdIsDeterministicAndResumesExactly) {
   const std::int64_t steps = StepsPerEpoch(kRows, config.batch_size);
   for (const std::int64_t stop : {std::int64_t{11}, steps + 7, std::int64_t{0}}) {
     config.max_steps = stop;
+    // The parts alternate: reading in turn, ahead, in turn.
+    config.streaming.read_ahead = stop == 11 || stop == 0 ? ReadAhead::kOff : ReadAhead::kOn;
     const TrainResult part = Train(world_, config);
     EXPECT_EQ(part.stopped_at_max_steps, stop != 0);
     if (stop == 0) {
@@ -361,6 +375,14 @@ TEST_F(ShardStreamTest, MemoryBudgetChoosesStreaming) {
   ASSERT_TRUE(small_budget.is_streamed());
   // Two buffers fit the budget: 1024 rows of 64 floats, labels and weights, twice.
   EXPECT_EQ(small_budget.stream->chunk_rows(), kBlockRows);
+  // By default a thread reads ahead where the rank may run on two CPUs.
+  EXPECT_EQ(small_budget.stream->read_ahead(), CpusOfThisProcess() >= 2);
+  for (const ReadAhead read_ahead : {ReadAhead::kOn, ReadAhead::kOff}) {
+    budget.read_ahead = read_ahead;
+    EXPECT_EQ(ReadShard(world_, config.output_path, layout_, ShardLabels::kRead, 0, budget)
+                  .stream->read_ahead(),
+              read_ahead == ReadAhead::kOn);
+  }
   // A chunk size of one's own must fit the budget too.
   budget.chunk_rows = 4 * kBlockRows;
   const auto read = [&] {
@@ -407,13 +429,16 @@ TEST_F(ShardStreamTest, BadRowInALateChunkStopsEveryRankWithTheReadersMessage) {
       expected = error.what();
     }
     ASSERT_NE(expected.find(StrCat("row ", bad_row)), std::string::npos) << expected;
-    // Opening reads no rows; the first pass meets the bad row.
-    const Shard streamed =
-        ReadShard(world_, data.output_path, layout_, ShardLabels::kRead, 0, Streamed());
-    shardmax::testing::ExpectAgreedError(
-        world_, [&] { ComputeShardedObjective(world_, loss, model, streamed, 0.0); }, expected);
-    shardmax::testing::ExpectAgreedError(
-        world_, [&] { EvaluateSharded(world_, loss, model, streamed, 0.0); }, expected);
+    // Opening reads no rows; the first pass meets the bad row, read ahead or in turn.
+    for (const ReadAhead read_ahead : {ReadAhead::kOn, ReadAhead::kOff}) {
+      const Shard streamed = ReadShard(world_, data.output_path, layout_, ShardLabels::kRead, 0,
+                                       Streamed(kChunkRows, read_ahead));
+      shardmax::testing::ExpectAgreedError(
+          world_, [&] { ComputeShardedObjective(world_, loss, model, streamed, 0.0); },
+          expected);
+      shardmax::testing::ExpectAgreedError(
+          world_, [&] { EvaluateSharded(world_, loss, model, streamed, 0.0); }, expected);
+    }
   }
 }
 
