@@ -8,11 +8,13 @@
 #
 #   bash launch/bench_stream.sh [--sizes "1 16"] [--ranks 2] [--features 256] [--classes 10]
 #                               [--iterations 7] [--budget 256] [--in-memory-max-gb 4] [--keep]
-#                               [--bind-none] [--dtype uint8]
+#                               [--bind-none] [--dtype uint8] [--read-ahead "off on"]
 #
 # --sizes            file sizes in GB (10^9 bytes of features; default "1 4": a short run)
 # --dtype            the features' type, float32 (default) or uint8 (held and streamed as
 #                    stored: a quarter of the bytes per row; a GB then holds 4 times the rows)
+# --read-ahead       --stream-read-ahead of the streamed runs, one run (and row) per mode
+#                    (default "auto": in turn on a rank bound to one core, else read ahead)
 # --keep             keep the files in data/ (a later run reuses them instead of generating)
 # --budget           --memory-budget of the streamed runs, MiB per rank (default 256; it decides
 #                    to stream, the chunks are smaller: README, "Streaming")
@@ -40,6 +42,7 @@ in_memory_max=4
 keep=0
 binding=()
 dtype=float32
+read_ahead=auto
 while (($#)); do
   case "$1" in
     --sizes) sizes="$2"; shift ;;
@@ -52,6 +55,7 @@ while (($#)); do
     --keep) keep=1 ;;
     --bind-none) binding=(--bind-to none) ;;
     --dtype) dtype="$2"; shift ;;
+    --read-ahead) read_ahead="$2"; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench_stream.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -112,11 +116,14 @@ for size in ${sizes}; do
     row "${label}" "in memory" "${memory_rate}" "1.00" "${memory_min}-${memory_max} MiB"
     [[ -n "${reference}" ]] || reference="${memory_rate}"
   fi
-  read -r stream_rate stream_max stream_min < <(run "stream-${size}" --train "${file}" --memory-budget "${budget}")
-  base="${memory_rate:-${reference}}"
-  ratio=$(awk -v a="${stream_rate}" -v b="${base}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-  [[ -n "${memory_rate}" ]] || ratio="${ratio}*"
-  row "${label}" "streamed (${budget} MiB budget)" "${stream_rate}" "${ratio}" "${stream_min}-${stream_max} MiB"
+  for mode in ${read_ahead}; do
+    read -r stream_rate stream_max stream_min < <(run "stream-${size}-${mode}" --train "${file}" \
+      --memory-budget "${budget}" --stream-read-ahead "${mode}")
+    base="${memory_rate:-${reference}}"
+    ratio=$(awk -v a="${stream_rate}" -v b="${base}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    [[ -n "${memory_rate}" ]] || ratio="${ratio}*"
+    row "${label}" "streamed, read-ahead ${mode}" "${stream_rate}" "${ratio}" "${stream_min}-${stream_max} MiB"
+  done
   ((keep)) || rm -f "${file}"
 done
 echo "ratio: streamed rows/s over in-memory rows/s on the same file; * against the smallest file's in-memory run"
