@@ -1,12 +1,14 @@
 // Out-of-core reading of one rank's shard (README, "Streaming"): the rows are read from the
-// HDF5 file in chunks of consecutive rows, with read-ahead a background thread reading chunk
-// i+1 while the caller computes on chunk i (two buffers), without it each chunk when reached. Chunks start at global multiples of the chunk size,
-// a multiple of kBlockRows, so the blocks visited are exactly those of an in-memory shard
+// HDF5 file in chunks of consecutive rows, into two buffers: with read-ahead a background
+// thread reads chunk i+1 while the caller computes on chunk i, without it the caller reads
+// each chunk when it reaches it. Chunks start at global multiples of the chunk size, a
+// multiple of kBlockRows, so the blocks visited are exactly those of an in-memory shard
 // (Shard::ForEachBlock) and a pass sums them in the same order: the same bits.
 // The reading thread opens the file itself (default sec2 driver, read-only, independent
-// reads) and never calls MPI; HDF5 is not thread-safe here, so while it runs any other HDF5 call takes
-// h5::LockLibrary(). uint8 features stay uint8 in the buffers, a quarter of float32's memory,
-// and reach the kernel as they are (RowBlock::bytes), as an in-memory shard's do.
+// reads) and never calls MPI; HDF5 is not thread-safe here, so while a reader thread runs any
+// other HDF5 call takes h5::LockLibrary(). uint8 features stay uint8 in the buffers, a quarter
+// of float32's memory, and reach the kernel as they are (RowBlock::bytes), as an in-memory
+// shard's do.
 #pragma once
 
 #include <array>
@@ -66,9 +68,9 @@ class ShardStream {
   const Vector& class_weights() const { return class_weights_; }
 
   // Local, no MPI: visits the blocks of the rank's rows in order, reading ahead in the
-  // background if read_ahead(). A read failure or a row ReadShard would refuse throws UserError (naming the
-  // file, dataset and row) once the reader has stopped; collective callers agree on it
-  // (RunAndAgree), as VisitBlocksAgreed does.
+  // background if read_ahead(). A read failure or a row ReadShard would refuse throws
+  // UserError (naming the file, dataset and row) once the reader has stopped; collective
+  // callers agree on it (RunAndAgree), as VisitBlocksAgreed does.
   void ForEachBlock(const std::function<void(const RowBlock&)>& visit) const;
 
  private:
