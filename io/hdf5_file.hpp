@@ -107,6 +107,9 @@ void ReadRows(const Handle& dataset, std::int64_t first_row, std::int64_t rows, 
 class ConversionBuffer {
  public:
   ConversionBuffer();
+  // Not copied: the property list points into buffer_.
+  ConversionBuffer(const ConversionBuffer&) = delete;
+  ConversionBuffer& operator=(const ConversionBuffer&) = delete;
   hid_t transfer() const { return transfer_.get(); }
 
  private:

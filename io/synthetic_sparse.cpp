@@ -38,7 +38,7 @@ void WriteLibsvmRow(const SparseSyntheticRow& row, bool multi_label, std::ostrea
 }
 
 void WriteSparseSplit(const SyntheticConfig& config, int split, const std::string& path,
-                std::int64_t rows, const std::string& libsvm_path = "") {
+                      std::int64_t rows, const std::string& libsvm_path = "") {
   std::ofstream libsvm;
   if (!libsvm_path.empty()) {
     libsvm.open(libsvm_path, std::ios::binary | std::ios::trunc);
