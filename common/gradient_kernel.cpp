@@ -13,9 +13,14 @@ template <typename Scalar>
 using PacketOf = typename ei::packet_traits<Scalar>::type;
 template <typename Scalar>
 constexpr Eigen::Index kWidthOf = ei::packet_traits<Scalar>::size;
-// Classes per register tile: 2 rows x 12 logits, or 12 classes x 2 packets of dW, plus the
-// operands, fit the 32 vector registers of AVX-512; half as many classes fit 16 (AVX2).
+// Classes per register tile of dW: 12 classes x 2 packets of columns, plus the operands, fit
+// the 32 vector registers of AVX-512; half as many classes fit 16 (SSE, AVX2).
 constexpr int kMaxTile = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 12 : 6;
+// Logits: kLogitRows rows x up to kMaxLogitTile classes per register tile (4 x 6 sums with
+// AVX-512, 2 x 6 with 16 registers). Few classes per tile keep a tile's rows of W and the
+// rows of x in L1 together (32 KiB on Zen 4, where 10 classes of W at D = 784 alone fill it).
+constexpr int kLogitRows = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 4 : 2;
+constexpr int kMaxLogitTile = 6;
 // Many classes: rows per dW partial sum before it goes into the double sums, so that adding
 // K x D doubles costs little beside the products.
 constexpr Eigen::Index kGemmSubBlockRows = 512;
@@ -41,39 +46,78 @@ struct Scratch {
   }
 };
 
-// z0 = W_tile x0 and z1 = W_tile x1 for KT classes (rows of w, stride d); next0 and next1 are
-// the rows to prefetch, which come from memory after these.
-template <int KT, typename Scalar>
-void LogitTile(const Scalar* x0, const Scalar* x1, const Scalar* next0, const Scalar* next1,
-               const Scalar* w, Eigen::Index d, Scalar* z0, Scalar* z1) {
+// Makes the compiler hold `packet` in a register, where it would fold the load into each use.
+template <typename Packet>
+inline void KeepInRegister(Packet& packet) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+v"(packet));
+#else
+  (void)packet;
+#endif
+}
+
+// What the first class tile of a group of rows prefetches while it computes: the rows of the
+// next group (next[r]), and a share of the next sub-block's stored rows when those are
+// converted before use (`lines` >= 1 cache lines from `ahead`, one per packet of columns as
+// far as they go). Without the latter, every line the conversion read waited on memory: the hardware
+// prefetchers stop at each page and fall silent while the products run (a fifth of a pass
+// over uint8 rows); all at once, the prefetches themselves stalled.
+template <typename Scalar>
+struct RowPrefetch {
+  const Scalar* const* next;
+  const char* ahead;
+  Eigen::Index lines;
+};
+
+// z_r = W_tile x_r for kLogitRows rows x_r and KT classes (rows of w, stride d; z_r at
+// z + r * z_stride), with kPrefetch prefetching as `prefetch` says. Each W packet is loaded
+// once for all the rows: folded into every multiply-add, it would cost a load each and the
+// loads, not the multiply-adds, would set the pace.
+// Not inlined: inside its caller, the compiler kept the sums on the stack.
+template <int KT, bool kPrefetch, typename Scalar>
+__attribute__((noinline)) void LogitTile(const Scalar* const* x,
+                                         const RowPrefetch<Scalar>& prefetch, const Scalar* w,
+                                         Eigen::Index d, Scalar* z, Eigen::Index z_stride) {
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
-  Packet sum0[KT];
-  Packet sum1[KT];
-#pragma GCC unroll 12
-  for (int k = 0; k < KT; ++k) sum0[k] = sum1[k] = ei::pset1<Packet>(Scalar(0));
+  constexpr int kRows = kLogitRows;
+  constexpr Eigen::Index kLine = 64;
+  Packet sum[kRows][KT];
+#pragma GCC unroll 24
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 6
+    for (int k = 0; k < KT; ++k) sum[r][k] = ei::pset1<Packet>(Scalar(0));
+  }
+  // Branch-free (a branch here cost the sums their registers): once the lines are done, the
+  // last one again, already in cache.
+  const char* ahead = prefetch.ahead;
+  const char* const ahead_last = ahead + (prefetch.lines - 1) * kLine;
   Eigen::Index c = 0;
   for (; c + kWidth <= d; c += kWidth) {
-    __builtin_prefetch(next0 + c);
-    __builtin_prefetch(next1 + c);
-    const Packet a = ei::ploadu<Packet>(x0 + c);
-    const Packet b = ei::ploadu<Packet>(x1 + c);
-#pragma GCC unroll 12
+    if constexpr (kPrefetch) {
+      __builtin_prefetch(ahead);
+      ahead = std::min(ahead + kLine, ahead_last);
+    }
+    Packet a[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      if constexpr (kPrefetch) __builtin_prefetch(prefetch.next[r] + c);
+      a[r] = ei::ploadu<Packet>(x[r] + c);
+    }
+#pragma GCC unroll 6
     for (int k = 0; k < KT; ++k) {
-      const Packet weight = ei::ploadu<Packet>(w + k * d + c);
-      sum0[k] = ei::pmadd(a, weight, sum0[k]);
-      sum1[k] = ei::pmadd(b, weight, sum1[k]);
+      Packet weight = ei::ploadu<Packet>(w + k * d + c);
+      KeepInRegister(weight);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) sum[r][k] = ei::pmadd(a[r], weight, sum[r][k]);
     }
   }
-  for (int k = 0; k < KT; ++k) {
-    Scalar s0 = ei::predux(sum0[k]);
-    Scalar s1 = ei::predux(sum1[k]);
-    for (Eigen::Index t = c; t < d; ++t) {
-      s0 += x0[t] * w[k * d + t];
-      s1 += x1[t] * w[k * d + t];
+  for (int r = 0; r < kRows; ++r) {
+    for (int k = 0; k < KT; ++k) {
+      Scalar total = ei::predux(sum[r][k]);
+      for (Eigen::Index t = c; t < d; ++t) total += x[r][t] * w[k * d + t];
+      z[r * z_stride + k] = total;
     }
-    z0[k] = s0;
-    z1[k] = s1;
   }
 }
 
@@ -187,14 +231,44 @@ void ForEachClassTile(Eigen::Index classes, Args&&... args) {
   }
 }
 
-template <int KT>
-struct LogitsOfTwoRows {
-  template <typename Scalar>
-  static void Run(Eigen::Index k, const Scalar* x0, const Scalar* x1, const Scalar* next0,
-                  const Scalar* next1, const RowMajorOf<Scalar>& w, Scalar* z0, Scalar* z1) {
-    LogitTile<KT>(x0, x1, next0, next1, w.data() + k * w.cols(), w.cols(), z0 + k, z1 + k);
+// LogitTile for a tile of `size` classes (1 to kMaxLogitTile).
+template <bool kPrefetch, typename Scalar>
+void LogitTileOfSize(int size, const Scalar* const* x, const RowPrefetch<Scalar>& prefetch,
+                     const Scalar* w, Eigen::Index d, Scalar* z, Eigen::Index z_stride) {
+  switch (size) {
+    case 1:
+      return LogitTile<1, kPrefetch>(x, prefetch, w, d, z, z_stride);
+    case 2:
+      return LogitTile<2, kPrefetch>(x, prefetch, w, d, z, z_stride);
+    case 3:
+      return LogitTile<3, kPrefetch>(x, prefetch, w, d, z, z_stride);
+    case 4:
+      return LogitTile<4, kPrefetch>(x, prefetch, w, d, z, z_stride);
+    case 5:
+      return LogitTile<5, kPrefetch>(x, prefetch, w, d, z, z_stride);
+    default:
+      return LogitTile<kMaxLogitTile, kPrefetch>(x, prefetch, w, d, z, z_stride);
   }
-};
+}
+
+// The logits of kLogitRows rows x (z: kLogitRows x K), over the classes in tiles of at most
+// kMaxLogitTile, as even as can be; the first tile prefetches.
+template <typename Scalar>
+void LogitsOfRows(const Scalar* const* x, const RowPrefetch<Scalar>& prefetch,
+                  const RowMajorOf<Scalar>& w, Scalar* z) {
+  const int classes = static_cast<int>(w.rows());
+  const int tiles = (classes + kMaxLogitTile - 1) / kMaxLogitTile;
+  for (int tile = 0, k = 0; tile < tiles; ++tile) {
+    const int size = classes / tiles + (tile < classes % tiles ? 1 : 0);
+    const Scalar* w_tile = w.data() + k * w.cols();
+    if (tile == 0) {
+      LogitTileOfSize<true>(size, x, prefetch, w_tile, w.cols(), z + k, classes);
+    } else {
+      LogitTileOfSize<false>(size, x, prefetch, w_tile, w.cols(), z + k, classes);
+    }
+    k += size;
+  }
+}
 
 template <int KT>
 struct WeightGradientOfRows {
@@ -275,26 +349,44 @@ void ScoreSubBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& 
   scratch->gradient = scratch->scores.template cast<Scalar>();
 }
 
+// Stored bytes to prefetch while a sub-block is computed (RowPrefetch).
+struct PrefetchSpan {
+  const char* begin = nullptr;
+  std::size_t bytes = 0;
+};
+
 // x[i] is where row i of the sub-block starts: consecutive rows, or rows picked where they lie.
 template <typename Scalar>
 void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* const* x,
-                   const RowBlock& rows, double round, Scratch<Scalar>* scratch,
-                   GradientSums* sums) {
+                   const RowBlock& rows, double round, PrefetchSpan ahead,
+                   Scratch<Scalar>* scratch, GradientSums* sums) {
   const Eigen::Index n = rows.rows();
   const Eigen::Index d = model.features();
   const Eigen::Index classes = model.classes();
-  Eigen::Matrix<Scalar, 2, Eigen::Dynamic, Eigen::RowMajor> pair(2, classes);
+  Eigen::Matrix<Scalar, kLogitRows, Eigen::Dynamic, Eigen::RowMajor> logits(kLogitRows, classes);
   scratch->scores.resize(n, classes);
-  for (Eigen::Index i = 0; i < n; i += 2) {
-    // An odd last row is paired with itself; its twin is dropped.
-    const Scalar* x0 = x[i];
-    const Scalar* x1 = i + 1 < n ? x[i + 1] : x0;
-    const Scalar* next0 = i + 2 < n ? x[i + 2] : x0;  // the next pair, while it exists
-    const Scalar* next1 = i + 3 < n ? x[i + 3] : x0;
-    ForEachClassTile<LogitsOfTwoRows>(classes, x0, x1, next0, next1, scratch->weights,
-                                      pair.data(), pair.data() + classes);
-    scratch->scores.row(i) = pair.row(0).template cast<double>();
-    if (i + 1 < n) scratch->scores.row(i + 1) = pair.row(1).template cast<double>();
+  // The span spread over the groups of rows, a share each.
+  const std::size_t groups = static_cast<std::size_t>((n + kLogitRows - 1) / kLogitRows);
+  const std::size_t share = (ahead.bytes + groups - 1) / groups;
+  for (Eigen::Index i = 0; i < n; i += kLogitRows) {
+    const std::size_t from = static_cast<std::size_t>(i / kLogitRows) * share;
+    const std::size_t bytes = std::min(share, ahead.bytes - std::min(from, ahead.bytes));
+    // A last group short of rows repeats its last row; the repeats' logits are dropped.
+    const Scalar* group[kLogitRows];
+    const Scalar* next[kLogitRows];
+    for (Eigen::Index r = 0; r < kLogitRows; ++r) {
+      group[r] = x[std::min(i + r, n - 1)];
+      next[r] = i + kLogitRows + r < n ? x[i + kLogitRows + r] : group[r];
+    }
+    // With nothing ahead, one line of this group's first row stands in (RowPrefetch).
+    const RowPrefetch<Scalar> prefetch =
+        bytes > 0 ? RowPrefetch<Scalar>{next, ahead.begin + from,
+                                        static_cast<Eigen::Index>((bytes + 63) / 64)}
+                  : RowPrefetch<Scalar>{next, reinterpret_cast<const char*>(group[0]), 1};
+    LogitsOfRows(group, prefetch, scratch->weights, logits.data());
+    for (Eigen::Index r = 0; r < kLogitRows && i + r < n; ++r) {
+      scratch->scores.row(i + r) = logits.row(r).template cast<double>();
+    }
   }
   ScoreSubBlock(loss, model, rows, scratch, sums);
   // GradientSums keeps dW as one contiguous row-major K x D block.
@@ -328,6 +420,16 @@ RowMajorOf<Stored>& Gathered() {
   return rows;
 }
 
+// The stored bytes of rows [begin, begin + count) of `rows`, clipped to its end; none when the
+// rows are picked (scattered: nothing to stream).
+template <typename Stored>
+PrefetchSpan NextStoredRows(DenseRows<Stored> rows, Eigen::Index begin, Eigen::Index count) {
+  if (rows.picked != nullptr || begin >= rows.rows) return {};
+  count = std::min(count, rows.rows - begin);
+  return {reinterpret_cast<const char*>(rows.Row(begin)),
+          static_cast<std::size_t>(count * rows.cols) * sizeof(Stored)};
+}
+
 template <typename Scalar, typename Stored>
 void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
                   const RowBlock& scoring, double round, GradientSums* sums) {
@@ -354,7 +456,12 @@ void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored>
           scratch.row_starts[static_cast<std::size_t>(i)] = x + i * rows.cols;
         }
       }
-      FusedSubBlock(loss, model, scratch.row_starts.data(), part, round, &scratch, sums);
+      // Rows read in place are prefetched a group ahead (RowPrefetch::next); converted rows
+      // are also prefetched a sub-block ahead, for their conversion.
+      const PrefetchSpan ahead = std::is_same_v<Scalar, Stored>
+                                     ? PrefetchSpan{}
+                                     : NextStoredRows(rows, begin + count, step);
+      FusedSubBlock(loss, model, scratch.row_starts.data(), part, round, ahead, &scratch, sums);
     } else {
       const Scalar* x = SubBlockAs<Scalar>(rows, begin, count, /*aligned=*/true,
                                            &Gathered<Stored>(), &scratch.features);

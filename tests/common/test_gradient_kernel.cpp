@@ -106,11 +106,13 @@ struct Shape {
   Eigen::Index classes;
 };
 
-// Rows not a multiple of the 64-row sub-block (and odd: the last row has no twin), columns not
-// a multiple of the vector width, classes filling a whole 12-class tile and a partial one, and
-// the many-class GEMM path over more than one 512-row sub-block.
-const Shape kShapes[] = {
-    {203, 37, 2}, {130, 33, 10}, {65, 50, 13}, {7, 3, 1 + kFusedMaxClasses}, {600, 70, 1000}};
+// Rows not a multiple of the 64-row sub-block, nor of the 4 (or 2) rows of a logit tile;
+// columns not a multiple of the vector width, and a whole number of AVX-512 packets (16); logit
+// tiles of 2, 3, 4 + 3, 5 + 5, 6 + 6 and 5 + 4 + 4 classes; dW tiles of a whole 12 classes and a
+// partial one; and the many-class GEMM path over more than one 512-row sub-block.
+const Shape kShapes[] = {{203, 37, 2},  {97, 20, 3},   {66, 17, 7},
+                         {130, 33, 10}, {33, 16, 12},  {65, 50, 13},
+                         {7, 3, 1 + kFusedMaxClasses}, {600, 70, 1000}};
 
 // float32 products: within 1e-6 (relative) of the reference; float64: within 1e-12.
 TEST(GradientKernel, MatchesTheReferenceForEveryStorageLossAndWeighting) {
