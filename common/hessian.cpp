@@ -16,6 +16,15 @@ Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
   return values_.row(row - first_row_);
 }
 
+Eigen::Ref<const Matrix> RowCurvatures::Rows(std::int64_t first, Eigen::Index count) const {
+  if (first < first_row_ || first - first_row_ + count > values_.rows()) {
+    throw std::logic_error("curvature of rows " + std::to_string(first) + " to " +
+                           std::to_string(first + count - 1) +
+                           " asked of a pass that does not hold them");
+  }
+  return values_.middleRows(first - first_row_, count);
+}
+
 double CurvatureRecordingLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
                                                   const RowBlock& block, Eigen::Index row) const {
   Eigen::Ref<Eigen::RowVectorXd> curvature = curvatures_->Row(block.first_row + row);
@@ -27,6 +36,15 @@ double CurvatureRecordingLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd>
 double CurvatureProductLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u,
                                                 const RowBlock& block, Eigen::Index row) const {
   loss_.CurvatureTimes(curvatures_->Row(block.first_row + row), u);
+  return 0.0;
+}
+
+double CurvatureProductLoss::SumAndLogitGradient(Matrix* u, const RowBlock& block) const {
+  if (u->rows() == 0) return 0.0;
+  loss_.CurvatureTimesRows(curvatures_->Rows(block.first_row, u->rows()), u);
+  if (!block.weights.empty()) {
+    for (Eigen::Index i = 0; i < u->rows(); ++i) u->row(i) *= block.weight(i);
+  }
   return 0.0;
 }
 

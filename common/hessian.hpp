@@ -21,6 +21,8 @@ class RowCurvatures {
   RowCurvatures(std::int64_t first_row, std::int64_t rows, Eigen::Index classes);
   // The curvature of global row `row`; throws std::logic_error outside the range.
   Eigen::Ref<Eigen::RowVectorXd> Row(std::int64_t row);
+  // The curvatures of rows [first, first + count), the same way.
+  Eigen::Ref<const Matrix> Rows(std::int64_t first, Eigen::Index count) const;
 
  private:
   std::int64_t first_row_;
@@ -55,6 +57,8 @@ class CurvatureProductLoss final : public CurvatureLoss {
   using CurvatureLoss::CurvatureLoss;
   double RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u, const RowBlock& block,
                             Eigen::Index row) const override;
+  // The block at once (Loss::CurvatureTimesRows), the same bits as row by row.
+  double SumAndLogitGradient(Matrix* u, const RowBlock& block) const override;
 };
 
 }  // namespace shardmax

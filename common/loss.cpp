@@ -14,6 +14,14 @@ Label LabelOf(const RowBlock& block, Eigen::Index row) {
   return block.labels[static_cast<std::size_t>(row)];
 }
 
+// Softmax's H u = p * (u - p.u) for one row, p.u summed in class order, so a row's bits depend
+// on its values alone, row by row or block at once.
+void SoftmaxCurvatureTimes(const double* p, double* u, Eigen::Index classes) {
+  double mean = 0.0;
+  for (Eigen::Index k = 0; k < classes; ++k) mean += p[k] * u[k];
+  for (Eigen::Index k = 0; k < classes; ++k) u[k] = p[k] * (u[k] - mean);
+}
+
 }  // namespace
 
 void Loss::ToProbabilities(Eigen::Ref<Eigen::RowVectorXd> /*logits*/) const {
@@ -27,6 +35,10 @@ void Loss::CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> /*logits*/) const {
 void Loss::CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> /*curvature*/,
                           Eigen::Ref<Eigen::RowVectorXd> /*u*/) const {
   throw std::logic_error("loss '" + std::string(name()) + "' has no Hessian");
+}
+
+void Loss::CurvatureTimesRows(Eigen::Ref<const Matrix> curvature, Matrix* u) const {
+  for (Eigen::Index i = 0; i < u->rows(); ++i) CurvatureTimes(curvature.row(i), u->row(i));
 }
 
 void Loss::AddWeightedRow(const RowBlock& block, Eigen::Index i, double row_loss,
@@ -99,8 +111,14 @@ void SoftmaxCrossEntropy::CurvatureOf(Eigen::Ref<Eigen::RowVectorXd> logits) con
 
 void SoftmaxCrossEntropy::CurvatureTimes(Eigen::Ref<const Eigen::RowVectorXd> curvature,
                                          Eigen::Ref<Eigen::RowVectorXd> u) const {
-  const double mean = curvature.dot(u);  // p.u
-  u = curvature.cwiseProduct((u.array() - mean).matrix());
+  SoftmaxCurvatureTimes(curvature.data(), u.data(), u.size());
+}
+
+void SoftmaxCrossEntropy::CurvatureTimesRows(Eigen::Ref<const Matrix> curvature,
+                                             Matrix* u) const {
+  for (Eigen::Index i = 0; i < u->rows(); ++i) {
+    SoftmaxCurvatureTimes(curvature.row(i).data(), u->row(i).data(), u->cols());
+  }
 }
 
 double SquaredError::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,

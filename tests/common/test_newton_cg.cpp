@@ -6,7 +6,9 @@
 #include <cstring>
 #include <Eigen/LU>
 #include <memory>
+#include <vector>
 
+#include "common/hessian.hpp"
 #include "common/loss.hpp"
 #include "common/newton_cg.hpp"
 #include "tests/test_support.hpp"
@@ -192,6 +194,51 @@ TEST(LossCurvature, MatchesFiniteDifferencesOfTheLogitGradient) {
   EXPECT_FALSE(MakeLoss("hinge")->has_curvature());
   Eigen::RowVectorXd logits = z;
   EXPECT_THROW(MakeLoss("hinge")->CurvatureOf(logits), std::logic_error);
+}
+
+// A block's products at once (what a Newton-CG pass takes) give the bits of row by row, with
+// and without row weights; and the curvature is looked up by the rows' global index.
+TEST(LossCurvature, BlockProductsMatchRowByRowBitwise) {
+  const Eigen::Index rows = 7;
+  const Eigen::Index classes = 5;
+  const Matrix logits = Matrix::Random(rows, classes) * 4.0;
+  const Matrix directions = Matrix::Random(rows, classes);
+  const std::int64_t first_row = 40;  // the block's rows are 40..46 of the data
+  const std::vector<double> weights = {0.5, 2.0, 1.0, 3.0, 0.25, 1.5, 0.75};
+  for (const char* name : {"softmax", "sigmoid", "squared"}) {
+    SCOPED_TRACE(name);
+    const std::unique_ptr<Loss> loss = MakeLoss(name);
+    RowCurvatures curvatures(first_row - 2, rows + 4, classes);
+    for (Eigen::Index i = 0; i < rows; ++i) {
+      Eigen::Ref<Eigen::RowVectorXd> curvature = curvatures.Row(first_row + i);
+      curvature = logits.row(i);
+      loss->CurvatureOf(curvature);
+    }
+    Matrix block_at_once = directions;
+    loss->CurvatureTimesRows(curvatures.Rows(first_row, rows), &block_at_once);
+    for (Eigen::Index i = 0; i < rows; ++i) {
+      Eigen::RowVectorXd one_row = directions.row(i);
+      loss->CurvatureTimes(curvatures.Row(first_row + i), one_row);
+      for (Eigen::Index k = 0; k < classes; ++k) {
+        EXPECT_EQ(block_at_once(i, k), one_row(k)) << "row " << i << ", class " << k;
+      }
+    }
+
+    const CurvatureProductLoss product(*loss, &curvatures);
+    const std::vector<Label> labels(rows, 0);
+    for (const bool weighted : {false, true}) {
+      RowBlock block = shardmax::testing::LabelsOnly(labels);
+      block.first_row = first_row;
+      if (weighted) block.weights = weights;
+      Matrix at_once = directions;
+      Matrix by_rows = directions;
+      EXPECT_EQ(product.SumAndLogitGradient(&at_once, block), 0.0);
+      EXPECT_EQ(product.Loss::SumAndLogitGradient(&by_rows, block), 0.0);  // row by row
+      EXPECT_TRUE(at_once == by_rows) << (weighted ? "weighted" : "unweighted");
+    }
+  }
+  RowCurvatures curvatures(0, 3, classes);
+  EXPECT_THROW(curvatures.Rows(1, 3), std::logic_error);
 }
 
 }  // namespace
