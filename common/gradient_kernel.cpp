@@ -59,9 +59,9 @@ inline void KeepInRegister(Packet& packet) {
 // What the first class tile of a group of rows prefetches while it computes: the rows of the
 // next group (next[r]), and a share of the next sub-block's stored rows when those are
 // converted before use (`lines` >= 1 cache lines from `ahead`, one per packet of columns as
-// far as they go). Without the latter, every line the conversion read waited on memory: the hardware
-// prefetchers stop at each page and fall silent while the products run (a fifth of a pass
-// over uint8 rows); all at once, the prefetches themselves stalled.
+// far as they go). Without the latter, every line the conversion read waited on memory: the
+// hardware prefetchers stop at each page and fall silent while the products run (a fifth of
+// a pass over uint8 rows); all at once, the prefetches themselves stalled.
 template <typename Scalar>
 struct RowPrefetch {
   const Scalar* const* next;
