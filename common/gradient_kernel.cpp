@@ -21,6 +21,7 @@ constexpr int kMaxTile = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 12 : 6;
 // rows of x in L1 together (32 KiB on Zen 4, where 10 classes of W at D = 784 alone fill it).
 constexpr int kLogitRows = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 4 : 2;
 constexpr int kMaxLogitTile = 6;
+constexpr Eigen::Index kCacheLine = 64;  // bytes, what one prefetch brings in
 // Many classes: rows per dW partial sum before it goes into the double sums, so that adding
 // K x D doubles costs little beside the products.
 constexpr Eigen::Index kGemmSubBlockRows = 512;
@@ -81,9 +82,8 @@ __attribute__((noinline)) void LogitTile(const Scalar* const* x,
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
   constexpr int kRows = kLogitRows;
-  constexpr Eigen::Index kLine = 64;
   Packet sum[kRows][KT];
-#pragma GCC unroll 24
+#pragma GCC unroll 4
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 6
     for (int k = 0; k < KT; ++k) sum[r][k] = ei::pset1<Packet>(Scalar(0));
@@ -91,12 +91,12 @@ __attribute__((noinline)) void LogitTile(const Scalar* const* x,
   // Branch-free (a branch here cost the sums their registers): once the lines are done, the
   // last one again, already in cache.
   const char* ahead = prefetch.ahead;
-  const char* const ahead_last = ahead + (prefetch.lines - 1) * kLine;
+  const char* const ahead_last = ahead + (prefetch.lines - 1) * kCacheLine;
   Eigen::Index c = 0;
   for (; c + kWidth <= d; c += kWidth) {
     if constexpr (kPrefetch) {
       __builtin_prefetch(ahead);
-      ahead = std::min(ahead + kLine, ahead_last);
+      ahead = std::min(ahead + kCacheLine, ahead_last);
     }
     Packet a[kRows];
 #pragma GCC unroll 4
@@ -379,9 +379,9 @@ void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* co
       next[r] = i + kLogitRows + r < n ? x[i + kLogitRows + r] : group[r];
     }
     // With nothing ahead, one line of this group's first row stands in (RowPrefetch).
+    const auto lines = static_cast<Eigen::Index>(bytes + kCacheLine - 1) / kCacheLine;
     const RowPrefetch<Scalar> prefetch =
-        bytes > 0 ? RowPrefetch<Scalar>{next, ahead.begin + from,
-                                        static_cast<Eigen::Index>((bytes + 63) / 64)}
+        bytes > 0 ? RowPrefetch<Scalar>{next, ahead.begin + from, lines}
                   : RowPrefetch<Scalar>{next, reinterpret_cast<const char*>(group[0]), 1};
     LogitsOfRows(group, prefetch, scratch->weights, logits.data());
     for (Eigen::Index r = 0; r < kLogitRows && i + r < n; ++r) {

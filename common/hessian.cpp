@@ -42,10 +42,9 @@ double CurvatureProductLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> u
 double CurvatureProductLoss::SumAndLogitGradient(Matrix* u, const RowBlock& block) const {
   if (u->rows() == 0) return 0.0;
   loss_.CurvatureTimesRows(curvatures_->Rows(block.first_row, u->rows()), u);
-  if (!block.weights.empty()) {
-    for (Eigen::Index i = 0; i < u->rows(); ++i) u->row(i) *= block.weight(i);
-  }
-  return 0.0;
+  double loss_sum = 0.0;  // stays 0: a product has no loss
+  for (Eigen::Index i = 0; i < u->rows(); ++i) AddWeightedRow(block, i, 0.0, u->row(i), &loss_sum);
+  return loss_sum;
 }
 
 }  // namespace shardmax
