@@ -13,6 +13,10 @@ namespace shardmax {
 enum class Solver { kSgd, kAdamW, kLbfgs, kNewton };
 enum class LearningRateSchedule { kConstant, kStep, kCosine };
 
+// Newton-CG's preconditioner (--newton-preconditioner; common/kronecker_preconditioner.hpp):
+// kAuto uses it where it is cheap (trainer/newton_problem.hpp).
+enum class NewtonPreconditioner { kAuto, kKronecker, kNone };
+
 struct OptimizerConfig {
   Solver solver = Solver::kSgd;
   double learning_rate = 0.1;  // the base rate; the schedule scales it per step
@@ -31,6 +35,7 @@ struct OptimizerConfig {
   // Full batch: L-BFGS and Newton-CG
   int history = 10;                  // L-BFGS
   std::int64_t max_cg_iterations = 250;  // Newton-CG, per step
+  NewtonPreconditioner newton_preconditioner = NewtonPreconditioner::kAuto;
   double gradient_tolerance = 1e-6;   // stop when max_i |dJ/dtheta_i| <= this
   double objective_tolerance = 1e-12;  // stop when the relative decrease of J is <= this
   std::int64_t max_iterations = 1000;

@@ -6,15 +6,21 @@
 namespace shardmax {
 
 RowCurvatures::RowCurvatures(std::int64_t first_row, std::int64_t rows, Eigen::Index classes)
-    : first_row_(first_row), values_(rows, classes) {}
+    : first_row_(first_row), values_(rows, classes), weights_(Vector::Ones(rows)) {}
 
-Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
+Eigen::Index RowCurvatures::Index(std::int64_t row) const {
   if (row < first_row_ || row - first_row_ >= values_.rows()) {
     throw std::logic_error("curvature of row " + std::to_string(row) +
                            " asked of a pass that does not hold it");
   }
-  return values_.row(row - first_row_);
+  return row - first_row_;
 }
+
+Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
+  return values_.row(Index(row));
+}
+
+double& RowCurvatures::Weight(std::int64_t row) { return weights_(Index(row)); }
 
 Eigen::Ref<const Matrix> RowCurvatures::Rows(std::int64_t first, Eigen::Index count) const {
   if (first < first_row_ || first - first_row_ + count > values_.rows()) {
@@ -25,11 +31,21 @@ Eigen::Ref<const Matrix> RowCurvatures::Rows(std::int64_t first, Eigen::Index co
   return values_.middleRows(first - first_row_, count);
 }
 
+std::vector<double> RowCurvatures::CurvatureSums(const Loss& loss) const {
+  const Eigen::Index classes = values_.cols();
+  Matrix sum = Matrix::Zero(classes, classes);
+  loss.AddCurvatureSum(values_, weights_, &sum);
+  std::vector<double> sums(sum.data(), sum.data() + sum.size());
+  sums.push_back(weights_.sum());
+  return sums;
+}
+
 double CurvatureRecordingLoss::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,
                                                   const RowBlock& block, Eigen::Index row) const {
   Eigen::Ref<Eigen::RowVectorXd> curvature = curvatures_->Row(block.first_row + row);
   curvature = logits;
   loss_.CurvatureOf(curvature);
+  curvatures_->Weight(block.first_row + row) = block.weight(row);
   return loss_.RowLossAndGradient(logits, block, row);
 }
 

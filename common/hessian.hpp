@@ -9,24 +9,33 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/loss.hpp"
 
 namespace shardmax {
 
 // The curvature of the rows [first_row, first_row + rows) of the data file (global indices):
-// one row of K values each, as Loss::CurvatureOf leaves them.
+// one row of K values each, as Loss::CurvatureOf leaves them, and each row's weight w_i.
 class RowCurvatures {
  public:
   RowCurvatures(std::int64_t first_row, std::int64_t rows, Eigen::Index classes);
   // The curvature of global row `row`; throws std::logic_error outside the range.
   Eigen::Ref<Eigen::RowVectorXd> Row(std::int64_t row);
+  // The weight of global row `row`, the same way.
+  double& Weight(std::int64_t row);
   // The curvatures of rows [first, first + count), the same way.
   Eigen::Ref<const Matrix> Rows(std::int64_t first, Eigen::Index count) const;
+  // [sum_i w_i H_i (K x K, row-major) | sum_i w_i] over the rows held, for the preconditioner
+  // (common/kronecker_preconditioner.hpp), to be summed over ranks.
+  std::vector<double> CurvatureSums(const Loss& loss) const;
 
  private:
+  Eigen::Index Index(std::int64_t row) const;
+
   std::int64_t first_row_;
   Matrix values_;  // rows x K, row-major so a row is contiguous
+  Vector weights_;
 };
 
 // A loss that stands in for `loss` (its name and kind) in a pass, and reaches the rows'
@@ -43,7 +52,7 @@ class CurvatureLoss : public Loss {
   RowCurvatures* curvatures_;
 };
 
-// `loss` as it is, keeping each row's curvature in `curvatures` as a side effect.
+// `loss` as it is, keeping each row's curvature and weight in `curvatures` as a side effect.
 class CurvatureRecordingLoss final : public CurvatureLoss {
  public:
   using CurvatureLoss::CurvatureLoss;

@@ -41,6 +41,20 @@ void Loss::CurvatureTimesRows(Eigen::Ref<const Matrix> curvature, Matrix* u) con
   for (Eigen::Index i = 0; i < u->rows(); ++i) CurvatureTimes(curvature.row(i), u->row(i));
 }
 
+void Loss::AddCurvatureSum(Eigen::Ref<const Matrix> curvature, Eigen::Ref<const Vector> weights,
+                           Matrix* sum) const {
+  const Eigen::Index classes = curvature.cols();
+  Eigen::RowVectorXd column(classes);
+  for (Eigen::Index i = 0; i < curvature.rows(); ++i) {
+    for (Eigen::Index k = 0; k < classes; ++k) {
+      column.setZero();
+      column(k) = 1.0;
+      CurvatureTimes(curvature.row(i), column);  // H_i e_k
+      sum->col(k) += weights(i) * column.transpose();
+    }
+  }
+}
+
 void Loss::AddWeightedRow(const RowBlock& block, Eigen::Index i, double row_loss,
                           Eigen::Ref<Eigen::RowVectorXd> gradient, double* loss_sum) {
   if (block.weights.empty()) {
@@ -119,6 +133,13 @@ void SoftmaxCrossEntropy::CurvatureTimesRows(Eigen::Ref<const Matrix> curvature,
   for (Eigen::Index i = 0; i < u->rows(); ++i) {
     SoftmaxCurvatureTimes(curvature.row(i).data(), u->row(i).data(), u->cols());
   }
+}
+
+void SoftmaxCrossEntropy::AddCurvatureSum(Eigen::Ref<const Matrix> curvature,
+                                          Eigen::Ref<const Vector> weights, Matrix* sum) const {
+  const Matrix weighted = curvature.array().colwise() * weights.array();  // diag(w) P
+  sum->diagonal() += weighted.colwise().sum().transpose();
+  sum->noalias() -= weighted.transpose() * curvature;
 }
 
 double SquaredError::RowLossAndGradient(Eigen::Ref<Eigen::RowVectorXd> logits,

@@ -63,6 +63,11 @@ class Loss {
   // CurvatureTimes for every row of `u` (rows x K) and the same row of `curvature`: row by row,
   // unless a loss does the whole block at once (the same bits either way).
   virtual void CurvatureTimesRows(Eigen::Ref<const Matrix> curvature, Matrix* u) const;
+  // *sum += sum_i w_i H_i (K x K) over the rows of `curvature` and their `weights`, for Newton's
+  // preconditioner (common/kronecker_preconditioner.hpp): H_i column by column through
+  // CurvatureTimes, unless a loss forms the sum directly.
+  virtual void AddCurvatureSum(Eigen::Ref<const Matrix> curvature,
+                               Eigen::Ref<const Vector> weights, Matrix* sum) const;
 
   // sum_i w_i l(z_i, y_i) over the rows of `block` (whose logits are the rows of `logits`),
   // overwriting each row of `logits` with w_i dl/dz_i. Without weights the rows are left
@@ -89,6 +94,9 @@ class SoftmaxCrossEntropy final : public Loss {
                       Eigen::Ref<Eigen::RowVectorXd> u) const override;
   // A Newton-CG product spent a twentieth of its time calling CurvatureTimes row by row.
   void CurvatureTimesRows(Eigen::Ref<const Matrix> curvature, Matrix* u) const override;
+  // sum_i w_i (diag(p_i) - p_i p_i^T) = diag(P^T w) - P^T diag(w) P: one product, not K per row.
+  void AddCurvatureSum(Eigen::Ref<const Matrix> curvature, Eigen::Ref<const Vector> weights,
+                       Matrix* sum) const override;
   // The block at once: every exp of the block in vector packets (a gradient pass spent an
   // eighth of its time in the per-row exps), each value's bits depending on it alone.
   double SumAndLogitGradient(Matrix* logits, const RowBlock& block) const override;

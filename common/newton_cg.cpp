@@ -7,8 +7,11 @@
 namespace shardmax {
 
 NewtonCg::NewtonCg(const NewtonCgOptions& options, NewtonObjective objective,
-                   HessianProduct hessian)
-    : options_(options), objective_(std::move(objective)), hessian_(std::move(hessian)) {}
+                   HessianProduct hessian, Preconditioner preconditioner)
+    : options_(options),
+      objective_(std::move(objective)),
+      hessian_(std::move(hessian)),
+      preconditioner_(std::move(preconditioner)) {}
 
 void NewtonCg::Start(const Vector& x0) {
   state_ = NewtonCgState{};
@@ -26,16 +29,21 @@ SolverStatus NewtonCg::CheckStart() const {
   return options_.BeforeIterating(state_.gradient, state_.iteration);
 }
 
-// CG on H d = -g (N&W Alg. 7.1): stops at the forcing tolerance, at the iteration cap, or on
-// a direction of non-positive curvature (then the last d, or -g if there is none yet).
+// CG on H d = -g (N&W Alg. 7.1, preconditioned as in Alg. 5.3): stops at the forcing
+// tolerance on ||r||, at the iteration cap, or on a direction of non-positive curvature (then
+// the last d, or -g if there is none yet).
 Vector NewtonCg::Direction() {
   const Vector& g = state_.gradient;
   const double g_norm = g.norm();
   const double tolerance = std::min(0.5, std::sqrt(g_norm)) * g_norm;
+  const auto precondition = [this](const Vector& r) {
+    return preconditioner_ ? preconditioner_(r) : r;
+  };
   Vector d = Vector::Zero(g.size());
   Vector r = -g;  // -g - H d
-  Vector p = r;
-  double rr = r.squaredNorm();
+  Vector z = precondition(r);
+  Vector p = z;
+  double rz = r.dot(z);
   state_.last_cg_iterations = 0;
   while (state_.last_cg_iterations < options_.max_cg_iterations) {
     const Vector hp = hessian_(p);
@@ -43,13 +51,14 @@ Vector NewtonCg::Direction() {
     ++state_.last_cg_iterations;
     const double curvature = p.dot(hp);
     if (!(curvature > 0.0)) return state_.last_cg_iterations == 1 ? Vector(-g) : d;
-    const double alpha = rr / curvature;
+    const double alpha = rz / curvature;
     d += alpha * p;
     r -= alpha * hp;
-    const double rr_next = r.squaredNorm();
-    if (std::sqrt(rr_next) <= tolerance) break;
-    p = r + (rr_next / rr) * p;
-    rr = rr_next;
+    if (r.norm() <= tolerance) break;
+    z = precondition(r);
+    const double rz_next = r.dot(z);
+    p = z + (rz_next / rz) * p;
+    rz = rz_next;
   }
   return d;
 }

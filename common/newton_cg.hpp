@@ -1,7 +1,8 @@
 // Newton's method with conjugate-gradient steps (inexact, "truncated" Newton; Nocedal & Wright,
 // Numerical Optimization, 2nd ed., Alg. 7.1), for the strictly convex objective J:
 //   CG on H d = -g from d = 0, stopped when ||H d + g|| <= eta ||g||,  eta = min(0.5, sqrt(||g||))
-//   (or at --max-cg-iterations, or on a direction of non-positive curvature);
+//   (or at --max-cg-iterations, or on a direction of non-positive curvature), preconditioned
+//   (Alg. 5.3) when an approximate inverse M^-1 of H is given;
 //   x <- x + a d, a the first of 1, 1/2, 1/4, ... with f(x + a d) <= f(x) + c1 a g'd.
 // H is only ever applied to a vector (common/hessian.hpp: one pass over the data per product),
 // so a step costs a few gradient passes plus one pass per CG iteration, and near the optimum
@@ -27,6 +28,8 @@ struct NewtonCgOptions : StoppingRule {
 using NewtonObjective = std::function<double(const Vector& x, Vector* gradient)>;
 // H v, H the Hessian of f at the point of the last NewtonObjective call.
 using HessianProduct = std::function<Vector(const Vector& v)>;
+// M^-1 r, M symmetric positive definite and close to that H (common/kronecker_preconditioner.hpp).
+using Preconditioner = std::function<Vector(const Vector& r)>;
 
 // Everything needed to continue exactly where a run stopped: x and the counters (the gradient
 // and the curvature come back from one evaluation at x, with the same bits).
@@ -43,7 +46,9 @@ struct NewtonCgState {
 
 class NewtonCg {
  public:
-  NewtonCg(const NewtonCgOptions& options, NewtonObjective objective, HessianProduct hessian);
+  // Without a preconditioner, plain CG.
+  NewtonCg(const NewtonCgOptions& options, NewtonObjective objective, HessianProduct hessian,
+           Preconditioner preconditioner = nullptr);
 
   // Evaluates the objective at x0 (one evaluation).
   void Start(const Vector& x0);
@@ -63,6 +68,7 @@ class NewtonCg {
   NewtonCgOptions options_;
   NewtonObjective objective_;
   HessianProduct hessian_;
+  Preconditioner preconditioner_;
   NewtonCgState state_;
 };
 

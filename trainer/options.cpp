@@ -116,6 +116,7 @@ struct TrainOptionText {
   std::string class_weight = "none";
   std::string init_bias = "zero";
   std::string precision = "auto";
+  std::string newton_preconditioner = "auto";
 };
 
 po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text) {
@@ -179,6 +180,11 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       po::value(&config->optimizer.max_cg_iterations)
           ->default_value(config->optimizer.max_cg_iterations),
       "newton: the most conjugate-gradient iterations (Hessian products) per step")(
+      "newton-preconditioner",
+      po::value(&text->newton_preconditioner)->default_value(text->newton_preconditioner),
+      "newton: kronecker (the Hessian approximated as class curvature (x) feature second "
+      "moments; fewer products for a one-off (D+1)^3 set-up), none, or auto (kronecker for "
+      "dense data where it is cheap; README)")(
       "gradient-tolerance",
       po::value(&config->optimizer.gradient_tolerance)
           ->default_value(config->optimizer.gradient_tolerance, "1e-06"),
@@ -453,6 +459,14 @@ std::optional<Precision> ParsePrecision(const std::string& precision) {
   throw UsageError("--precision must be 'auto', 'float32' or 'float64' (got '" + precision + "')");
 }
 
+NewtonPreconditioner ParseNewtonPreconditioner(const std::string& choice) {
+  if (choice == "auto") return NewtonPreconditioner::kAuto;
+  if (choice == "kronecker") return NewtonPreconditioner::kKronecker;
+  if (choice == "none") return NewtonPreconditioner::kNone;
+  throw UsageError("--newton-preconditioner must be 'auto', 'kronecker' or 'none' (got '" +
+                   choice + "')");
+}
+
 Solver ParseSolver(const std::string& solver) {
   if (solver == "sgd") return Solver::kSgd;
   if (solver == "adamw") return Solver::kAdamW;
@@ -516,6 +530,8 @@ CommandLine ParseCommandLine(const std::vector<std::string>& args) {
     parsed.train.optimizer.schedule = ParseSchedule(text.schedule);
     parsed.train.optimizer.solver = ParseSolver(text.solver);
     parsed.train.optimizer.precision = ParsePrecision(text.precision);
+    parsed.train.optimizer.newton_preconditioner =
+        ParseNewtonPreconditioner(text.newton_preconditioner);
     ParseClassWeight(text.class_weight, &parsed.train.preparation);
     parsed.train.preparation.init_bias = ParseBiasInit(text.init_bias);
     CheckTrainConfig(parsed.train, text.seed);

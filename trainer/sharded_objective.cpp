@@ -145,6 +145,41 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
   return ReduceObjective(comm, &sums, model, weight_decay);
 }
 
+Matrix FeatureMoments(const Communicator& comm, const Shard& shard, int threads) {
+  if (shard.is_sparse) throw std::logic_error("FeatureMoments: a sparse shard");
+  const Eigen::Index features = shard.feature_count;
+  struct BlockMoments {
+    Eigen::MatrixXf gram;  // x^T x, its lower triangle
+    Eigen::RowVectorXd sums;
+  };
+  Matrix moments = Matrix::Zero(features + 1, features + 1);  // sums, then means
+  AgreeIfStreamed(comm, shard, [&] {
+    ForEachBlockInOrder<BlockMoments>(
+        shard, threads, [] { return BlockMoments(); },
+        [&](const RowBlock& block, BlockMoments* part) {
+          // A block's features as float (a copy only for uint8 rows).
+          const FeatureMatrix converted =
+              block.bytes.is_set() ? DenseFeaturesAsFloat(block) : FeatureMatrix();
+          const Eigen::Map<const FeatureMatrix> x =
+              block.bytes.is_set() ? Eigen::Map<const FeatureMatrix>(
+                                         converted.data(), converted.rows(), converted.cols())
+                                   : block.features;
+          part->gram.setZero(features, features);
+          part->gram.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
+          part->sums = x.cast<double>().colwise().sum();
+        },
+        [&](const RowBlock& block, const BlockMoments& part) {
+          moments.topLeftCorner(features, features).triangularView<Eigen::Lower>() +=
+              part.gram.cast<double>();
+          moments.block(features, 0, 1, features) += part.sums;
+          moments(features, features) += static_cast<double>(block.rows());
+        });
+  });
+  AllreduceSum(comm, std::span<double>(moments.data(), static_cast<std::size_t>(moments.size())));
+  if (moments(features, features) > 0.0) moments /= moments(features, features);
+  return moments.selfadjointView<Eigen::Lower>();  // the lower triangle mirrored
+}
+
 Evaluation EvaluateShardedInDetail(const Communicator& comm, const Loss& loss,
                                    const SoftmaxModel& model, const Shard& shard,
                                    double weight_decay, std::int64_t top_k, int threads) {

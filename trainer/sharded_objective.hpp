@@ -78,6 +78,12 @@ Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,
                                   double weight_decay, Precision precision = Precision::kFloat64,
                                   int threads = 1);
 
+// C = (1/N) sum_i x~_i x~_i^T, x~ = [x; 1], over every row of every rank's dense shard
+// ((D+1) x (D+1)): the data's factor of Newton-CG's preconditioner
+// (common/kronecker_preconditioner.hpp). Each block's x^T x in float32, added in double in
+// block order (the same bits on any thread count, streamed or not), one all-reduce.
+Matrix FeatureMoments(const Communicator& comm, const Shard& shard, int threads = 1);
+
 // Evaluation is unweighted: every row counts once, whatever the training weights were.
 struct Metrics {
   double loss = 0.0;       // mean per-row loss

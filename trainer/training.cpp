@@ -71,6 +71,9 @@ class TrainingRun {
     std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
     CheckOutputFiles();
     DecideClassCount(checkpoint);
+    newton_preconditioned_ =
+        IsNewton() && UsesKroneckerPreconditioner(config_.optimizer.newton_preconditioner, train_,
+                                                  classes_);
     prepared_ = PrepareTrainingData(comm_, config_, *loss_, classes_,
                                     checkpoint ? &*checkpoint : nullptr, last_checkpoint_, &train_,
                                     validation_ ? &*validation_ : nullptr);
@@ -109,8 +112,9 @@ class TrainingRun {
               ")");
       stopped_before_the_end = TrainLbfgs();
     } else if (IsNewton()) {
-      LogInfo(shape + "full-batch Newton-CG (at most " +
-              std::to_string(config_.optimizer.max_cg_iterations) + " Hessian products a step)");
+      LogInfo(StrCat(shape, "full-batch Newton-CG (at most ",
+                     config_.optimizer.max_cg_iterations, " Hessian products a step",
+                     newton_preconditioned_ ? ", Kronecker-factored preconditioner)" : ")"));
       stopped_before_the_end = TrainNewton();
     } else {
       LogInfo(StrCat(shape, steps_per_epoch_, " steps per epoch (global batch ", config_.batch_size,
@@ -471,6 +475,7 @@ class TrainingRun {
   // row each, --checkpoint-every counts iterations, --max-steps and --max-iterations bound
   // them. Each objective evaluation is one pass over every shard and one all-reduce.
   bool TrainLbfgs() {
+    const auto run_start = Clock::now();
     const OptimizerConfig& options = config_.optimizer;
     LbfgsOptions lbfgs;
     static_cast<StoppingRule&>(lbfgs) = StoppingOf(options);
@@ -495,7 +500,7 @@ class TrainingRun {
     }
     KeepLbfgsState(solver.state());
     const SolverStatus status = IterateFullBatch(
-        solver, [this](const LbfgsState& state) { KeepLbfgsState(state); },
+        solver, run_start, [this](const LbfgsState& state) { KeepLbfgsState(state); },
         [](const LbfgsState& state) {
           return std::pair{state.evaluations, StrCat("  evaluations ", state.evaluations)};
         });
@@ -510,18 +515,25 @@ class TrainingRun {
   // few objective passes (products in --precision, float64 by default) and one pass per
   // Hessian product (float32 unless --precision float64).
   bool TrainNewton() {
+    const auto run_start = Clock::now();
     const OptimizerConfig& options = config_.optimizer;
     NewtonCgOptions newton;
     static_cast<StoppingRule&>(newton) = StoppingOf(options);
     newton.max_cg_iterations = options.max_cg_iterations;
-    newton_problem_.emplace(comm_, *loss_, train_, classes_, options.weight_decay,
-                            options.PassPrecision(), options.HessianPrecision(), config_.threads);
+    newton_problem_.emplace(
+        comm_, *loss_, train_, classes_, options.weight_decay, options.PassPrecision(),
+        options.HessianPrecision(), config_.threads, newton_preconditioned_);
+    Preconditioner preconditioner;
+    if (newton_problem_->is_preconditioned()) {
+      preconditioner = [this](const Vector& r) { return newton_problem_->Precondition(r); };
+    }
     newton_.emplace(
         newton,
         [this](const Vector& theta, Vector* gradient) {
           return newton_problem_->Objective(theta, gradient);
         },
-        [this](const Vector& v) { return newton_problem_->HessianProduct(v); });
+        [this](const Vector& v) { return newton_problem_->HessianProduct(v); },
+        std::move(preconditioner));
     NewtonCg& solver = *newton_;
     if (resumed_newton_) {
       NewtonCgState state;
@@ -537,7 +549,7 @@ class TrainingRun {
     }
     KeepNewtonState(solver.state());
     const SolverStatus status = IterateFullBatch(
-        solver, [this](const NewtonCgState& state) { KeepNewtonState(state); },
+        solver, run_start, [this](const NewtonCgState& state) { KeepNewtonState(state); },
         [](const NewtonCgState& state) {
           return std::pair{state.evaluations + state.hessian_products,
                            StrCat("  evaluations ", state.evaluations, "  hessian_products ",
@@ -565,11 +577,12 @@ class TrainingRun {
   // and metrics row, --checkpoint-every counts iterations, --max-steps and --max-iterations
   // bound them). `keep` stores an accepted iteration's state for the checkpoints; `passes`
   // gives the passes over the data so far and what the log line adds. Returns why the solver
-  // stopped, or kRunning when the run stopped before (--max-steps or a stop signal).
+  // stopped, or kRunning when the run stopped before (--max-steps or a stop signal). The log's
+  // elapsed time counts from `run_start`, before the solver's set-up and first evaluation.
   template <typename Solver, typename Keep, typename Passes>
-  SolverStatus IterateFullBatch(Solver& solver, Keep keep, Passes passes) {
+  SolverStatus IterateFullBatch(Solver& solver, Clock::time_point run_start, Keep keep,
+                                Passes passes) {
     const double weight_decay = config_.optimizer.weight_decay;
-    const auto run_start = Clock::now();
     SolverStatus status = solver.CheckStart();
     while (status == SolverStatus::kRunning) {
       if (ReachedMaxSteps()) return SolverStatus::kRunning;
@@ -968,6 +981,7 @@ class TrainingRun {
   // are all a checkpoint needs (iteration, evaluations, Hessian products, step, CG iterations).
   static constexpr Eigen::Index kNewtonScalars = 5;
   std::optional<ShardedNewtonProblem> newton_problem_;
+  bool newton_preconditioned_ = false;  // Newton-CG with the Kronecker-factored preconditioner
   std::optional<NewtonCg> newton_;
   Matrix newton_scalars_;
   bool resumed_newton_ = false;

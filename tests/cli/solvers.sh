@@ -23,6 +23,15 @@ check "newton logs why it stopped" grep -q "^Newton-CG converged" out.txt
 check "newton logs its Hessian products" grep -q "^iteration 2  objective .* hessian_products " out.txt
 check "newton reaches the lbfgs optimum" \
   test "$(awk '/^final train:/ { print $6 }' out.txt)" = "$lbfgs_objective"
+check "newton preconditions dense data by default" \
+  grep -q "Hessian products a step, Kronecker-factored preconditioner)" out.txt
+preconditioned_products=$(awk '/^Newton-CG converged/ { print $(NF - 8) }' out.txt)
+mpi 2 "${newton[@]}" --checkpoint-dir newton-plain --newton-preconditioner none
+check "newton without the preconditioner reaches the same optimum" \
+  test "$(awk '/^final train:/ { print $6 }' out.txt)" = "$lbfgs_objective"
+check "newton without the preconditioner says so" grep -q "Hessian products a step)$" out.txt
+check "the preconditioner saves Hessian products" \
+  test "$preconditioned_products" -lt "$(awk '/^Newton-CG converged/ { print $(NF - 8) }' out.txt)"
 mpi 2 "${newton[@]}" --checkpoint-dir newton-stopped --max-steps 2
 mpi 2 "${newton[@]}" --checkpoint-dir newton-stopped --resume auto
 check "newton resumes from its checkpoint" grep -q "resuming from 'newton-stopped/ckpt-000000002.h5'" out.txt
@@ -51,6 +60,14 @@ expect_error "newton with --reproducible" 2 2 "--solver newton does not support 
   train --train train.h5 --solver newton --reproducible
 expect_error "newton without CG iterations" 2 2 "--max-cg-iterations must be at least 1 (got 0)" \
   train --train train.h5 --solver newton --max-cg-iterations 0
+expect_error "unknown newton preconditioner" 2 2 \
+  "--newton-preconditioner must be 'auto', 'kronecker' or 'none' (got 'jacobi')" \
+  train --train train.h5 --solver newton --newton-preconditioner jacobi
+"$shardmax" gen --output sparse.h5 --rows 500 --features 40 --classes 3 --sparse \
+  --row-nonzeros 4 > /dev/null || exit 1
+expect_error "the kronecker preconditioner on sparse data" 2 2 \
+  "--newton-preconditioner kronecker needs dense features; 'sparse.h5' holds sparse ones" \
+  train --train sparse.h5 --solver newton --newton-preconditioner kronecker
 expect_error "nesterov without momentum" 2 2 "--nesterov needs --momentum > 0" \
   train --train train.h5 --nesterov
 expect_error "step schedule without its size" 2 2 "--lr-schedule step needs --lr-step-epochs" \

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <Eigen/LU>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/hessian.hpp"
@@ -114,6 +115,31 @@ TEST(NewtonCg, SolvesAQuadratic) {
   const Vector expected = a.inverse() * b;
   EXPECT_NEAR(solver.state().x(0), expected(0), 1e-14);
   EXPECT_NEAR(solver.state().x(1), expected(1), 1e-14);
+}
+
+TEST(NewtonCg, AnExactPreconditionerEndsCgInOneProduct) {
+  // f = (1/2) x'Ax - b'x with M^-1 = A^-1: preconditioned CG's first step is the Newton step,
+  // so the first iteration lands on the minimum after one product.
+  Eigen::Matrix3d a;
+  a << 4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 100.0;
+  Vector b(3);
+  b << 1.0, 2.0, -3.0;
+  const Eigen::Matrix3d a_inverse = a.inverse();
+  NewtonCgOptions options;
+  options.gradient_tolerance = 1e-12;
+  NewtonCg solver(
+      options,
+      [&](const Vector& x, Vector* gradient) {
+        *gradient = a * x - b;
+        return 0.5 * x.dot(a * x) - b.dot(x);
+      },
+      [&](const Vector& v) { return Vector(a * v); },
+      [&](const Vector& r) { return Vector(a_inverse * r); });
+  solver.Start(Vector::Zero(3));
+  EXPECT_EQ(solver.Iterate(), SolverStatus::kGradientTolerance);
+  EXPECT_EQ(solver.state().hessian_products, 1);
+  const Vector expected = a_inverse * b;
+  EXPECT_LT((solver.state().x - expected).cwiseAbs().maxCoeff(), 1e-13);
 }
 
 TEST(NewtonCg, StopsAtMaxIterationsAndResumesWithTheSameBits) {
@@ -239,6 +265,69 @@ TEST(LossCurvature, BlockProductsMatchRowByRowBitwise) {
   }
   RowCurvatures curvatures(0, 3, classes);
   EXPECT_THROW(curvatures.Rows(1, 3), std::logic_error);
+}
+
+// sum_i w_i H_i: softmax's one product against the default, column by column through
+// CurvatureTimes; and that default against H_i written out for each loss.
+TEST(LossCurvature, CurvatureSumsMatchTheHessiansWrittenOut) {
+  const Eigen::Index rows = 6;
+  const Eigen::Index classes = 4;
+  const Matrix logits = Matrix::Random(rows, classes) * 3.0;
+  Vector weights(rows);
+  weights << 0.5, 2.0, 1.0, 0.0, 1.5, 0.75;
+  for (const char* name : {"softmax", "sigmoid", "squared"}) {
+    SCOPED_TRACE(name);
+    const std::unique_ptr<Loss> loss = MakeLoss(name);
+    Matrix curvature = logits;
+    for (Eigen::Index i = 0; i < rows; ++i) loss->CurvatureOf(curvature.row(i));
+    Matrix expected = Matrix::Zero(classes, classes);
+    for (Eigen::Index i = 0; i < rows; ++i) {
+      const Eigen::RowVectorXd p = curvature.row(i);
+      Matrix h = Matrix::Identity(classes, classes);  // squared: H = I
+      if (std::string(name) == "softmax") {
+        h = Matrix(p.asDiagonal()) - p.transpose() * p;
+      } else if (std::string(name) == "sigmoid") {
+        h = Matrix(p.cwiseProduct((1.0 - p.array()).matrix()).asDiagonal());
+      }
+      expected += weights(i) * h;
+    }
+    Matrix by_columns = Matrix::Zero(classes, classes);
+    loss->Loss::AddCurvatureSum(curvature, weights, &by_columns);
+    Matrix sum = Matrix::Ones(classes, classes);  // it adds
+    loss->AddCurvatureSum(curvature, weights, &sum);
+    sum.array() -= 1.0;
+    EXPECT_LT((by_columns - expected).cwiseAbs().maxCoeff(), 1e-14);
+    EXPECT_LT((sum - expected).cwiseAbs().maxCoeff(), 1e-14);
+  }
+}
+
+// What the recording pass keeps for the preconditioner: every row's curvature and weight.
+TEST(LossCurvature, RecordingKeepsEachRowsWeightForTheCurvatureSums) {
+  const Eigen::Index classes = 3;
+  const Matrix logits = Matrix::Random(4, classes);
+  const std::unique_ptr<Loss> loss = MakeLoss("softmax");
+  RowCurvatures curvatures(10, 4, classes);
+  const CurvatureRecordingLoss recording(*loss, &curvatures);
+  const std::vector<Label> labels = {0, 2, 1, 1};
+  const std::vector<double> weights = {0.5, 2.0, 1.0, 3.0};
+  RowBlock block = shardmax::testing::LabelsOnly(labels);
+  block.first_row = 10;
+  block.weights = weights;
+  Matrix gradient = logits;
+  recording.SumAndLogitGradient(&gradient, block);
+  const std::vector<double> sums = curvatures.CurvatureSums(*loss);
+  ASSERT_EQ(sums.size(), static_cast<std::size_t>(classes * classes + 1));
+  EXPECT_EQ(sums.back(), 6.5);
+  Matrix expected = Matrix::Zero(classes, classes);
+  for (Eigen::Index i = 0; i < 4; ++i) {
+    Eigen::RowVectorXd p = logits.row(i);
+    loss->CurvatureOf(p);
+    expected += weights[static_cast<std::size_t>(i)] *
+                (Matrix(p.asDiagonal()) - p.transpose() * p);
+  }
+  for (Eigen::Index j = 0; j < classes * classes; ++j) {
+    EXPECT_NEAR(sums[static_cast<std::size_t>(j)], expected.data()[j], 1e-14);
+  }
 }
 
 }  // namespace

@@ -553,6 +553,31 @@ TEST_F(DistributedTest, HessianProductsMatchFiniteDifferencesOfTheGradient) {
   }
 }
 
+// The preconditioner's data factor C = (1/N) sum_i [x_i; 1][x_i; 1]^T over every rank's rows
+// (uint8 rows, converted block by block): the whole file's, the same bits on every rank and
+// on any thread count.
+TEST_F(DistributedTest, FeatureMomentsAreTheWholeFilesMeanOuterProduct) {
+  SyntheticConfig data = shardmax::testing::SmallSynthetic(directory_ + "/moments.h5", 2100, 19, 4);
+  data.type = FeatureType::kUint8;
+  RunAndAgree(world_, [&] {
+    if (world_.is_root()) WriteSyntheticDataset(data);
+  });
+  const Shard shard = ReadShard(world_, data.output_path, {});
+  ASSERT_TRUE(shard.holds_bytes());
+  const Matrix moments = FeatureMoments(world_, shard);
+
+  const Shard everything = ReadShard(Communicator(MPI_COMM_SELF), data.output_path, {});
+  Matrix augmented(2100, 20);
+  augmented.leftCols(19) = DenseFeaturesAsDouble(everything.Block(0, 2100));
+  augmented.col(19).setOnes();
+  const Matrix expected = augmented.transpose() * augmented / 2100.0;
+  EXPECT_LT((moments - expected).cwiseAbs().maxCoeff(), 1e-6 * expected.cwiseAbs().maxCoeff());
+  EXPECT_EQ(moments(19, 19), 1.0);
+  EXPECT_TRUE(moments == moments.transpose());
+  EXPECT_TRUE(SameOnAllRanks(moments));
+  EXPECT_TRUE(FeatureMoments(world_, shard, 2) == moments);
+}
+
 // --- Early stopping -----------------------------------------------------------------------
 
 TEST_F(DistributedTest, EarlyStoppingKeepsTheBestModel) {
