@@ -7,6 +7,7 @@
 #include <Eigen/LU>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/hessian.hpp"
@@ -91,22 +92,26 @@ TEST(NewtonCg, ConvergesQuadraticallyToTheMinimum) {
   EXPECT_GE(solver.state().evaluations, solver.state().iteration + 1);
 }
 
-TEST(NewtonCg, SolvesAQuadratic) {
-  // f = (1/2) x'Ax - b'x with A = [[4, 1], [1, 3]]: CG ends within 2 products (exact after 2),
-  // and the steps stay 1.
-  Eigen::Matrix2d a;
-  a << 4.0, 1.0, 1.0, 3.0;
-  Vector b(2);
-  b << 1.0, 2.0;
+// Newton-CG on f = (1/2) x'Ax - b'x to a gradient of 1e-12 (`a` and `b` outlive the solver).
+NewtonCg QuadraticSolver(const Matrix& a, const Vector& b, Preconditioner preconditioner = nullptr) {
   NewtonCgOptions options;
   options.gradient_tolerance = 1e-12;
-  NewtonCg solver(
+  return NewtonCg(
       options,
-      [&](const Vector& x, Vector* gradient) {
+      [&a, &b](const Vector& x, Vector* gradient) {
         *gradient = a * x - b;
         return 0.5 * x.dot(a * x) - b.dot(x);
       },
-      [&](const Vector& v) { return Vector(a * v); });
+      [&a](const Vector& v) { return Vector(a * v); }, std::move(preconditioner));
+}
+
+TEST(NewtonCg, SolvesAQuadratic) {
+  // A = [[4, 1], [1, 3]]: CG ends within 2 products (exact after 2), and the steps stay 1.
+  Matrix a(2, 2);
+  a << 4.0, 1.0, 1.0, 3.0;
+  Vector b(2);
+  b << 1.0, 2.0;
+  NewtonCg solver = QuadraticSolver(a, b);
   solver.Start(Vector::Zero(2));
   EXPECT_EQ(RunToEnd(&solver), SolverStatus::kGradientTolerance);
   EXPECT_LE(solver.state().hessian_products, 2 * solver.state().iteration);
@@ -118,23 +123,15 @@ TEST(NewtonCg, SolvesAQuadratic) {
 }
 
 TEST(NewtonCg, AnExactPreconditionerEndsCgInOneProduct) {
-  // f = (1/2) x'Ax - b'x with M^-1 = A^-1: preconditioned CG's first step is the Newton step,
-  // so the first iteration lands on the minimum after one product.
-  Eigen::Matrix3d a;
+  // With M^-1 = A^-1, preconditioned CG's first step is the Newton step, so the first
+  // iteration lands on the minimum after one product.
+  Matrix a(3, 3);
   a << 4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 100.0;
   Vector b(3);
   b << 1.0, 2.0, -3.0;
-  const Eigen::Matrix3d a_inverse = a.inverse();
-  NewtonCgOptions options;
-  options.gradient_tolerance = 1e-12;
-  NewtonCg solver(
-      options,
-      [&](const Vector& x, Vector* gradient) {
-        *gradient = a * x - b;
-        return 0.5 * x.dot(a * x) - b.dot(x);
-      },
-      [&](const Vector& v) { return Vector(a * v); },
-      [&](const Vector& r) { return Vector(a_inverse * r); });
+  const Matrix a_inverse = a.inverse();
+  NewtonCg solver =
+      QuadraticSolver(a, b, [&a_inverse](const Vector& r) { return Vector(a_inverse * r); });
   solver.Start(Vector::Zero(3));
   EXPECT_EQ(solver.Iterate(), SolverStatus::kGradientTolerance);
   EXPECT_EQ(solver.state().hessian_products, 1);
