@@ -121,6 +121,40 @@ __attribute__((noinline)) void LogitTile(const Scalar* const* x,
   }
 }
 
+// kWidthOf<double> floats from `values`, widened to a packet of doubles (exactly).
+inline PacketOf<double> WidenToDoubles(const float* values) {
+#if defined(EIGEN_VECTORIZE_AVX512)
+  return _mm512_cvtps_pd(_mm256_loadu_ps(values));
+#elif defined(EIGEN_VECTORIZE_AVX)
+  return _mm256_cvtps_pd(_mm_loadu_ps(values));
+#elif defined(EIGEN_VECTORIZE_SSE2)
+  return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(values))));
+#else
+  static_assert(kWidthOf<double> == 1, "a vector ISA without a float-to-double widening here");
+  return static_cast<double>(values[0]);
+#endif
+}
+
+// out[t] += RoundOntoGrid(partial[t], round) for t < count (a multiple of kWidthOf<double>):
+// the same two additions and one more on each value as the scalar form, so the same bits, in
+// double packets. With few rows per call (--reproducible's parts of a step), this adding was
+// done a value at a time and cost as much as the products.
+template <typename Scalar>
+inline void AddOntoGrid(const Scalar* partial, Eigen::Index count, double round, double* out) {
+  using Packet = PacketOf<double>;
+  const Packet shift = ei::pset1<Packet>(round);
+  for (Eigen::Index t = 0; t < count; t += kWidthOf<double>) {
+    Packet value;
+    if constexpr (std::is_same_v<Scalar, double>) {
+      value = ei::ploadu<Packet>(partial + t);
+    } else {
+      value = WidenToDoubles(partial + t);
+    }
+    ei::pstoreu(out + t,
+                ei::padd(ei::ploadu<Packet>(out + t), ei::psub(ei::padd(value, shift), shift)));
+  }
+}
+
 // dW_tile += G_tile^T X over the `rows` rows x[i] (d values each) and g (stride classes), the
 // partial sums (over these rows only) added into the double rows of dw (stride d), each first
 // rounded by RoundOntoGrid: onto a grid sum's grid (common/exact_sum.hpp), or not at all when
@@ -149,10 +183,7 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
       alignas(64) Scalar partial[2 * kWidth];
       ei::pstoreu(partial, sum[k][0]);
       ei::pstoreu(partial + kWidth, sum[k][1]);
-      double* out = dw + k * d + c;
-      for (Eigen::Index t = 0; t < 2 * kWidth; ++t) {
-        out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
-      }
+      AddOntoGrid(partial, 2 * kWidth, round, dw + k * d + c);
     }
   }
   if (c + kWidth <= d) {  // one packet of columns left
@@ -169,10 +200,7 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
     for (int k = 0; k < KT; ++k) {
       alignas(64) Scalar partial[kWidth];
       ei::pstoreu(partial, sum[k]);
-      double* out = dw + k * d + c;
-      for (Eigen::Index t = 0; t < kWidth; ++t) {
-        out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
-      }
+      AddOntoGrid(partial, kWidth, round, dw + k * d + c);
     }
     c += kWidth;
   }

@@ -12,6 +12,9 @@
 //                                           the peak RSS summed over the ranks
 //   shardmax_bench synthetic N D K [REPEATS]  the fast kernel on N x D random float32 rows, K
 //                                           classes (one process)
+//   shardmax_bench steps FILE V B REPEATS   mini-batch SGD steps of global batch B (under mpirun),
+//                                           the default mode against --reproducible with V
+//                                           virtual shards, interleaved: the medians
 // A pass costs 4 N D K flops: 2 N D K for the logits X W^T and as many for G^T X.
 #include <mpi.h>
 #include <sys/resource.h>
@@ -21,6 +24,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,7 +33,9 @@
 #include "common/mpi_layer.hpp"
 #include "common/random.hpp"
 #include "io/dataset_reader.hpp"
+#include "trainer/reproducible_objective.hpp"
 #include "trainer/sharded_objective.hpp"
+#include "trainer/training.hpp"
 
 namespace shardmax {
 namespace {
@@ -236,6 +243,70 @@ int Threads(const Communicator& comm, const std::string& path, int repeats, int 
   return 0;
 }
 
+// The steps that SGD takes, without the update: the default mode's (each rank's share of a
+// shuffled order of its rows, AccumulatePickedRows, one all-reduce) against --reproducible's
+// (ReproducibleObjective::BatchObjective). Chunks of 50 steps, the modes alternating, so a busy
+// moment on the shared cores weighs on both; the medians of the per-step times.
+int Steps(const Communicator& comm, const std::string& path, std::int64_t virtual_shards,
+          std::int64_t batch, int repeats) {
+  const Shard shard = ReadShard(comm, path, DatasetLayout{});
+  const Shard cut = ReadShard(comm, path, DatasetLayout{}, ShardLabels::kRead, virtual_shards);
+  const std::int64_t classes = CountClasses(comm, shard);
+  const SoftmaxModel model = RandomModel(classes, shard.feature_count, 1);
+  const auto loss = MakeLoss("softmax");
+  const std::int64_t steps = StepsPerEpoch(shard.total_rows, batch);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(shard.rows.size()));
+  std::iota(order.begin(), order.end(), 0);
+  SplitMix64 generator(4);
+  for (std::size_t i = order.size(); i > 1; --i) {
+    std::swap(order[i - 1], order[generator.Below(i)]);
+  }
+  GatheredRows storage;
+  GradientSums sums(classes, shard.feature_count);
+  ReproducibleObjective reproducible(comm, *loss, cut, Precision::kFloat32);
+  reproducible.StartEpoch(1, 0);
+  constexpr std::int64_t kChunk = 50;
+  std::int64_t next = 0;  // the first step of the next chunk, cycling through the epoch
+  const auto default_steps = [&] {
+    const auto n = static_cast<std::int64_t>(order.size());
+    for (std::int64_t s = next; s < next + kChunk; ++s) {
+      const std::int64_t step = s % steps;
+      const std::int64_t begin = step * n / steps;
+      sums.Clear();
+      AccumulatePickedRows(*loss, model, shard,
+                           std::span(order).subspan(static_cast<std::size_t>(begin),
+                                                    static_cast<std::size_t>((step + 1) * n / steps - begin)),
+                           &storage, &sums, Precision::kFloat32);
+      ReduceObjective(comm, &sums, model, 1e-4);
+    }
+  };
+  const auto reproducible_steps = [&] {
+    for (std::int64_t s = next; s < next + kChunk; ++s) {
+      reproducible.BatchObjective(model, s % steps, steps, 1e-4, &sums);
+    }
+  };
+  std::vector<double> default_times;
+  std::vector<double> reproducible_times;
+  for (int r = 0; r < repeats; ++r, next += kChunk) {
+    default_times.push_back(BestSeconds(comm, 1, default_steps) / kChunk);
+    reproducible_times.push_back(BestSeconds(comm, 1, reproducible_steps) / kChunk);
+  }
+  const auto median = [](std::vector<double> times) {
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+  };
+  if (comm.is_root()) {
+    const double default_ms = median(default_times) * 1e3;
+    const double reproducible_ms = median(reproducible_times) * 1e3;
+    std::printf("ranks %d virtual_shards %lld batch %lld default_step_ms %.4f "
+                "reproducible_step_ms %.4f ratio %.3f\n",
+                comm.size(), static_cast<long long>(virtual_shards),
+                static_cast<long long>(batch), default_ms, reproducible_ms,
+                reproducible_ms / default_ms);
+  }
+  return 0;
+}
+
 int Synthetic(const Communicator& comm, Eigen::Index rows, Eigen::Index features,
               Eigen::Index classes, int repeats) {
   SplitMix64 generator(2);
@@ -281,6 +352,9 @@ int main(int argc, char** argv) {
     if (args.size() == 4 && args[0] == "threads") {
       return Threads(world, args[1], std::stoi(args[2]), std::stoi(args[3]));
     }
+    if (args.size() == 5 && args[0] == "steps") {
+      return Steps(world, args[1], std::stol(args[2]), std::stol(args[3]), std::stoi(args[4]));
+    }
     if (args.size() >= 4 && args[0] == "synthetic") {
       return Synthetic(world, std::stol(args[1]), std::stol(args[2]), std::stol(args[3]),
                        args.size() > 4 ? std::stoi(args[4]) : 5);
@@ -291,6 +365,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: shardmax_bench probe | pass FILE [REPEATS] | threads FILE REPEATS T | "
-               "synthetic N D K [REPEATS]\n");
+               "synthetic N D K [REPEATS] | steps FILE V B REPEATS\n");
   return 2;
 }
