@@ -271,11 +271,10 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
     const auto n = static_cast<std::int64_t>(order.size());
     for (std::int64_t s = next; s < next + kChunk; ++s) {
       const std::int64_t step = s % steps;
-      const std::int64_t begin = step * n / steps;
+      const auto begin = static_cast<std::size_t>(step * n / steps);
+      const auto end = static_cast<std::size_t>((step + 1) * n / steps);
       sums.Clear();
-      AccumulatePickedRows(*loss, model, shard,
-                           std::span(order).subspan(static_cast<std::size_t>(begin),
-                                                    static_cast<std::size_t>((step + 1) * n / steps - begin)),
+      AccumulatePickedRows(*loss, model, shard, std::span(order).subspan(begin, end - begin),
                            &storage, &sums, Precision::kFloat32);
       ReduceObjective(comm, &sums, model, 1e-4);
     }
