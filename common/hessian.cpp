@@ -8,12 +8,13 @@ namespace shardmax {
 RowCurvatures::RowCurvatures(std::int64_t first_row, std::int64_t rows, Eigen::Index classes)
     : first_row_(first_row), values_(rows, classes), weights_(Vector::Ones(rows)) {}
 
-Eigen::Index RowCurvatures::Index(std::int64_t row) const {
-  if (row < first_row_ || row - first_row_ >= values_.rows()) {
-    throw std::logic_error("curvature of row " + std::to_string(row) +
-                           " asked of a pass that does not hold it");
+Eigen::Index RowCurvatures::Index(std::int64_t first, std::int64_t count) const {
+  if (first < first_row_ || first - first_row_ + count > values_.rows()) {
+    throw std::logic_error("curvature of rows [" + std::to_string(first) + ", " +
+                           std::to_string(first + count) +
+                           ") asked of a pass that does not hold them");
   }
-  return row - first_row_;
+  return first - first_row_;
 }
 
 Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
@@ -23,12 +24,7 @@ Eigen::Ref<Eigen::RowVectorXd> RowCurvatures::Row(std::int64_t row) {
 double& RowCurvatures::Weight(std::int64_t row) { return weights_(Index(row)); }
 
 Eigen::Ref<const Matrix> RowCurvatures::Rows(std::int64_t first, Eigen::Index count) const {
-  if (first < first_row_ || first - first_row_ + count > values_.rows()) {
-    throw std::logic_error("curvature of rows " + std::to_string(first) + " to " +
-                           std::to_string(first + count - 1) +
-                           " asked of a pass that does not hold them");
-  }
-  return values_.middleRows(first - first_row_, count);
+  return values_.middleRows(Index(first, count), count);
 }
 
 std::vector<double> RowCurvatures::CurvatureSums(const Loss& loss) const {

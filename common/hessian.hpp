@@ -31,7 +31,9 @@ class RowCurvatures {
   std::vector<double> CurvatureSums(const Loss& loss) const;
 
  private:
-  Eigen::Index Index(std::int64_t row) const;
+  // Where global rows [first, first + count) start in values_; throws std::logic_error unless
+  // all are held.
+  Eigen::Index Index(std::int64_t first, std::int64_t count = 1) const;
 
   std::int64_t first_row_;
   Matrix values_;  // rows x K, row-major so a row is contiguous

@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "tests/test_support.hpp"
+#include "trainer/newton_problem.hpp"
 #include "trainer/options.hpp"
 
 namespace shardmax {
@@ -44,6 +45,52 @@ TEST(Options, PrecisionOfTheGradientPass) {
   EXPECT_EQ(precision({"--precision", "float64"}), Precision::kFloat64);
   ExpectUsageError({"train", "--train", "t.h5", "--precision", "half"},
                    "--precision must be 'auto', 'float32' or 'float64' (got 'half')");
+}
+
+TEST(Options, NewtonPreconditioner) {
+  const auto choice = [](std::vector<std::string> extra) {
+    std::vector<std::string> args{"train", "--train", "t.h5", "--solver", "newton"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseCommandLine(args).train.optimizer.newton_preconditioner;
+  };
+  EXPECT_EQ(choice({}), NewtonPreconditioner::kAuto);
+  EXPECT_EQ(choice({"--newton-preconditioner", "kronecker"}), NewtonPreconditioner::kKronecker);
+  EXPECT_EQ(choice({"--newton-preconditioner", "none"}), NewtonPreconditioner::kNone);
+  ExpectUsageError({"train", "--train", "t.h5", "--newton-preconditioner", "jacobi"},
+                   "--newton-preconditioner must be 'auto', 'kronecker' or 'none' (got 'jacobi')");
+}
+
+// auto: dense data where the set-up and applications are cheap next to a product.
+TEST(Options, NewtonPreconditionerAutoRule) {
+  const auto shard = [](std::int64_t rows, std::int64_t features, bool sparse) {
+    Shard s;
+    s.path = "t.h5";
+    s.total_rows = rows;
+    s.feature_count = features;
+    s.is_sparse = sparse;
+    return s;
+  };
+  const auto uses = [](const Shard& s, Eigen::Index classes,
+                       NewtonPreconditioner choice = NewtonPreconditioner::kAuto) {
+    return UsesKroneckerPreconditioner(choice, s, classes);
+  };
+  EXPECT_TRUE(uses(shard(60000, 784, false), 10));        // Fashion-MNIST
+  EXPECT_FALSE(uses(shard(60000, 784, true), 10));        // sparse
+  EXPECT_FALSE(uses(shard(10000000, 4096, false), 1000));  // D + 1 > 4096
+  EXPECT_FALSE(uses(shard(7000, 784, false), 1000));       // 10 (D+1) > N
+  EXPECT_FALSE(uses(shard(15000, 784, false), 10));        // (D+1)^2 > 3 N K
+  EXPECT_TRUE(uses(shard(21000, 784, false), 10));
+  EXPECT_TRUE(uses(shard(7000, 784, false), 10, NewtonPreconditioner::kKronecker));
+  EXPECT_FALSE(uses(shard(60000, 784, false), 10, NewtonPreconditioner::kNone));
+  try {
+    uses(shard(60000, 784, true), 10, NewtonPreconditioner::kKronecker);
+    ADD_FAILURE() << "kronecker accepted sparse features";
+  } catch (const UsageError& error) {
+    EXPECT_NE(std::string(error.what()).find("--newton-preconditioner kronecker needs dense "
+                                             "features; 't.h5' holds sparse ones"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(Options, Streaming) {
