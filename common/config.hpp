@@ -68,6 +68,7 @@ struct StreamConfig {
   std::int64_t memory_budget_mb = 0;  // --memory-budget: stream a shard over it; 0: no budget
   std::int64_t chunk_rows = 0;        // --stream-chunk-rows; 0: from the budget
   ReadAhead read_ahead = ReadAhead::kAuto;  // --stream-read-ahead
+  bool map_rows = true;                     // --stream-mmap: rows read in place where they can
 };
 
 enum class ClassWeighting { kNone, kBalanced, kGiven };

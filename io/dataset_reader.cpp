@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/logging.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/mapped_rows.hpp"
 #include "io/row_checks.hpp"
 #include "io/shard_stream.hpp"
 #include "io/sparse_reader.hpp"
@@ -191,6 +192,21 @@ bool ChooseReadAhead(ReadAhead read_ahead) {
           "(mpirun --map-by slot:PE=2 or --bind-to none, srun --cpus-per-task=2) to read the "
           "next chunk in the background while it computes");
   return false;
+}
+
+// Whether a streamed pass pages the features in where they lie or copies them through HDF5.
+void LogHowRowsAreRead(const StreamConfig& streaming, const h5::Handle& file,
+                       const h5::Handle& features, const std::string& feature_type) {
+  if (!streaming.map_rows) {
+    LogInfo("streaming copies the features through HDF5 (--stream-mmap off)");
+    return;
+  }
+  const std::string why_not = MappedRows::WhyNotInPlace(
+      file, features, feature_type == "uint8" ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT);
+  LogInfo(why_not.empty() ? "streaming reads the features in place, through a read-only memory "
+                            "map of the file (--stream-mmap off copies them through HDF5)"
+                          : "streaming copies the features through HDF5, as they cannot be read "
+                            "in place: " + why_not);
 }
 
 }  // namespace
@@ -389,12 +405,19 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
       weights = h5::OpenDataset(file, layout.sample_weights, file_context);
       CheckPerRowDataset(weights, weights_context, shard.total_rows, "weight");
     }
-    const StreamSource source{path,          layout,     reads_labels, label_columns,
-                              shard.feature_type, shard.feature_count, shard.rows};
+    const StreamSource source{path,
+                              layout,
+                              reads_labels,
+                              label_columns,
+                              shard.feature_type,
+                              shard.feature_count,
+                              shard.rows,
+                              streaming.map_rows};
     const std::int64_t chunk_rows =
         ChooseChunkRows(streaming, source, ShardRows(shard.total_rows, comm.size(), 0).size(),
                         sparse ? &*sparse : nullptr, virtual_shards);
     if (chunk_rows > 0) {
+      LogHowRowsAreRead(streaming, file, features, shard.feature_type);
       shard.stream = std::make_shared<ShardStream>(source, chunk_rows,
                                                    ChooseReadAhead(streaming.read_ahead));
       shard.targets.resize(0, label_columns);  // is_multi_label() says what the rows hold

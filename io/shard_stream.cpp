@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/weighting.hpp"
 #include "io/hdf5_file.hpp"
+#include "io/mapped_rows.hpp"
 #include "io/row_checks.hpp"
 
 namespace shardmax {
@@ -20,14 +21,32 @@ namespace shardmax {
 // One buffer: the rows of a chunk as the blocks are cut from them.
 struct StreamChunk {
   RowRange rows;
-  std::vector<float> features;       // float32 and float64 files
-  std::vector<std::uint8_t> bytes;   // uint8 files, as stored
+  const std::byte* in_place = nullptr;  // the features where they lie in the mapped file, or
+  std::vector<float> features;          // read into here: float32 and float64 files
+  std::vector<std::uint8_t> bytes;      // uint8 files, as stored
   std::vector<std::int64_t> raw_labels;
   std::vector<double> raw_targets;
   std::vector<Label> labels;
   TargetMatrix targets;
   std::vector<double> weights;       // sample weights, then times the class weights
+
+  const float* Features() const {
+    return in_place != nullptr ? reinterpret_cast<const float*>(in_place) : features.data();
+  }
+  const std::uint8_t* Bytes() const {
+    return in_place != nullptr ? reinterpret_cast<const std::uint8_t*>(in_place) : bytes.data();
+  }
 };
+
+namespace {
+
+bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
+// What the features are read as: uint8 as stored, float32 and float64 as float32.
+hid_t FeatureMemoryType(const StreamSource& source) {
+  return IsUint8(source) ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+}
+
+}  // namespace
 
 // The file and datasets a stream reads; opened, read and closed under the lock (not in the
 // anonymous namespace: ChunkReader holds one).
@@ -40,6 +59,7 @@ struct StreamFiles {
   std::string labels_context;
   std::string weights_context;
   h5::ConversionBuffer conversion;  // labels and weights are converted chunk after chunk
+  std::unique_ptr<MappedRows> mapped;  // the features read in place, where they can be
 
   explicit StreamFiles(const StreamSource& source) {
     const std::string file_context = "data file '" + source.path + "'";
@@ -48,6 +68,10 @@ struct StreamFiles {
     weights_context = file_context + ", dataset '" + source.layout.sample_weights + "'";
     file = h5::OpenFileForReading(source.path);  // no communicator: sec2, this thread only
     features = h5::OpenDataset(file, source.layout.features, file_context);
+    if (source.read_in_place) {
+      mapped = MappedRows::Open(source.path, file, features, FeatureMemoryType(source),
+                                features_context);
+    }
     if (source.reads_labels) labels = h5::OpenDataset(file, source.layout.labels, file_context);
     if (!source.layout.sample_weights.empty()) {
       sample_weights = h5::OpenDataset(file, source.layout.sample_weights, file_context);
@@ -57,21 +81,26 @@ struct StreamFiles {
 
 namespace {
 
-bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
-
-// Reads rows into *chunk (holding the HDF5 lock only while reading), then checks them as
-// ReadShard does and applies the class weights. The features' NaN/Inf check, the one check
-// that costs as much as a product, runs only while `check_features` (until a pass has
+// Reads rows into *chunk (holding the HDF5 lock only while calling HDF5), then checks them as
+// ReadShard does and applies the class weights. Features stored as they are computed on are
+// paged in where they lie (MappedRows) instead of copied. The features' NaN/Inf check, the one
+// check that costs as much as a product, runs only while `check_features` (until a pass has
 // checked every row); labels and weights are converted, and so checked, every time.
-void ReadChunk(const StreamSource& source, const Vector& class_weights, const StreamFiles& files,
-               RowRange rows, bool check_features, StreamChunk* chunk) {
+void ReadChunk(const StreamSource& source, const Vector& class_weights, RowRange rows,
+               bool check_features, StreamFiles* files_in, StreamChunk* chunk) {
+  StreamFiles& files = *files_in;
   const std::int64_t n = rows.size();
   const std::int64_t d = source.feature_count;
   const std::int64_t k = source.label_columns;
+  // The buffer's last rows leave the resident set before it takes these.
+  if (chunk->in_place != nullptr) files.mapped->Release(chunk->in_place, chunk->rows.size());
   chunk->rows = rows;
   {
     const auto lock = h5::LockLibrary();
-    if (IsUint8(source)) {
+    chunk->in_place = files.mapped ? files.mapped->Locate(rows.begin, n) : nullptr;
+    if (chunk->in_place != nullptr) {
+      // paged in below, without the lock
+    } else if (IsUint8(source)) {
       chunk->bytes.resize(static_cast<std::size_t>(n * d));
       h5::ReadRows(files.features, rows.begin, n, H5T_NATIVE_UINT8, chunk->bytes.data(),
                    files.features_context);
@@ -96,8 +125,9 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, const St
                    chunk->weights.data(), files.weights_context, files.conversion.transfer());
     }
   }
+  if (chunk->in_place != nullptr) files.mapped->PageIn(chunk->in_place, rows.begin, n);
   if (check_features && !IsUint8(source)) {
-    CheckFiniteFeatures(chunk->features.data(), n, d, rows.begin, files.features_context);
+    CheckFiniteFeatures(chunk->Features(), n, d, rows.begin, files.features_context);
   }
   chunk->labels.clear();
   if (source.reads_labels && k == 0) {
@@ -143,7 +173,7 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk,
     const auto first = static_cast<std::size_t>(local);
     const auto size = static_cast<std::size_t>(count);
     const RowBlock block{
-        Eigen::Map<const FeatureMatrix>(is_uint8 ? nullptr : chunk.features.data() + local * d,
+        Eigen::Map<const FeatureMatrix>(is_uint8 ? nullptr : chunk.Features() + local * d,
                                         count, is_uint8 ? 0 : d),
         chunk.labels.empty() ? std::span<const Label>()
                              : std::span(chunk.labels).subspan(first, size),
@@ -153,7 +183,7 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk,
                                        label_columns > 0 ? count : 0, label_columns),
         {},
         global,
-        is_uint8 ? ByteRows{chunk.bytes.data() + local * d, d} : ByteRows{}};
+        is_uint8 ? ByteRows{chunk.Bytes() + local * d, d} : ByteRows{}};
     visit(block);
     global = end;
   }
@@ -231,8 +261,8 @@ class ChunkReader {
       const auto lock = h5::LockLibrary();
       files_.emplace(source_);
     }
-    ReadChunk(source_, class_weights_, *files_, chunks_[static_cast<std::size_t>(index)],
-              check_features_, buffer);
+    ReadChunk(source_, class_weights_, chunks_[static_cast<std::size_t>(index)], check_features_,
+              &*files_, buffer);
   }
 
   void CloseFiles() {
@@ -263,7 +293,8 @@ class ChunkReader {
       }
       changed_.notify_all();
     }
-    CloseFiles();
+    // The files stay open until the reader is destroyed: the caller still computes on the last
+    // chunks, whose rows may lie in the mapped file.
   }
 
   const StreamSource& source_;
@@ -370,9 +401,9 @@ RowBlock StreamedEpoch::Gather(RowRange positions, GatheredRows* storage) {
     const std::int64_t local = orders_[static_cast<std::size_t>(chunk % 2)]
                                       [static_cast<std::size_t>(position_in_chunk)];
     if (is_uint8) {
-      std::copy_n(buffer.bytes.data() + local * d, d, storage->bytes.data() + i * d);
+      std::copy_n(buffer.Bytes() + local * d, d, storage->bytes.data() + i * d);
     } else {
-      std::copy_n(buffer.features.data() + local * d, d, storage->features.data() + i * d);
+      std::copy_n(buffer.Features() + local * d, d, storage->features.data() + i * d);
     }
     const auto at = static_cast<std::size_t>(i);
     const auto from = static_cast<std::size_t>(local);

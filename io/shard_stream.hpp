@@ -6,7 +6,9 @@
 // (Shard::ForEachBlock) and a pass sums them in the same order: the same bits.
 // The reading thread opens the file itself (default sec2 driver, read-only, independent
 // reads) and never calls MPI; HDF5 is not thread-safe here, so while a reader thread runs any
-// other HDF5 call takes h5::LockLibrary(). uint8 features stay uint8 in the buffers, a quarter
+// other HDF5 call takes h5::LockLibrary(). Features stored as they are computed on are not
+// copied at all: the rows are paged in where they lie in the mapped file (io/mapped_rows.hpp).
+// uint8 features stay uint8 in the buffers, a quarter
 // of float32's memory, and reach the kernel as they are (RowBlock::bytes), as an in-memory
 // shard's do.
 #pragma once
@@ -34,6 +36,7 @@ struct StreamSource {
   std::string feature_type;  // "float32", "float64" (read as float32, as ReadShard), "uint8"
   std::int64_t feature_count = 0;
   RowRange rows;
+  bool read_in_place = true;  // features paged in where they lie when stored as computed on
 };
 
 // Bytes one row takes in a chunk buffer (features as stored, labels, weights, read scratch).
@@ -64,6 +67,8 @@ class ShardStream {
   void SetChunkRows(std::int64_t chunk_rows) { chunk_rows_ = chunk_rows; }
   bool read_ahead() const { return read_ahead_; }
   void SetReadAhead(bool read_ahead) { read_ahead_ = read_ahead; }
+  // Whether later passes read the features in place where they can (--stream-mmap).
+  void SetReadInPlace(bool read_in_place) { source_.read_in_place = read_in_place; }
   const StreamSource& source() const { return source_; }
   const Vector& class_weights() const { return class_weights_; }
 

@@ -85,7 +85,17 @@ po::options_description StreamOptions(StreamConfig* streaming) {
         }
       }),
       "read the next chunk in a background thread while a pass computes: on, off, or auto "
-      "(default: on where the rank may use two CPUs or more)");
+      "(default: on where the rank may use two CPUs or more)")(
+      "stream-mmap",
+      po::value<std::string>()->notifier([streaming](const std::string& mode) {
+        if (mode != "on" && mode != "off") {
+          throw UsageError("--stream-mmap must be 'on' or 'off' (got '" + mode + "')");
+        }
+        streaming->map_rows = mode == "on";
+      }),
+      "on: read the features where they lie in the file, through a read-only memory map, "
+      "when they are stored as computed on (float32 or uint8, uncompressed); off: copy every "
+      "chunk through HDF5 (default: on)");
   static_assert(kBlockRows == 1024, "the message above names the block size");
   return options;
 }

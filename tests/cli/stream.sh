@@ -34,6 +34,23 @@ check "read in turn: the same iterations" diff <(grep -o 'objective [0-9.]*' out
 mpi 2 "${lbfgs[@]}" --checkpoint-dir in-turn --model in-turn.h5 --stream --stream-read-ahead off
 check "--stream-read-ahead off writes the in-memory model" h5diff memory.h5 in-turn.h5 /model
 check "--stream-read-ahead off says nothing of CPUs" bash -c '! grep -q "one CPU" out.txt'
+check "the log says the features are read in place" \
+  grep -q "streaming reads the features in place, through a read-only memory map of the file" \
+  streamed-out.txt
+mpi 2 "${lbfgs[@]}" --checkpoint-dir copied --model copied.h5 --stream --stream-mmap off
+check "--stream-mmap off writes the in-memory model" h5diff memory.h5 copied.h5 /model
+check "--stream-mmap off says the features are copied" \
+  grep -q "streaming copies the features through HDF5 (--stream-mmap off)" out.txt
+# A compressed file cannot be read in place: copied through HDF5, and the same model.
+h5repack -f features:GZIP=4 train.h5 gzip.h5 || exit 1
+mpi 2 train --train gzip.h5 --solver lbfgs --max-iterations 4 --progress-every 0 \
+  --checkpoint-dir gzip --model gzip.h5-model.h5 --stream --stream-chunk-rows 3072
+check "a compressed file streamed writes the in-memory model" \
+  h5diff memory.h5 gzip.h5-model.h5 /model
+check "the log says why a compressed file is copied" \
+  grep -q "streaming copies the features through HDF5, as they cannot be read in place: it is compressed or filtered" out.txt
+expect_error "a bad --stream-mmap" 1 2 "--stream-mmap must be 'on' or 'off' (got 'maybe')" \
+  train --train train.h5 --stream --stream-mmap maybe --checkpoint-dir bad-map
 expect_error "a bad --stream-read-ahead" 1 2 \
   "--stream-read-ahead must be 'auto', 'on' or 'off' (got 'sometimes')" \
   train --train train.h5 --stream --stream-read-ahead sometimes --checkpoint-dir bad-mode

@@ -43,11 +43,12 @@ constexpr std::int64_t kClasses = 5;
 constexpr std::int64_t kChunkRows = 2 * kBlockRows;
 
 StreamConfig Streamed(std::int64_t chunk_rows = kChunkRows,
-                      ReadAhead read_ahead = ReadAhead::kOn) {
+                      ReadAhead read_ahead = ReadAhead::kOn, bool map_rows = true) {
   StreamConfig streaming;
   streaming.force = true;
   streaming.chunk_rows = chunk_rows;
   streaming.read_ahead = read_ahead;
+  streaming.map_rows = map_rows;
   return streaming;
 }
 
@@ -73,6 +74,9 @@ class ShardStreamTest : public ::testing::Test {
                                                                kFeatures, kClasses, 1.0);
     config.type = type;
     config.multi_label = multi_label;
+    // Chunks of 4096 rows hold whole stream chunks of 2048, read in place (io/mapped_rows.hpp);
+    // stream chunks of 3072 rows (EveryChunkSizeGivesTheSamePass) are read in place or copied.
+    config.chunk_rows = 4096;
     RunAndAgree(world_, [&] {
       if (world_.is_root()) WriteSyntheticDataset(config);
     });
@@ -106,14 +110,18 @@ class ShardStreamTest : public ::testing::Test {
     }
     const Objective expected =
         ComputeShardedObjective(world_, loss, model, in_memory, 0.01, precision);
-    for (const bool read_ahead : {true, false}) {
-      streamed.stream->SetReadAhead(read_ahead);
-      const Objective actual =
-          ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
-      EXPECT_TRUE(SameDouble(actual.value, expected.value))
-          << actual.value << " vs " << expected.value << ", read-ahead " << read_ahead;
-      EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights)) << read_ahead;
-      EXPECT_TRUE(SameBitsVector(actual.grad_bias, expected.grad_bias)) << read_ahead;
+    for (const bool read_in_place : {true, false}) {
+      for (const bool read_ahead : {true, false}) {
+        streamed.stream->SetReadInPlace(read_in_place);
+        streamed.stream->SetReadAhead(read_ahead);
+        const Objective actual =
+            ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
+        const std::string mode = StrCat("read-ahead ", read_ahead, ", in place ", read_in_place);
+        EXPECT_TRUE(SameDouble(actual.value, expected.value))
+            << actual.value << " vs " << expected.value << ", " << mode;
+        EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights)) << mode;
+        EXPECT_TRUE(SameBitsVector(actual.grad_bias, expected.grad_bias)) << mode;
+      }
     }
     EXPECT_GT(expected.grad_weights.norm(), 0.0);  // a pass that did something
   }
@@ -320,6 +328,10 @@ TEST_F(ShardStreamTest, StreamedSgdIsDeterministicAndResumesExactly) {
   config.checkpoint.directory = directory_ + "/in-turn";
   config.streaming.read_ahead = ReadAhead::kOff;  // each chunk read when a batch reaches it
   EXPECT_TRUE(SameBits(Train(world_, config).model.weights, reference.model.weights));
+  config.checkpoint.directory = directory_ + "/copied";
+  config.streaming.map_rows = false;  // the features copied through HDF5, not read in place
+  EXPECT_TRUE(SameBits(Train(world_, config).model.weights, reference.model.weights));
+  config.streaming.map_rows = true;
 
   // Another batch order than in memory (chunk by chunk), so other weights.
   TrainConfig in_memory = config;
@@ -429,15 +441,18 @@ TEST_F(ShardStreamTest, BadRowInALateChunkStopsEveryRankWithTheReadersMessage) {
       expected = error.what();
     }
     ASSERT_NE(expected.find(StrCat("row ", bad_row)), std::string::npos) << expected;
-    // Opening reads no rows; the first pass meets the bad row, read ahead or in turn.
-    for (const ReadAhead read_ahead : {ReadAhead::kOn, ReadAhead::kOff}) {
-      const Shard streamed = ReadShard(world_, data.output_path, layout_, ShardLabels::kRead, 0,
-                                       Streamed(kChunkRows, read_ahead));
-      shardmax::testing::ExpectAgreedError(
-          world_, [&] { ComputeShardedObjective(world_, loss, model, streamed, 0.0); },
-          expected);
-      shardmax::testing::ExpectAgreedError(
-          world_, [&] { EvaluateSharded(world_, loss, model, streamed, 0.0); }, expected);
+    // Opening reads no rows; the first pass meets the bad row, read ahead or in turn, the
+    // features read in place or copied.
+    for (const bool map_rows : {true, false}) {
+      for (const ReadAhead read_ahead : {ReadAhead::kOn, ReadAhead::kOff}) {
+        const Shard streamed = ReadShard(world_, data.output_path, layout_, ShardLabels::kRead,
+                                         0, Streamed(kChunkRows, read_ahead, map_rows));
+        shardmax::testing::ExpectAgreedError(
+            world_, [&] { ComputeShardedObjective(world_, loss, model, streamed, 0.0); },
+            expected);
+        shardmax::testing::ExpectAgreedError(
+            world_, [&] { EvaluateSharded(world_, loss, model, streamed, 0.0); }, expected);
+      }
     }
   }
 }

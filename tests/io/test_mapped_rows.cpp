@@ -1,0 +1,206 @@
+// MappedRows (io/mapped_rows.hpp): rows located in the mapped file are the rows HDF5 reads, in
+// contiguous and chunked datasets, under a user block and after their pages were released;
+// storage that is not the computed type laid out row after row is left to HDF5.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "io/hdf5_file.hpp"
+#include "io/mapped_rows.hpp"
+#include "io/synthetic.hpp"
+#include "tests/test_support.hpp"
+
+namespace shardmax {
+namespace {
+
+constexpr std::int64_t kColumns = 7;
+
+// How a test file stores its N x kColumns dataset "x".
+struct Layout {
+  hid_t file_type = H5T_IEEE_F32LE;
+  hsize_t chunk_rows = 0;  // 0: contiguous
+  hsize_t chunk_columns = kColumns;
+  hsize_t user_block = 0;
+  bool gzip = false;
+  bool compact = false;
+  std::int64_t written_rows = -1;  // -1: all; else only the rows [0, written_rows)
+};
+
+float Value(std::int64_t row, std::int64_t column) {
+  return static_cast<float>(row * 1000 + column);
+}
+
+void WriteFile(const std::string& path, std::int64_t rows, const Layout& layout) {
+  h5::Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  if (layout.user_block > 0) H5Pset_userblock(creation.get(), layout.user_block);
+  h5::Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT), H5Fclose);
+  ASSERT_GE(file.get(), 0);
+  const hsize_t dims[2] = {static_cast<hsize_t>(rows), kColumns};
+  h5::Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  h5::Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (layout.chunk_rows > 0) {
+    const hsize_t chunk[2] = {layout.chunk_rows, layout.chunk_columns};
+    H5Pset_chunk(properties.get(), 2, chunk);
+    if (layout.gzip) H5Pset_deflate(properties.get(), 4);
+  }
+  if (layout.compact) H5Pset_layout(properties.get(), H5D_COMPACT);
+  h5::Handle dataset(H5Dcreate2(file.get(), "x", layout.file_type, space.get(), H5P_DEFAULT,
+                                properties.get(), H5P_DEFAULT),
+                     H5Dclose);
+  ASSERT_GE(dataset.get(), 0);
+  const std::int64_t written = layout.written_rows < 0 ? rows : layout.written_rows;
+  std::vector<float> values;
+  for (std::int64_t i = 0; i < written; ++i) {
+    for (std::int64_t j = 0; j < kColumns; ++j) values.push_back(Value(i, j));
+  }
+  h5::WriteRows(dataset, 0, written, H5T_NATIVE_FLOAT, values.data(), path);
+}
+
+class MappedRowsTest : public ::testing::Test {
+ protected:
+  // The file's dataset "x", opened as a stream opens it.
+  struct Opened {
+    h5::Handle file;
+    h5::Handle dataset;
+    std::unique_ptr<MappedRows> rows;
+  };
+  Opened Open(const std::string& name, std::int64_t rows, const Layout& layout,
+              hid_t memory_type = H5T_NATIVE_FLOAT) {
+    const std::string path = directory_ + "/" + name;
+    WriteFile(path, rows, layout);
+    Opened opened;
+    opened.file = h5::OpenFileForReading(path);
+    opened.dataset = h5::OpenDataset(opened.file, "x", path);
+    opened.rows = MappedRows::Open(path, opened.file, opened.dataset, memory_type, path);
+    return opened;
+  }
+
+  // Rows [first, first + count) located, paged in and equal to what was written.
+  static void ExpectRows(MappedRows* mapped, std::int64_t first, std::int64_t count) {
+    const std::byte* located = mapped->Locate(first, count);
+    ASSERT_NE(located, nullptr) << "rows " << first << " + " << count;
+    mapped->PageIn(located, first, count);
+    std::vector<float> expected;
+    for (std::int64_t i = first; i < first + count; ++i) {
+      for (std::int64_t j = 0; j < kColumns; ++j) expected.push_back(Value(i, j));
+    }
+    EXPECT_EQ(std::memcmp(located, expected.data(), expected.size() * sizeof(float)), 0)
+        << "rows " << first << " + " << count;
+  }
+
+  // Not read in place: WhyNotInPlace names `why`, and Open gives null.
+  void ExpectLeftToHdf5(const std::string& name, const Layout& layout, const std::string& why,
+                        hid_t memory_type = H5T_NATIVE_FLOAT) {
+    const Opened opened = Open(name, 50, layout, memory_type);
+    EXPECT_EQ(opened.rows, nullptr) << name;
+    const std::string reason = MappedRows::WhyNotInPlace(opened.file, opened.dataset, memory_type);
+    EXPECT_NE(reason.find(why), std::string::npos) << name << ": " << reason;
+  }
+
+  std::string directory_ = shardmax::testing::MakeScratchDirectory();
+};
+
+TEST_F(MappedRowsTest, ContiguousRowsAreTheRowsWritten) {
+  Opened opened = Open("contiguous.h5", 1000, Layout{});
+  ASSERT_NE(opened.rows, nullptr);
+  EXPECT_EQ(MappedRows::WhyNotInPlace(opened.file, opened.dataset, H5T_NATIVE_FLOAT), "");
+  ExpectRows(opened.rows.get(), 0, 1);
+  ExpectRows(opened.rows.get(), 17, 500);
+  ExpectRows(opened.rows.get(), 997, 3);
+  EXPECT_EQ(opened.rows->Locate(998, 3), nullptr);  // past the last row
+}
+
+TEST_F(MappedRowsTest, ChunkedRowsUnderAUserBlockAreTheRowsWritten) {
+  // HDF5 1.10 gives chunk addresses after the user block (the contiguous offset counts it):
+  // without adding it, these rows would be read 512 bytes early.
+  for (const hsize_t user_block : {hsize_t{0}, hsize_t{512}, hsize_t{4096}}) {
+    Layout layout;
+    layout.chunk_rows = 100;
+    layout.user_block = user_block;
+    Opened opened = Open("chunked.h5", 1050, layout);  // the last chunk half full
+    ASSERT_NE(opened.rows, nullptr) << user_block;
+    ExpectRows(opened.rows.get(), 0, 100);
+    ExpectRows(opened.rows.get(), 250, 50);
+    ExpectRows(opened.rows.get(), 130, 10);
+    ExpectRows(opened.rows.get(), 1000, 50);
+    EXPECT_EQ(opened.rows->Locate(150, 100), nullptr);  // across two chunks
+    Layout contiguous;
+    contiguous.user_block = user_block;
+    Opened whole = Open("contiguous-block.h5", 300, contiguous);
+    ASSERT_NE(whole.rows, nullptr) << user_block;
+    ExpectRows(whole.rows.get(), 0, 300);
+  }
+}
+
+TEST_F(MappedRowsTest, ReleasedRowsArePagedInAgain) {
+  Opened opened = Open("released.h5", 5000, Layout{});
+  ASSERT_NE(opened.rows, nullptr);
+  ExpectRows(opened.rows.get(), 1000, 2000);
+  opened.rows->Release(opened.rows->Locate(1000, 2000), 2000);
+  ExpectRows(opened.rows.get(), 1000, 2000);
+  ExpectRows(opened.rows.get(), 2999, 1);  // next to released pages
+}
+
+TEST_F(MappedRowsTest, Uint8RowsAreReadAsBytes) {
+  Layout layout;
+  layout.file_type = H5T_STD_U8LE;
+  const Opened opened = Open("bytes.h5", 40, layout, H5T_NATIVE_UINT8);
+  ASSERT_NE(opened.rows, nullptr);
+  const std::byte* located = opened.rows->Locate(0, 40);
+  ASSERT_NE(located, nullptr);
+  opened.rows->PageIn(located, 0, 40);
+  std::vector<std::uint8_t> read(40 * kColumns);  // as HDF5 reads them
+  h5::ReadRows(opened.dataset, 0, 40, H5T_NATIVE_UINT8, read.data(), "bytes.h5");
+  EXPECT_EQ(std::memcmp(located, read.data(), read.size()), 0);
+  EXPECT_EQ(read[5], 5);  // not all saturated
+  ExpectLeftToHdf5("bytes-as-float.h5", layout, "stored type");
+}
+
+TEST_F(MappedRowsTest, StorageNotLaidOutAsComputedOnIsLeftToHdf5) {
+  Layout gzip;
+  gzip.chunk_rows = 10;
+  gzip.gzip = true;
+  ExpectLeftToHdf5("gzip.h5", gzip, "compressed");
+  Layout narrow_chunks;
+  narrow_chunks.chunk_rows = 10;
+  narrow_chunks.chunk_columns = 3;
+  ExpectLeftToHdf5("narrow.h5", narrow_chunks, "do not span every column");
+  Layout float64;
+  float64.file_type = H5T_IEEE_F64LE;
+  ExpectLeftToHdf5("float64.h5", float64, "stored type");
+  Layout big_endian;
+  big_endian.file_type = H5T_IEEE_F32BE;
+  ExpectLeftToHdf5("big-endian.h5", big_endian, "stored type");
+  Layout compact;
+  compact.compact = true;
+  ExpectLeftToHdf5("compact.h5", compact, "compact");
+}
+
+TEST_F(MappedRowsTest, AChunkNeverWrittenIsLeftToHdf5) {
+  Layout layout;
+  layout.chunk_rows = 100;
+  layout.written_rows = 100;
+  Opened opened = Open("unwritten.h5", 300, layout);
+  ASSERT_NE(opened.rows, nullptr);
+  ExpectRows(opened.rows.get(), 0, 100);
+  EXPECT_EQ(opened.rows->Locate(100, 10), nullptr);  // HDF5's read names what is missing
+}
+
+TEST_F(MappedRowsTest, GeneratedFilesAreReadInPlace) {
+  // What `shardmax gen` writes (and the stream tests read): float32 and uint8 in chunks of rows.
+  for (const FeatureType type : {FeatureType::kFloat32, FeatureType::kUint8}) {
+    const std::string path = directory_ + "/generated.h5";
+    SyntheticConfig config = shardmax::testing::SmallSynthetic(path, 3000, 9, 4, 1.0);
+    config.type = type;
+    WriteSyntheticDataset(config);
+    const h5::Handle file = h5::OpenFileForReading(path);
+    const h5::Handle features = h5::OpenDataset(file, "features", path);
+    const hid_t memory_type =
+        type == FeatureType::kUint8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+    EXPECT_EQ(MappedRows::WhyNotInPlace(file, features, memory_type), "");
+  }
+}
+
+}  // namespace
+}  // namespace shardmax
