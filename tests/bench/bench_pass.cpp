@@ -15,6 +15,11 @@
 //   shardmax_bench steps FILE V B REPEATS   mini-batch SGD steps of global batch B (under mpirun),
 //                                           the default mode against --reproducible with V
 //                                           virtual shards, interleaved: the medians
+//   shardmax_bench stream FILE R REPEATS    full passes as L-BFGS takes them (float64 products)
+//                                           over FILE held in memory, and streamed in chunks of
+//                                           R rows, read in turn, copied through HDF5 and
+//                                           read in place (--stream-mmap), interleaved: the
+//                                           medians
 // A pass costs 4 N D K flops: 2 N D K for the logits X W^T and as many for G^T X.
 #include <mpi.h>
 #include <sys/resource.h>
@@ -49,6 +54,11 @@ double Seconds(Clock::time_point since) {
 }
 
 // Best wall time of `repeats` calls, the slowest rank's on each call.
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 double BestSeconds(const Communicator& comm, int repeats, const std::function<void()>& work) {
   double best = 1e300;
   for (int r = 0; r < repeats; ++r) {
@@ -290,18 +300,55 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
     default_times.push_back(BestSeconds(comm, 1, default_steps) / kChunk);
     reproducible_times.push_back(BestSeconds(comm, 1, reproducible_steps) / kChunk);
   }
-  const auto median = [](std::vector<double> times) {
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
-  };
   if (comm.is_root()) {
-    const double default_ms = median(default_times) * 1e3;
-    const double reproducible_ms = median(reproducible_times) * 1e3;
+    const double default_ms = Median(default_times) * 1e3;
+    const double reproducible_ms = Median(reproducible_times) * 1e3;
     std::printf("ranks %d virtual_shards %lld batch %lld default_step_ms %.4f "
                 "reproducible_step_ms %.4f ratio %.3f\n",
                 comm.size(), static_cast<long long>(virtual_shards),
                 static_cast<long long>(batch), default_ms, reproducible_ms,
                 reproducible_ms / default_ms);
+  }
+  return 0;
+}
+
+// Full passes over a file in memory and streamed (read in turn, as on a rank's one CPU), the
+// features copied through HDF5 and read in place; one pass of each in turn, so a busy moment on
+// the shared cores weighs on all three; the medians.
+int Stream(const Communicator& comm, const std::string& path, std::int64_t chunk_rows,
+           int repeats) {
+  const Shard in_memory = ReadShard(comm, path, DatasetLayout{});
+  const auto streamed = [&](bool map_rows) {
+    return ReadShard(comm, path, DatasetLayout{}, ShardLabels::kRead, 0,
+                     StreamConfig{.force = true,
+                                  .chunk_rows = chunk_rows,
+                                  .read_ahead = ReadAhead::kOff,
+                                  .map_rows = map_rows});
+  };
+  const Shard copied = streamed(false);
+  const Shard mapped = streamed(true);
+  const std::int64_t classes = CountClasses(comm, in_memory);
+  const SoftmaxModel model = RandomModel(classes, in_memory.feature_count, 1);
+  const auto loss = MakeLoss("softmax");
+  const std::vector<const Shard*> shards = {&in_memory, &copied, &mapped};
+  for (const Shard* shard : shards) {  // the features' check, which only a first pass makes
+    ComputeShardedObjective(comm, *loss, model, *shard, 1e-4);
+  }
+  std::vector<std::vector<double>> times(shards.size());
+  for (int r = 0; r < repeats; ++r) {
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      times[s].push_back(BestSeconds(
+          comm, 1, [&] { ComputeShardedObjective(comm, *loss, model, *shards[s], 1e-4); }));
+    }
+  }
+  if (comm.is_root()) {
+    const double memory_ms = Median(times[0]) * 1e3;
+    const double copied_ms = Median(times[1]) * 1e3;
+    const double mapped_ms = Median(times[2]) * 1e3;
+    std::printf("ranks %d chunk_rows %lld in_memory_ms %.1f copied_ms %.1f mapped_ms %.1f "
+                "copied_ratio %.3f mapped_ratio %.3f\n",
+                comm.size(), static_cast<long long>(chunk_rows), memory_ms, copied_ms,
+                mapped_ms, memory_ms / copied_ms, memory_ms / mapped_ms);
   }
   return 0;
 }
@@ -354,6 +401,9 @@ int main(int argc, char** argv) {
     if (args.size() == 5 && args[0] == "steps") {
       return Steps(world, args[1], std::stol(args[2]), std::stol(args[3]), std::stoi(args[4]));
     }
+    if (args.size() == 4 && args[0] == "stream") {
+      return Stream(world, args[1], std::stol(args[2]), std::stoi(args[3]));
+    }
     if (args.size() >= 4 && args[0] == "synthetic") {
       return Synthetic(world, std::stol(args[1]), std::stol(args[2]), std::stol(args[3]),
                        args.size() > 4 ? std::stoi(args[4]) : 5);
@@ -364,6 +414,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: shardmax_bench probe | pass FILE [REPEATS] | threads FILE REPEATS T | "
-               "synthetic N D K [REPEATS] | steps FILE V B REPEATS\n");
+               "synthetic N D K [REPEATS] | steps FILE V B REPEATS | stream FILE R REPEATS\n");
   return 2;
 }
