@@ -150,6 +150,23 @@ const std::byte* MappedRows::Locate(std::int64_t first_row, std::int64_t rows) {
   return map_ + offset;
 }
 
+std::vector<MappedRows::Piece> MappedRows::LocatePieces(std::int64_t first_row,
+                                                        std::int64_t rows,
+                                                        std::int64_t cut_rows) {
+  const std::int64_t piece_rows =
+      layout_.contiguous_offset >= 0 ? layout_.total_rows : layout_.chunk_rows;
+  std::vector<Piece> pieces;
+  for (std::int64_t begin = first_row; begin < first_row + rows;) {
+    if (begin != first_row && begin % cut_rows != 0) return {};
+    const std::int64_t end = std::min(first_row + rows, (begin / piece_rows + 1) * piece_rows);
+    const std::byte* data = Locate(begin, end - begin);
+    if (data == nullptr) return {};
+    pieces.push_back(Piece{begin, end - begin, data});
+    begin = end;
+  }
+  return pieces;
+}
+
 void MappedRows::PageIn(const std::byte* located, std::int64_t first_row,
                         std::int64_t rows) const {
   if (Advise(located, rows * layout_.row_bytes, MADV_POPULATE_READ) != 0) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/hdf5_file.hpp"
 
@@ -52,6 +53,18 @@ class MappedRows {
   // stored there in one aligned piece: the caller then reads them through HDF5. Calls HDF5 for
   // a chunked dataset's index (under h5::LockLibrary() where a reader thread runs).
   const std::byte* Locate(std::int64_t first_row, std::int64_t rows);
+  // Consecutive rows where they lie: from global row first_row, `rows` rows at `data`.
+  struct Piece {
+    std::int64_t first_row = 0;
+    std::int64_t rows = 0;
+    const std::byte* data = nullptr;
+  };
+  // Rows [first_row, first_row + rows) located in pieces, one per HDF5 chunk they span (one
+  // for a contiguous dataset). Empty when a piece cannot be located, or when a piece after the
+  // first would start elsewhere than at a global multiple of cut_rows: the caller cuts its rows
+  // there (blocks) and needs each cut within one piece.
+  std::vector<Piece> LocatePieces(std::int64_t first_row, std::int64_t rows,
+                                  std::int64_t cut_rows);
   // Pages the located rows in (the file is read here if they are not in the page cache); an
   // I/O error throws UserError naming the dataset and rows. No HDF5 call.
   void PageIn(const std::byte* located, std::int64_t first_row, std::int64_t rows) const;

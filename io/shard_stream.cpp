@@ -21,20 +21,33 @@ namespace shardmax {
 // One buffer: the rows of a chunk as the blocks are cut from them.
 struct StreamChunk {
   RowRange rows;
-  const std::byte* in_place = nullptr;  // the features where they lie in the mapped file, or
-  std::vector<float> features;          // read into here: float32 and float64 files
-  std::vector<std::uint8_t> bytes;      // uint8 files, as stored
+  // The features where they lie in the mapped file, in pieces (one per HDF5 chunk), or, when
+  // empty, read into `features` (float32 and float64 files) or `bytes` (uint8, as stored).
+  std::vector<MappedRows::Piece> in_place;
+  std::vector<float> features;
+  std::vector<std::uint8_t> bytes;
   std::vector<std::int64_t> raw_labels;
   std::vector<double> raw_targets;
   std::vector<Label> labels;
   TargetMatrix targets;
   std::vector<double> weights;       // sample weights, then times the class weights
 
-  const float* Features() const {
-    return in_place != nullptr ? reinterpret_cast<const float*>(in_place) : features.data();
+  // Row `local` of the chunk (0: its first), of `d` features.
+  const float* FeatureRow(std::int64_t local, std::int64_t d) const {
+    return in_place.empty() ? features.data() + local * d
+                            : reinterpret_cast<const float*>(InPlaceRow(local, d * 4));
   }
-  const std::uint8_t* Bytes() const {
-    return in_place != nullptr ? reinterpret_cast<const std::uint8_t*>(in_place) : bytes.data();
+  const std::uint8_t* ByteRow(std::int64_t local, std::int64_t d) const {
+    return in_place.empty() ? bytes.data() + local * d
+                            : reinterpret_cast<const std::uint8_t*>(InPlaceRow(local, d));
+  }
+
+ private:
+  const std::byte* InPlaceRow(std::int64_t local, std::int64_t row_bytes) const {
+    const std::int64_t row = rows.begin + local;
+    auto piece = in_place.rbegin();  // a few pieces at most
+    while (piece->first_row > row) ++piece;
+    return piece->data + (row - piece->first_row) * row_bytes;
   }
 };
 
@@ -93,12 +106,16 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, RowRange
   const std::int64_t d = source.feature_count;
   const std::int64_t k = source.label_columns;
   // The buffer's last rows leave the resident set before it takes these.
-  if (chunk->in_place != nullptr) files.mapped->Release(chunk->in_place, chunk->rows.size());
+  for (const MappedRows::Piece& piece : chunk->in_place) {
+    files.mapped->Release(piece.data, piece.rows);
+  }
   chunk->rows = rows;
   {
     const auto lock = h5::LockLibrary();
-    chunk->in_place = files.mapped ? files.mapped->Locate(rows.begin, n) : nullptr;
-    if (chunk->in_place != nullptr) {
+    // Blocks are cut at global multiples of kBlockRows: each must lie in one piece.
+    chunk->in_place = files.mapped ? files.mapped->LocatePieces(rows.begin, n, kBlockRows)
+                                   : std::vector<MappedRows::Piece>();
+    if (!chunk->in_place.empty()) {
       // paged in below, without the lock
     } else if (IsUint8(source)) {
       chunk->bytes.resize(static_cast<std::size_t>(n * d));
@@ -125,9 +142,17 @@ void ReadChunk(const StreamSource& source, const Vector& class_weights, RowRange
                    chunk->weights.data(), files.weights_context, files.conversion.transfer());
     }
   }
-  if (chunk->in_place != nullptr) files.mapped->PageIn(chunk->in_place, rows.begin, n);
+  for (const MappedRows::Piece& piece : chunk->in_place) {
+    files.mapped->PageIn(piece.data, piece.first_row, piece.rows);
+  }
   if (check_features && !IsUint8(source)) {
-    CheckFiniteFeatures(chunk->Features(), n, d, rows.begin, files.features_context);
+    if (chunk->in_place.empty()) {
+      CheckFiniteFeatures(chunk->features.data(), n, d, rows.begin, files.features_context);
+    }
+    for (const MappedRows::Piece& piece : chunk->in_place) {
+      CheckFiniteFeatures(reinterpret_cast<const float*>(piece.data), piece.rows, d,
+                          piece.first_row, files.features_context);
+    }
   }
   chunk->labels.clear();
   if (source.reads_labels && k == 0) {
@@ -173,7 +198,7 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk,
     const auto first = static_cast<std::size_t>(local);
     const auto size = static_cast<std::size_t>(count);
     const RowBlock block{
-        Eigen::Map<const FeatureMatrix>(is_uint8 ? nullptr : chunk.Features() + local * d,
+        Eigen::Map<const FeatureMatrix>(is_uint8 ? nullptr : chunk.FeatureRow(local, d),
                                         count, is_uint8 ? 0 : d),
         chunk.labels.empty() ? std::span<const Label>()
                              : std::span(chunk.labels).subspan(first, size),
@@ -183,7 +208,7 @@ void VisitChunkBlocks(const StreamSource& source, const StreamChunk& chunk,
                                        label_columns > 0 ? count : 0, label_columns),
         {},
         global,
-        is_uint8 ? ByteRows{chunk.Bytes() + local * d, d} : ByteRows{}};
+        is_uint8 ? ByteRows{chunk.ByteRow(local, d), d} : ByteRows{}};
     visit(block);
     global = end;
   }
@@ -401,9 +426,9 @@ RowBlock StreamedEpoch::Gather(RowRange positions, GatheredRows* storage) {
     const std::int64_t local = orders_[static_cast<std::size_t>(chunk % 2)]
                                       [static_cast<std::size_t>(position_in_chunk)];
     if (is_uint8) {
-      std::copy_n(buffer.Bytes() + local * d, d, storage->bytes.data() + i * d);
+      std::copy_n(buffer.ByteRow(local, d), d, storage->bytes.data() + i * d);
     } else {
-      std::copy_n(buffer.Features() + local * d, d, storage->features.data() + i * d);
+      std::copy_n(buffer.FeatureRow(local, d), d, storage->features.data() + i * d);
     }
     const auto at = static_cast<std::size_t>(i);
     const auto from = static_cast<std::size_t>(local);

@@ -9,12 +9,15 @@
 #   bash launch/bench_stream.sh [--sizes "1 16"] [--ranks 2] [--features 256] [--classes 10]
 #                               [--iterations 7] [--budget 256] [--in-memory-max-gb 4] [--keep]
 #                               [--bind-none] [--dtype uint8] [--read-ahead "off on"]
+#                               [--mmap "on off"]
 #
 # --sizes            file sizes in GB (10^9 bytes of features; default "1 4": a short run)
 # --dtype            the features' type, float32 (default) or uint8 (held and streamed as
 #                    stored: a quarter of the bytes per row; a GB then holds 4 times the rows)
 # --read-ahead       --stream-read-ahead of the streamed runs, one run (and row) per mode
 #                    (default "auto": in turn on a rank bound to one core, else read ahead)
+# --mmap             --stream-mmap of the streamed runs, one run (and row) per mode and
+#                    read-ahead mode (default "on": features read in place where they can be)
 # --keep             keep the files in data/ (a later run reuses them instead of generating)
 # --budget           --memory-budget of the streamed runs, MiB per rank (default 256; it decides
 #                    to stream, the chunks are smaller: README, "Streaming")
@@ -43,6 +46,7 @@ keep=0
 binding=()
 dtype=float32
 read_ahead=auto
+mmap_modes=on
 while (($#)); do
   case "$1" in
     --sizes) sizes="$2"; shift ;;
@@ -56,6 +60,7 @@ while (($#)); do
     --bind-none) binding=(--bind-to none) ;;
     --dtype) dtype="$2"; shift ;;
     --read-ahead) read_ahead="$2"; shift ;;
+    --mmap) mmap_modes="$2"; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench_stream.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -92,7 +97,7 @@ run() {
        END { printf "%.0f %.0f\n", max / 1024, min / 1024 }' "${out}/${name}.rss"
 }
 
-row() { printf '%-8s %-26s %14s %8s %16s\n' "$@"; }
+row() { printf '%-8s %-36s %14s %8s %16s\n' "$@"; }
 echo "shardmax $(git rev-parse --short HEAD), ${ranks} ranks, ${features} ${dtype} features," \
      "${classes} classes, L-BFGS ${iterations} iterations, --memory-budget ${budget} MiB," \
      "$(nproc) cores, ${binding[*]:-default binding}, load $(cut -d ' ' -f 1 /proc/loadavg)"
@@ -117,12 +122,16 @@ for size in ${sizes}; do
     [[ -n "${reference}" ]] || reference="${memory_rate}"
   fi
   for mode in ${read_ahead}; do
-    read -r stream_rate stream_max stream_min < <(run "stream-${size}-${mode}" --train "${file}" \
-      --memory-budget "${budget}" --stream-read-ahead "${mode}")
-    base="${memory_rate:-${reference}}"
-    ratio=$(awk -v a="${stream_rate}" -v b="${base}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    [[ -n "${memory_rate}" ]] || ratio="${ratio}*"
-    row "${label}" "streamed, read-ahead ${mode}" "${stream_rate}" "${ratio}" "${stream_min}-${stream_max} MiB"
+    for mmap in ${mmap_modes}; do
+      read -r stream_rate stream_max stream_min < <(run "stream-${size}-${mode}-${mmap}" \
+        --train "${file}" --memory-budget "${budget}" --stream-read-ahead "${mode}" \
+        --stream-mmap "${mmap}")
+      base="${memory_rate:-${reference}}"
+      ratio=$(awk -v a="${stream_rate}" -v b="${base}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+      [[ -n "${memory_rate}" ]] || ratio="${ratio}*"
+      row "${label}" "streamed, read-ahead ${mode}, mmap ${mmap}" "${stream_rate}" "${ratio}" \
+        "${stream_min}-${stream_max} MiB"
+    done
   done
   ((keep)) || rm -f "${file}"
 done

@@ -133,6 +133,34 @@ TEST_F(MappedRowsTest, ChunkedRowsUnderAUserBlockAreTheRowsWritten) {
   }
 }
 
+TEST_F(MappedRowsTest, RowsAcrossChunksAreLocatedInPieces) {
+  Layout layout;
+  layout.chunk_rows = 2048;
+  Opened opened = Open("pieces.h5", 9001, layout);
+  ASSERT_NE(opened.rows, nullptr);
+  const std::vector<MappedRows::Piece> pieces = opened.rows->LocatePieces(3000, 4000, 1024);
+  ASSERT_EQ(pieces.size(), 3u);
+  const std::int64_t firsts[] = {3000, 4096, 6144};
+  const std::int64_t counts[] = {1096, 2048, 856};
+  for (std::size_t p = 0; p < pieces.size(); ++p) {
+    EXPECT_EQ(pieces[p].first_row, firsts[p]);
+    EXPECT_EQ(pieces[p].rows, counts[p]);
+    EXPECT_EQ(pieces[p].data, opened.rows->Locate(firsts[p], counts[p]));
+    ExpectRows(opened.rows.get(), firsts[p], counts[p]);
+  }
+  EXPECT_EQ(opened.rows->LocatePieces(8192, 809, 1024).size(), 1u);  // the last, partial chunk
+  // Chunks of 1500 rows: a block of 1024 rows from row 1024 would span two of them.
+  layout.chunk_rows = 1500;
+  Opened odd = Open("odd-pieces.h5", 4000, layout);
+  ASSERT_NE(odd.rows, nullptr);
+  EXPECT_TRUE(odd.rows->LocatePieces(0, 2048, 1024).empty());
+  EXPECT_EQ(odd.rows->LocatePieces(0, 1500, 1024).size(), 1u);
+  EXPECT_EQ(odd.rows->LocatePieces(1500, 1500, 500).size(), 1u);
+  EXPECT_EQ(odd.rows->LocatePieces(0, 3000, 500).size(), 2u);
+  Opened contiguous = Open("one-piece.h5", 4000, Layout{});
+  EXPECT_EQ(contiguous.rows->LocatePieces(100, 3900, 1024).size(), 1u);
+}
+
 TEST_F(MappedRowsTest, ReleasedRowsArePagedInAgain) {
   Opened opened = Open("released.h5", 5000, Layout{});
   ASSERT_NE(opened.rows, nullptr);

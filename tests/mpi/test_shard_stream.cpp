@@ -74,9 +74,9 @@ class ShardStreamTest : public ::testing::Test {
                                                                kFeatures, kClasses, 1.0);
     config.type = type;
     config.multi_label = multi_label;
-    // Chunks of 4096 rows hold whole stream chunks of 2048, read in place (io/mapped_rows.hpp);
-    // stream chunks of 3072 rows (EveryChunkSizeGivesTheSamePass) are read in place or copied.
-    config.chunk_rows = 4096;
+    // HDF5 chunks of 5000 rows: stream chunks within one are read in place
+    // (io/mapped_rows.hpp), those across row 5000 copied (a block would span two chunks).
+    config.chunk_rows = 5000;
     RunAndAgree(world_, [&] {
       if (world_.is_root()) WriteSyntheticDataset(config);
     });
