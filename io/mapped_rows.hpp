@@ -4,8 +4,8 @@
 // "Streaming"). Only rows stored as the kernel reads them qualify: an unfiltered contiguous
 // dataset, or unfiltered chunks that span every column, of the memory type itself (float32 or
 // uint8 in this machine's byte order), at an address aligned for it. Anything else (compressed,
-// float64, big-endian, external storage, rows across two chunks, a damaged chunk index) is
-// read through HDF5 as before, whose checks then name what is wrong.
+// float64, big-endian, external storage, a block of rows across two chunks, a damaged chunk
+// index) is read through HDF5 as before, whose checks then name what is wrong.
 #pragma once
 
 #include <cstddef>
