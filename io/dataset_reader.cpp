@@ -195,14 +195,14 @@ bool ChooseReadAhead(ReadAhead read_ahead) {
 }
 
 // Whether a streamed pass pages the features in where they lie or copies them through HDF5.
-void LogHowRowsAreRead(const StreamConfig& streaming, const h5::Handle& file,
-                       const h5::Handle& features, const std::string& feature_type) {
-  if (!streaming.map_rows) {
+void LogHowRowsAreRead(const StreamSource& source, const h5::Handle& file,
+                       const h5::Handle& features) {
+  if (!source.map_rows) {
     LogInfo("streaming copies the features through HDF5 (--stream-mmap off)");
     return;
   }
-  const std::string why_not = MappedRows::WhyNotInPlace(
-      file, features, feature_type == "uint8" ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT);
+  const std::string why_not =
+      MappedRows::WhyNotInPlace(file, features, FeatureMemoryType(source));
   LogInfo(why_not.empty() ? "streaming reads the features in place, through a read-only memory "
                             "map of the file (--stream-mmap off copies them through HDF5)"
                           : "streaming copies the features through HDF5, as they cannot be read "
@@ -417,7 +417,7 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
         ChooseChunkRows(streaming, source, ShardRows(shard.total_rows, comm.size(), 0).size(),
                         sparse ? &*sparse : nullptr, virtual_shards);
     if (chunk_rows > 0) {
-      LogHowRowsAreRead(streaming, file, features, shard.feature_type);
+      LogHowRowsAreRead(source, file, features);
       shard.stream = std::make_shared<ShardStream>(source, chunk_rows,
                                                    ChooseReadAhead(streaming.read_ahead));
       shard.targets.resize(0, label_columns);  // is_multi_label() says what the rows hold

@@ -54,12 +54,12 @@ struct StreamChunk {
 namespace {
 
 bool IsUint8(const StreamSource& source) { return source.feature_type == "uint8"; }
-// What the features are read as: uint8 as stored, float32 and float64 as float32.
+
+}  // namespace
+
 hid_t FeatureMemoryType(const StreamSource& source) {
   return IsUint8(source) ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
 }
-
-}  // namespace
 
 // The file and datasets a stream reads; opened, read and closed under the lock (not in the
 // anonymous namespace: ChunkReader holds one).
@@ -81,7 +81,7 @@ struct StreamFiles {
     weights_context = file_context + ", dataset '" + source.layout.sample_weights + "'";
     file = h5::OpenFileForReading(source.path);  // no communicator: sec2, this thread only
     features = h5::OpenDataset(file, source.layout.features, file_context);
-    if (source.read_in_place) {
+    if (source.map_rows) {
       mapped = MappedRows::Open(source.path, file, features, FeatureMemoryType(source),
                                 features_context);
     }

@@ -13,6 +13,8 @@
 // shard's do.
 #pragma once
 
+#include <hdf5.h>
+
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -36,8 +38,11 @@ struct StreamSource {
   std::string feature_type;  // "float32", "float64" (read as float32, as ReadShard), "uint8"
   std::int64_t feature_count = 0;
   RowRange rows;
-  bool read_in_place = true;  // features paged in where they lie when stored as computed on
+  bool map_rows = true;  // --stream-mmap: features read where they lie when stored as computed on
 };
+
+// What the features are read (and mapped) as: uint8 as stored, float32 and float64 as float32.
+hid_t FeatureMemoryType(const StreamSource& source);
 
 // Bytes one row takes in a chunk buffer (features as stored, labels, weights, read scratch).
 std::int64_t StreamBytesPerRow(const StreamSource& source);
@@ -68,7 +73,7 @@ class ShardStream {
   bool read_ahead() const { return read_ahead_; }
   void SetReadAhead(bool read_ahead) { read_ahead_ = read_ahead; }
   // Whether later passes read the features in place where they can (--stream-mmap).
-  void SetReadInPlace(bool read_in_place) { source_.read_in_place = read_in_place; }
+  void SetMapRows(bool map_rows) { source_.map_rows = map_rows; }
   const StreamSource& source() const { return source_; }
   const Vector& class_weights() const { return class_weights_; }
 

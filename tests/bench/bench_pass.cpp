@@ -53,12 +53,12 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// Best wall time of `repeats` calls, the slowest rank's on each call.
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
 }
 
+// Best wall time of `repeats` calls, the slowest rank's on each call.
 double BestSeconds(const Communicator& comm, int repeats, const std::function<void()>& work) {
   double best = 1e300;
   for (int r = 0; r < repeats; ++r) {

@@ -2,10 +2,12 @@
 // contiguous and chunked datasets, under a user block and after their pages were released;
 // storage that is not the computed type laid out row after row is left to HDF5.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
 
+#include "common/error.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/mapped_rows.hpp"
 #include "io/synthetic.hpp"
@@ -168,6 +170,24 @@ TEST_F(MappedRowsTest, ReleasedRowsArePagedInAgain) {
   opened.rows->Release(opened.rows->Locate(1000, 2000), 2000);
   ExpectRows(opened.rows.get(), 1000, 2000);
   ExpectRows(opened.rows.get(), 2999, 1);  // next to released pages
+}
+
+TEST_F(MappedRowsTest, RowsCutOffUnderTheRunAreAnErrorNamingThem) {
+  // A file truncated while mapped: MADV_POPULATE_READ reports the missing pages, which a plain
+  // read of the mapping would turn into a SIGBUS.
+  Opened opened = Open("truncated.h5", 5000, Layout{});
+  ASSERT_NE(opened.rows, nullptr);
+  const std::byte* located = opened.rows->Locate(4000, 1000);
+  ASSERT_NE(located, nullptr);
+  ASSERT_EQ(truncate((directory_ + "/truncated.h5").c_str(), 4096), 0);
+  try {
+    opened.rows->PageIn(located, 4000, 1000);
+    ADD_FAILURE() << "no error paging in rows past the file's end";
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("truncated.h5: cannot read rows 4000 to 4999"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 TEST_F(MappedRowsTest, Uint8RowsAreReadAsBytes) {

@@ -110,13 +110,13 @@ class ShardStreamTest : public ::testing::Test {
     }
     const Objective expected =
         ComputeShardedObjective(world_, loss, model, in_memory, 0.01, precision);
-    for (const bool read_in_place : {true, false}) {
+    for (const bool map_rows : {true, false}) {
       for (const bool read_ahead : {true, false}) {
-        streamed.stream->SetReadInPlace(read_in_place);
+        streamed.stream->SetMapRows(map_rows);
         streamed.stream->SetReadAhead(read_ahead);
         const Objective actual =
             ComputeShardedObjective(world_, loss, model, streamed, 0.01, precision);
-        const std::string mode = StrCat("read-ahead ", read_ahead, ", in place ", read_in_place);
+        const std::string mode = StrCat("read-ahead ", read_ahead, ", in place ", map_rows);
         EXPECT_TRUE(SameDouble(actual.value, expected.value))
             << actual.value << " vs " << expected.value << ", " << mode;
         EXPECT_TRUE(SameBits(actual.grad_weights, expected.grad_weights)) << mode;
