@@ -38,6 +38,9 @@ struct Scratch {
   Matrix scores;                       // logits, then w_i dl/dz_i, in double
   RowMajorOf<Scalar> gradient;         // the same in the compute type
   RowMajorOf<Scalar> weight_gradient;  // dW of one sub-block (GEMM path)
+  RowMajorOf<Scalar> step_features;    // a step's rows, a cache line per row start (parts)
+  RowMajorOf<Scalar> step_gradient;    // their G, the same way
+  Matrix block_sums;                   // the grid sum of a block of columns of dW (parts)
   std::vector<const Scalar*> row_starts;  // where each row of a sub-block starts (fused path)
   const SoftmaxModel* held_model = nullptr;  // whose weights `weights` holds (HeldKernelWeights)
 
@@ -152,6 +155,16 @@ inline void AddOntoGrid(const Scalar* partial, Eigen::Index count, double round,
     }
     ei::pstoreu(out + t,
                 ei::padd(ei::ploadu<Packet>(out + t), ei::psub(ei::padd(value, shift), shift)));
+  }
+}
+
+// out[t] += RoundOntoGrid(partial[t], round) for any count: AddOntoGrid, then value by value.
+template <typename Scalar>
+inline void AddRowOntoGrid(const Scalar* partial, Eigen::Index count, double round, double* out) {
+  const Eigen::Index packets = count - count % kWidthOf<double>;
+  AddOntoGrid(partial, packets, round, out);
+  for (Eigen::Index t = packets; t < count; ++t) {
+    out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
   }
 }
 
@@ -498,6 +511,103 @@ void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored>
   }
 }
 
+// n rounded up to a multiple of m.
+constexpr Eigen::Index RoundUp(Eigen::Index n, Eigen::Index m) { return (n + m - 1) / m * m; }
+
+// Values of Scalar per cache line: a row stride that is a multiple of it starts every row at
+// the same alignment, so a part's rows are laid out alike wherever the part sits in the step.
+template <typename Scalar>
+constexpr Eigen::Index kLineOf = kCacheLine / static_cast<Eigen::Index>(sizeof(Scalar));
+
+// Columns per block of a part's dW: about 256 KiB of it in the compute type (K = 1000, float:
+// 64), so that it and the double grid sums it goes into stay in L2.
+template <typename Scalar>
+Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
+  constexpr Eigen::Index kBlockBytes = Eigen::Index{256} << 10;
+  const Eigen::Index columns =
+      kBlockBytes / (std::max<Eigen::Index>(classes, 1) * static_cast<Eigen::Index>(sizeof(Scalar)));
+  return std::min(features, std::max(kLineOf<Scalar>, columns / kLineOf<Scalar> * kLineOf<Scalar>));
+}
+
+// One stored row in the compute type (SubBlockAs' conversion, so the same values).
+template <typename Scalar, typename Stored>
+void ConvertRow(const Stored* row, Eigen::Index count, Scalar* out) {
+  if constexpr (std::is_same_v<Scalar, float> && std::is_same_v<Stored, std::uint8_t>) {
+    ScaleBytesToUnit(row, count, out);
+  } else if constexpr (std::is_same_v<Stored, std::uint8_t>) {
+    for (Eigen::Index j = 0; j < count; ++j) out[j] = static_cast<Scalar>(ByteToUnit(row[j]));
+  } else {
+    for (Eigen::Index j = 0; j < count; ++j) out[j] = static_cast<Scalar>(row[j]);
+  }
+}
+
+template <typename Scalar>
+using StridedRows = Eigen::Map<const RowMajorOf<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// AccumulateDenseParts on Eigen's products (gradient_kernel.hpp says why this order).
+template <typename Scalar, typename Stored>
+void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
+                             const RowBlock& scoring, std::span<const std::int64_t> part_rows,
+                             double round,
+                             const std::function<void(GradientSums*)>& take_small_sums,
+                             GradientSums* sums) {
+  Scratch<Scalar>& scratch = Scratch<Scalar>::OfThisThread();
+  if (scratch.held_model != &model) scratch.weights = model.weights.template cast<Scalar>();
+  const Eigen::Index n = rows.rows;
+  const Eigen::Index d = model.features();
+  const Eigen::Index classes = model.classes();
+  const Eigen::Index padded_rows = RoundUp(n, kGemmRowMultiple);
+  const Eigen::Index row_stride = RoundUp(d, kLineOf<Scalar>);
+  const Eigen::Index gradient_stride = RoundUp(classes, kLineOf<Scalar>);
+
+  scratch.step_features.resize(padded_rows, row_stride);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    ConvertRow(rows.Row(i), d, scratch.step_features.row(i).data());
+  }
+  scratch.step_features.bottomRows(padded_rows - n).setZero();  // logits computed, not used
+  const StridedRows<Scalar> features(scratch.step_features.data(), padded_rows, d,
+                                     Eigen::OuterStride<>(row_stride));
+  scratch.logits.resize(padded_rows, classes);
+  scratch.logits.noalias() = features * scratch.weights.transpose();
+
+  scratch.step_gradient.resize(n, gradient_stride);
+  Eigen::Index first = 0;
+  for (const std::int64_t count : part_rows) {
+    if (count == 0) continue;
+    const RowBlock part = SliceRows(scoring, first, count);
+    scratch.scores = scratch.logits.middleRows(first, count).template cast<double>();
+    ScoreSubBlock(loss, model, part, &scratch, sums);
+    scratch.step_gradient.block(first, 0, count, classes) = scratch.gradient;
+    sums->count() += part.WeightSum();
+    sums->rows() += static_cast<double>(count);
+    take_small_sums(sums);
+    first += count;
+  }
+
+  // Each block's grid sum in a contiguous buffer, added to dW once: columns of dW itself lie a
+  // row (D doubles, often a power of two) apart and would share a few cache sets. Grid sums
+  // are exact, so adding them in another order gives the same bits.
+  const Eigen::Index block_columns = ColumnsPerBlock<Scalar>(classes, d);
+  for (Eigen::Index c = 0; c < d; c += block_columns) {
+    const Eigen::Index columns = std::min(block_columns, d - c);
+    scratch.weight_gradient.resize(classes, columns);
+    scratch.block_sums.setZero(classes, columns);
+    first = 0;
+    for (const std::int64_t count : part_rows) {
+      if (count == 0) continue;
+      const StridedRows<Scalar> g(scratch.step_gradient.data() + first * gradient_stride, count,
+                                  classes, Eigen::OuterStride<>(gradient_stride));
+      const StridedRows<Scalar> x(scratch.step_features.data() + first * row_stride + c, count,
+                                  columns, Eigen::OuterStride<>(row_stride));
+      scratch.weight_gradient.noalias() = g.transpose() * x;
+      AddRowOntoGrid(scratch.weight_gradient.data(), classes * columns, round,
+                     scratch.block_sums.data());
+      first += count;
+    }
+    sums->weights().middleCols(c, columns) += scratch.block_sums;
+  }
+}
+
 template <typename Scalar>
 void HoldWeights(const SoftmaxModel* model) {
   Scratch<Scalar>& scratch = Scratch<Scalar>::OfThisThread();
@@ -558,6 +668,41 @@ void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<
   sums->count() += scoring.WeightSum();
   sums->rows() += static_cast<double>(rows.rows);
 }
+
+template <typename T>
+void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
+                          const RowBlock& scoring, std::span<const std::int64_t> part_rows,
+                          const GridScale& weight_grid,
+                          const std::function<void(GradientSums*)>& take_small_sums,
+                          GradientSums* sums, Precision precision) {
+  if (precision == Precision::kFloat32 && model.classes() <= kFusedMaxClasses) {
+    Eigen::Index first = 0;
+    for (const std::int64_t count : part_rows) {
+      if (count == 0) continue;
+      AccumulateDenseRows(loss, model, rows.Slice(first, count), SliceRows(scoring, first, count),
+                          sums, precision, &weight_grid);
+      take_small_sums(sums);
+      first += count;
+    }
+  } else if (precision == Precision::kFloat32) {
+    AccumulatePartsWithGemm<float>(loss, model, rows, scoring, part_rows, weight_grid.round(),
+                                   take_small_sums, sums);
+  } else {
+    AccumulatePartsWithGemm<double>(loss, model, rows, scoring, part_rows, weight_grid.round(),
+                                    take_small_sums, sums);
+  }
+}
+
+template void AccumulateDenseParts<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
+                                          const RowBlock&, std::span<const std::int64_t>,
+                                          const GridScale&,
+                                          const std::function<void(GradientSums*)>&,
+                                          GradientSums*, Precision);
+template void AccumulateDenseParts<std::uint8_t>(const Loss&, const SoftmaxModel&,
+                                                 DenseRows<std::uint8_t>, const RowBlock&,
+                                                 std::span<const std::int64_t>, const GridScale&,
+                                                 const std::function<void(GradientSums*)>&,
+                                                 GradientSums*, Precision);
 
 template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
                                          const RowBlock&, GradientSums*, Precision,

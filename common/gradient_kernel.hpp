@@ -20,6 +20,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 
 #include "common/exact_sum.hpp"
 #include "common/loss.hpp"
@@ -44,6 +46,11 @@ struct DenseRows {
   const std::int64_t* picked = nullptr;
 
   const T* Row(Eigen::Index i) const { return data + (picked ? picked[i] : i) * cols; }
+  // Rows [begin, begin + count).
+  DenseRows Slice(Eigen::Index begin, Eigen::Index count) const {
+    return picked ? DenseRows{data, count, cols, picked + begin}
+                  : DenseRows{data + begin * cols, count, cols, nullptr};
+  }
 };
 
 // Adds the loss and gradient sums of `rows`, scored against `scoring` (its labels, targets
@@ -66,6 +73,37 @@ extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const Softma
                                                        DenseRows<std::uint8_t>, const RowBlock&,
                                                        GradientSums*, Precision,
                                                        const GridScale*);
+
+// The sums of a step cut into parts (--reproducible's virtual shards), `part_rows[p]` rows of
+// `rows` each, in order, each part's bits those of the part computed alone: the same on any
+// rank, whatever other parts it holds. Each part's dW is rounded onto `weight_grid` as it is
+// added, so sums->weights() stays a grid sum; each part's loss, db, count and rows are added
+// to *sums, then `take_small_sums(sums)` must move them out before the next part's come.
+// Few classes in float32 run part by part on the register tiles. Eigen's path (many classes,
+// float64) computes the logits of all the parts in one product, so that W is packed once per
+// step and not once per part: with the rows padded to a multiple of kGemmRowMultiple, Eigen's
+// products give each row the same bits whatever the row count and the row's place (rows of a
+// remainder shorter than a packet take other kernels, which round differently). dW then runs
+// part by part over blocks of columns, so each part's dW and the grid sums it is added to
+// stay in cache (K x D of each would cross memory once per part).
+inline constexpr Eigen::Index kGemmRowMultiple = 16;
+
+template <typename T>
+void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
+                          const RowBlock& scoring, std::span<const std::int64_t> part_rows,
+                          const GridScale& weight_grid,
+                          const std::function<void(GradientSums*)>& take_small_sums,
+                          GradientSums* sums, Precision precision);
+
+extern template void AccumulateDenseParts<float>(const Loss&, const SoftmaxModel&,
+                                                 DenseRows<float>, const RowBlock&,
+                                                 std::span<const std::int64_t>, const GridScale&,
+                                                 const std::function<void(GradientSums*)>&,
+                                                 GradientSums*, Precision);
+extern template void AccumulateDenseParts<std::uint8_t>(
+    const Loss&, const SoftmaxModel&, DenseRows<std::uint8_t>, const RowBlock&,
+    std::span<const std::int64_t>, const GridScale&, const std::function<void(GradientSums*)>&,
+    GradientSums*, Precision);
 
 // While alive, the kernel on this thread casts `model`'s weights to the compute type of
 // `precision` once instead of on every call: for many small blocks against one model (the

@@ -201,17 +201,10 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
     // grid as it adds it, so part_ holds the grid sum of all.
     const HeldKernelWeights cast_once(model, precision_);
     const RowBlock scoring = train_.GatherAllButDenseFeatures(step_rows_, &rows_);
-    Eigen::Index first = 0;
-    for (const std::int64_t count : part_rows_) {
-      if (count == 0) continue;
-      AccumulatePickedDenseRows(
-          loss_, model, train_,
-          std::span(step_rows_).subspan(static_cast<std::size_t>(first),
-                                        static_cast<std::size_t>(count)),
-          SliceRows(scoring, first, count), &part_, precision_, &weight_grid_);
-      MoveSmallSumsExactly(&part_);
-      first += count;
-    }
+    AccumulatePickedDenseParts(loss_, model, train_, step_rows_, scoring, part_rows_,
+                               weight_grid_,
+                               [this](GradientSums* part) { MoveSmallSumsExactly(part); },
+                               &part_, precision_);
     AddWeightsOnGrid(part_);  // on the grid already: a copy, with the bound checked
   }
   ReduceExactly(sums);

@@ -103,21 +103,42 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
                             shard.GatherAllButDenseFeatures(picked, storage), sums, precision);
 }
 
+namespace {
+
+// f(DenseRows<T>) on the dense shard's rows `picked`, where they lie: T is float, or uint8
+// for a shard held as stored.
+template <typename F>
+void WithPickedDenseRows(const Shard& shard, std::span<const std::int64_t> picked, F&& f) {
+  const auto rows = static_cast<Eigen::Index>(picked.size());
+  if (shard.holds_bytes()) {
+    f(DenseRows<std::uint8_t>{shard.feature_bytes.data(), rows, shard.feature_count,
+                              picked.data()});
+  } else {
+    f(DenseRows<float>{shard.features.data(), rows, shard.features.cols(), picked.data()});
+  }
+}
+
+}  // namespace
+
 void AccumulatePickedDenseRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
                                std::span<const std::int64_t> picked, const RowBlock& scoring,
                                GradientSums* sums, Precision precision,
                                const GridScale* weight_grid) {
-  const auto rows = static_cast<Eigen::Index>(picked.size());
-  if (shard.holds_bytes()) {
-    return AccumulateDenseRows(loss, model,
-                               DenseRows<std::uint8_t>{shard.feature_bytes.data(), rows,
-                                                       shard.feature_count, picked.data()},
-                               scoring, sums, precision, weight_grid);
-  }
-  AccumulateDenseRows(
-      loss, model,
-      DenseRows<float>{shard.features.data(), rows, shard.features.cols(), picked.data()},
-      scoring, sums, precision, weight_grid);
+  WithPickedDenseRows(shard, picked, [&](auto rows) {
+    AccumulateDenseRows(loss, model, rows, scoring, sums, precision, weight_grid);
+  });
+}
+
+void AccumulatePickedDenseParts(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                                std::span<const std::int64_t> picked, const RowBlock& scoring,
+                                std::span<const std::int64_t> part_rows,
+                                const GridScale& weight_grid,
+                                const std::function<void(GradientSums*)>& take_small_sums,
+                                GradientSums* sums, Precision precision) {
+  WithPickedDenseRows(shard, picked, [&](auto rows) {
+    AccumulateDenseParts(loss, model, rows, scoring, part_rows, weight_grid, take_small_sums,
+                         sums, precision);
+  });
 }
 
 Objective ComputeShardedObjective(const Communicator& comm, const Loss& loss,

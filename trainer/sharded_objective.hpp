@@ -4,6 +4,7 @@
 // sums added in block order, so the result has the same bits on any thread count.
 #pragma once
 
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -69,6 +70,15 @@ void AccumulatePickedDenseRows(const Loss& loss, const SoftmaxModel& model, cons
                                std::span<const std::int64_t> picked, const RowBlock& scoring,
                                GradientSums* sums, Precision precision,
                                const GridScale* weight_grid = nullptr);
+
+// The same for a step cut into parts, `part_rows[p]` of the rows `picked` each, every part's
+// sums as if computed alone (AccumulateDenseParts: --reproducible's virtual shards).
+void AccumulatePickedDenseParts(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                                std::span<const std::int64_t> picked, const RowBlock& scoring,
+                                std::span<const std::int64_t> part_rows,
+                                const GridScale& weight_grid,
+                                const std::function<void(GradientSums*)>& take_small_sums,
+                                GradientSums* sums, Precision precision);
 
 // Loss and gradient over every row of every rank's shard (full batch), its products in
 // `precision` (float64 unless asked: full-batch solvers compare objective values closely).
