@@ -684,12 +684,34 @@ void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows
       take_small_sums(sums);
       first += count;
     }
-  } else if (precision == Precision::kFloat32) {
-    AccumulatePartsWithGemm<float>(loss, model, rows, scoring, part_rows, weight_grid.round(),
-                                   take_small_sums, sums);
-  } else {
-    AccumulatePartsWithGemm<double>(loss, model, rows, scoring, part_rows, weight_grid.round(),
-                                    take_small_sums, sums);
+    return;
+  }
+  // Whole parts in groups of at most kGemmGroupRows rows (a larger part alone), so that the
+  // step's copy in the compute type stays bounded whatever the batch; the grouping changes no
+  // bit (each row's logits do not depend on the row count).
+  Eigen::Index first = 0;
+  for (std::size_t begin = 0; begin < part_rows.size();) {
+    std::size_t end = begin;
+    Eigen::Index group_rows = 0;
+    do {
+      group_rows += part_rows[end++];
+    } while (end < part_rows.size() && group_rows + part_rows[end] <= kGemmGroupRows);
+    if (group_rows == 0) {  // parts with no rows this step: nothing to add
+      begin = end;
+      continue;
+    }
+    const DenseRows<T> group = rows.Slice(first, group_rows);
+    const RowBlock group_scoring = SliceRows(scoring, first, group_rows);
+    const auto group_parts = part_rows.subspan(begin, end - begin);
+    if (precision == Precision::kFloat32) {
+      AccumulatePartsWithGemm<float>(loss, model, group, group_scoring, group_parts,
+                                     weight_grid.round(), take_small_sums, sums);
+    } else {
+      AccumulatePartsWithGemm<double>(loss, model, group, group_scoring, group_parts,
+                                      weight_grid.round(), take_small_sums, sums);
+    }
+    first += group_rows;
+    begin = end;
   }
 }
 

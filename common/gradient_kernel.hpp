@@ -85,8 +85,11 @@ extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const Softma
 // products give each row the same bits whatever the row count and the row's place (rows of a
 // remainder shorter than a packet take other kernels, which round differently). dW then runs
 // part by part over blocks of columns, so each part's dW and the grid sums it is added to
-// stay in cache (K x D of each would cross memory once per part).
+// stay in cache (K x D of each would cross memory once per part). A step of more than
+// kGemmGroupRows rows runs in groups of whole parts, so its copy in the compute type stays
+// bounded.
 inline constexpr Eigen::Index kGemmRowMultiple = 16;
+inline constexpr Eigen::Index kGemmGroupRows = 2048;
 
 template <typename T>
 void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,

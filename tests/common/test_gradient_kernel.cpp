@@ -8,6 +8,7 @@
 #include <numeric>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/gradient_kernel.hpp"
@@ -276,101 +277,114 @@ TEST(GradientKernel, PickedRowsGiveTheBitsOfTheGatheredRows) {
 
 // A step cut into parts (--reproducible): each part's sums come out as if the part were
 // computed alone, whatever other parts share the call, so the parts held by one rank or by
-// several give the same bits. Few classes in float32 (register tiles, part by part) and Eigen's
-// path (K = 1000, and float64: the logits of all parts in one product), for float32 and uint8
-// rows picked in shuffled order, with parts of 0, 1 and more rows than a padded row group.
-TEST(GradientKernel, EachPartGivesTheBitsOfThePartAlone) {
+// several give the same bits: the parts together, each alone, and split after the third as on
+// two ranks. Rows picked in shuffled order.
+void ExpectEachPartGivesItsOwnBits(const std::vector<std::int64_t>& parts, Eigen::Index classes,
+                                   Eigen::Index dims, Precision precision, Storage storage) {
+  SCOPED_TRACE(::testing::Message() << "K = " << classes << ", D = " << dims << ", "
+                                    << Name(storage)
+                                    << (precision == Precision::kFloat32 ? ", f32" : ", f64"));
   const auto loss = MakeLoss("softmax");
-  const std::vector<std::int64_t> parts = {11, 0, 5, 1, 17, 20, 3, 16};
   const std::int64_t total = std::accumulate(parts.begin(), parts.end(), std::int64_t{0});
-  struct Case {
-    Eigen::Index classes;
-    Eigen::Index dims;
-    Precision precision;
+  const Problem problem = RandomProblem(total + 9, dims, classes, storage, 21);
+  std::vector<std::int64_t> picked(static_cast<std::size_t>(total));
+  for (std::int64_t i = 0; i < total; ++i) {
+    picked[static_cast<std::size_t>(i)] = (i * 7) % (total + 9);
+  }
+  std::vector<Label> labels;
+  for (const std::int64_t row : picked) {
+    labels.push_back(problem.labels[static_cast<std::size_t>(row)]);
+  }
+  const RowBlock scoring{Eigen::Map<const FeatureMatrix>(nullptr, total, 0), labels};
+  const GridScale grid = GridScale::ForBound(static_cast<double>(total));  // |g x| <= 1
+  const auto dense_rows = [&](auto* data, std::int64_t first, std::int64_t rows) {
+    return DenseRows<std::remove_const_t<std::remove_pointer_t<decltype(data)>>>{
+        data, rows, dims, picked.data() + first};
   };
-  for (const Case& c : {Case{10, 37, Precision::kFloat32}, Case{10, 37, Precision::kFloat64},
-                        Case{1000, 83, Precision::kFloat32}, Case{40, 300, Precision::kFloat32}}) {
-    for (const Storage storage : {Storage::kFloat32, Storage::kUint8}) {
-      SCOPED_TRACE(::testing::Message()
-                   << "K = " << c.classes << ", D = " << c.dims << ", " << Name(storage)
-                   << (c.precision == Precision::kFloat32 ? ", f32" : ", f64"));
-      const Problem problem = RandomProblem(total + 9, c.dims, c.classes, storage, 21);
-      std::vector<std::int64_t> picked(static_cast<std::size_t>(total));
-      for (std::int64_t i = 0; i < total; ++i) picked[static_cast<std::size_t>(i)] = (i * 7) % (total + 9);
-      std::vector<Label> labels;
-      for (const std::int64_t row : picked) labels.push_back(problem.labels[static_cast<std::size_t>(row)]);
-      const RowBlock scoring{Eigen::Map<const FeatureMatrix>(nullptr, total, 0), labels};
-      const GridScale grid = GridScale::ForBound(static_cast<double>(total));  // |g x| <= 1
 
-      // The parts [begin, end) in one call: dW (a grid sum) and each part's small sums.
-      const auto run = [&](std::size_t begin, std::size_t end, std::vector<Vector>* small) {
-        GradientSums sums(c.classes, c.dims);
-        std::int64_t first = 0;
-        for (std::size_t p = 0; p < begin; ++p) first += parts[p];
-        std::int64_t rows = 0;
-        for (std::size_t p = begin; p < end; ++p) rows += parts[p];
-        const auto take = [&](GradientSums* part) {
-          Vector values(c.classes + 3);
-          values << part->bias(), part->loss_sum(), part->count(), part->rows();
-          small->push_back(values);
-          part->bias().setZero();
-          part->loss_sum() = part->count() = part->rows() = 0.0;
-        };
-        const auto part_rows = std::span(parts).subspan(begin, end - begin);
-        const RowBlock slice = SliceRows(scoring, first, rows);
-        const std::int64_t* rows_picked = picked.data() + first;
-        if (storage == Storage::kFloat32) {
-          AccumulateDenseParts(*loss, problem.model,
-                               DenseRows<float>{problem.as_float.data(), rows, c.dims, rows_picked},
-                               slice, part_rows, grid, take, &sums, c.precision);
-        } else {
-          AccumulateDenseParts(
-              *loss, problem.model,
-              DenseRows<std::uint8_t>{problem.bytes.data(), rows, c.dims, rows_picked}, slice,
-              part_rows, grid, take, &sums, c.precision);
-        }
-        return Matrix(sums.weights());
-      };
-      std::vector<Vector> together_small;
-      const Matrix together = run(0, parts.size(), &together_small);
-      // Each part alone, and the parts split as on two ranks.
-      std::vector<Vector> alone_small;
-      Matrix alone_sum = Matrix::Zero(c.classes, c.dims);
-      for (std::size_t p = 0; p < parts.size(); ++p) alone_sum += run(p, p + 1, &alone_small);
-      std::vector<Vector> split_small;
-      Matrix split_sum = run(0, 3, &split_small);  // in turn: the parts' order in split_small
-      split_sum += run(3, parts.size(), &split_small);
-
-      ASSERT_EQ(together_small.size(), alone_small.size());
-      ASSERT_EQ(together_small.size(), split_small.size());
-      for (std::size_t p = 0; p < together_small.size(); ++p) {
-        for (Eigen::Index i = 0; i < together_small[p].size(); ++i) {
-          ASSERT_EQ(together_small[p][i], alone_small[p][i]) << "part " << p << ", " << i;
-          ASSERT_EQ(together_small[p][i], split_small[p][i]) << "part " << p << ", " << i;
-        }
-      }
-      // Grid sums are exact: the parts' dW add up to the same bits in any grouping.
-      for (Eigen::Index i = 0; i < together.size(); ++i) {
-        ASSERT_EQ(together.data()[i], alone_sum.data()[i]) << "dW entry " << i;
-        ASSERT_EQ(together.data()[i], split_sum.data()[i]) << "dW entry " << i;
-        ASSERT_EQ(std::fmod(together.data()[i], grid.grid), 0.0);
-      }
-      // And they are the gradient: the plain kernel's sums over the same rows, to float32's
-      // rounding plus half a grid step per part.
-      GradientSums plain(c.classes, c.dims);
-      if (storage == Storage::kFloat32) {
-        AccumulateDenseRows(*loss, problem.model,
-                            DenseRows<float>{problem.as_float.data(), total, c.dims, picked.data()},
-                            scoring, &plain, c.precision);
-      } else {
-        AccumulateDenseRows(*loss, problem.model,
-                            DenseRows<std::uint8_t>{problem.bytes.data(), total, c.dims, picked.data()},
-                            scoring, &plain, c.precision);
-      }
-      const auto plain_weights = plain.weights().reshaped<Eigen::RowMajor>();
-      const auto together_weights = Matrix(together).reshaped<Eigen::RowMajor>();
-      EXPECT_LE(RelativeDifference(together_weights, plain_weights), 1e-6);
+  // The parts [begin, end) in one call: dW (a grid sum) and each part's small sums.
+  const auto run = [&](std::size_t begin, std::size_t end, std::vector<Vector>* small) {
+    GradientSums sums(classes, dims);
+    std::int64_t first = 0;
+    for (std::size_t p = 0; p < begin; ++p) first += parts[p];
+    std::int64_t rows = 0;
+    for (std::size_t p = begin; p < end; ++p) rows += parts[p];
+    const auto take = [&](GradientSums* part) {
+      Vector values(classes + 3);
+      values << part->bias(), part->loss_sum(), part->count(), part->rows();
+      small->push_back(values);
+      part->bias().setZero();
+      part->loss_sum() = part->count() = part->rows() = 0.0;
+    };
+    const auto part_rows = std::span(parts).subspan(begin, end - begin);
+    const RowBlock slice = SliceRows(scoring, first, rows);
+    if (storage == Storage::kFloat32) {
+      AccumulateDenseParts(*loss, problem.model, dense_rows(problem.as_float.data(), first, rows),
+                           slice, part_rows, grid, take, &sums, precision);
+    } else {
+      AccumulateDenseParts(*loss, problem.model, dense_rows(problem.bytes.data(), first, rows),
+                           slice, part_rows, grid, take, &sums, precision);
     }
+    return Matrix(sums.weights());
+  };
+  std::vector<Vector> together_small;
+  const Matrix together = run(0, parts.size(), &together_small);
+  std::vector<Vector> alone_small;
+  Matrix alone_sum = Matrix::Zero(classes, dims);
+  for (std::size_t p = 0; p < parts.size(); ++p) alone_sum += run(p, p + 1, &alone_small);
+  std::vector<Vector> split_small;
+  Matrix split_sum = run(0, 3, &split_small);  // in turn: the parts' order in split_small
+  split_sum += run(3, parts.size(), &split_small);
+
+  ASSERT_EQ(together_small.size(), alone_small.size());
+  ASSERT_EQ(together_small.size(), split_small.size());
+  for (std::size_t p = 0; p < together_small.size(); ++p) {
+    for (Eigen::Index i = 0; i < together_small[p].size(); ++i) {
+      ASSERT_EQ(together_small[p][i], alone_small[p][i]) << "part " << p << ", " << i;
+      ASSERT_EQ(together_small[p][i], split_small[p][i]) << "part " << p << ", " << i;
+    }
+  }
+  // Grid sums are exact: the parts' dW add up to the same bits in any grouping.
+  for (Eigen::Index i = 0; i < together.size(); ++i) {
+    ASSERT_EQ(together.data()[i], alone_sum.data()[i]) << "dW entry " << i;
+    ASSERT_EQ(together.data()[i], split_sum.data()[i]) << "dW entry " << i;
+    ASSERT_EQ(std::fmod(together.data()[i], grid.grid), 0.0);
+  }
+  // And they are the gradient: the plain kernel's sums over the same rows, to float32's
+  // rounding plus half a grid step per part.
+  GradientSums plain(classes, dims);
+  if (storage == Storage::kFloat32) {
+    AccumulateDenseRows(*loss, problem.model, dense_rows(problem.as_float.data(), 0, total),
+                        scoring, &plain, precision);
+  } else {
+    AccumulateDenseRows(*loss, problem.model, dense_rows(problem.bytes.data(), 0, total),
+                        scoring, &plain, precision);
+  }
+  const Matrix plain_weights = plain.weights();
+  EXPECT_LE(RelativeDifference(together.reshaped<Eigen::RowMajor>(),
+                               plain_weights.reshaped<Eigen::RowMajor>()),
+            1e-6);
+}
+
+// Few classes in float32 (register tiles, part by part) and Eigen's path (K = 40 and 1000,
+// over two column blocks and a tail; and float64: the logits of all parts in one product),
+// float32 and uint8 rows, with parts of 0, 1 and more rows than a padded row group.
+TEST(GradientKernel, EachPartGivesTheBitsOfThePartAlone) {
+  const std::vector<std::int64_t> parts = {11, 0, 5, 1, 17, 20, 3, 16};
+  for (const Storage storage : {Storage::kFloat32, Storage::kUint8}) {
+    ExpectEachPartGivesItsOwnBits(parts, 10, 37, Precision::kFloat32, storage);
+    ExpectEachPartGivesItsOwnBits(parts, 10, 37, Precision::kFloat64, storage);
+    ExpectEachPartGivesItsOwnBits(parts, 1000, 83, Precision::kFloat32, storage);
+    ExpectEachPartGivesItsOwnBits(parts, 40, 300, Precision::kFloat32, storage);
+  }
+}
+
+// A step of more than kGemmGroupRows rows runs on Eigen's path in groups of whole parts; the
+// grouping changes no bit.
+TEST(GradientKernel, LargeStepsInGroupsOfPartsGiveTheSameBits) {
+  const std::vector<std::int64_t> parts = {1500, 0, 700, 900, 3};
+  for (const Storage storage : {Storage::kFloat32, Storage::kUint8}) {
+    ExpectEachPartGivesItsOwnBits(parts, 40, 9, Precision::kFloat32, storage);
   }
 }
 
