@@ -93,16 +93,6 @@ Objective ReduceObjective(const Communicator& comm, GradientSums* sums, const So
   return FinishObjective(*sums, model, weight_decay);
 }
 
-void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
-                          std::span<const std::int64_t> picked, GatheredRows* storage,
-                          GradientSums* sums, Precision precision) {
-  if (shard.is_sparse) {
-    return AccumulateBlock(loss, model, shard.Gather(picked, storage), sums, precision);
-  }
-  AccumulatePickedDenseRows(loss, model, shard, picked,
-                            shard.GatherAllButDenseFeatures(picked, storage), sums, precision);
-}
-
 namespace {
 
 // f(DenseRows<T>) on the dense shard's rows `picked`, where they lie: T is float, or uint8
@@ -120,12 +110,15 @@ void WithPickedDenseRows(const Shard& shard, std::span<const std::int64_t> picke
 
 }  // namespace
 
-void AccumulatePickedDenseRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
-                               std::span<const std::int64_t> picked, const RowBlock& scoring,
-                               GradientSums* sums, Precision precision,
-                               const GridScale* weight_grid) {
+void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
+                          std::span<const std::int64_t> picked, GatheredRows* storage,
+                          GradientSums* sums, Precision precision) {
+  if (shard.is_sparse) {
+    return AccumulateBlock(loss, model, shard.Gather(picked, storage), sums, precision);
+  }
+  const RowBlock scoring = shard.GatherAllButDenseFeatures(picked, storage);
   WithPickedDenseRows(shard, picked, [&](auto rows) {
-    AccumulateDenseRows(loss, model, rows, scoring, sums, precision, weight_grid);
+    AccumulateDenseRows(loss, model, rows, scoring, sums, precision);
   });
 }
 

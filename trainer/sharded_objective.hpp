@@ -63,16 +63,9 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
                           std::span<const std::int64_t> picked, GatheredRows* storage,
                           GradientSums* sums, Precision precision);
 
-// The same for a dense shard's rows `picked`, read where they lie (float, or uint8 held as
-// stored), scored against `scoring` (their labels, targets and weights, in that order). With a
-// weight_grid, each sub-block's dW is rounded onto it (AccumulateDenseRows).
-void AccumulatePickedDenseRows(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
-                               std::span<const std::int64_t> picked, const RowBlock& scoring,
-                               GradientSums* sums, Precision precision,
-                               const GridScale* weight_grid = nullptr);
-
-// The same for a step cut into parts, `part_rows[p]` of the rows `picked` each, every part's
-// sums as if computed alone (AccumulateDenseParts: --reproducible's virtual shards).
+// The same for a dense shard's rows `picked`, scored against `scoring` (their labels, targets
+// and weights, in that order), cut into parts of `part_rows[p]` rows each, every part's sums as
+// if computed alone (AccumulateDenseParts: --reproducible's virtual shards).
 void AccumulatePickedDenseParts(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
                                 std::span<const std::int64_t> picked, const RowBlock& scoring,
                                 std::span<const std::int64_t> part_rows,
