@@ -448,9 +448,9 @@ void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   scratch->weight_gradient.noalias() = scratch->gradient.transpose() * features;
   if (round == 0.0) {
     sums->weights() += scratch->weight_gradient.template cast<double>();
-  } else {  // RoundOntoGrid, as one Eigen expression
-    sums->weights().array() +=
-        (scratch->weight_gradient.template cast<double>().array() + round) - round;
+  } else {
+    AddRowOntoGrid(scratch->weight_gradient.data(), scratch->weight_gradient.size(), round,
+                   sums->weights().data());
   }
 }
 

@@ -28,19 +28,18 @@ void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock
 }
 
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
-                     GradientSums* sums, Precision precision, const GridScale* weight_grid) {
+                     GradientSums* sums, Precision precision) {
   if (block.sparse.is_sparse()) {
-    if (weight_grid != nullptr) throw std::logic_error("AccumulateBlock: no grid for sparse rows");
     return AccumulateSparseBlock(loss, model, block, sums);
   }
   if (block.bytes.is_set()) {
     return AccumulateDenseRows(
         loss, model, DenseRows<std::uint8_t>{block.bytes.data, block.rows(), block.bytes.cols},
-        block, sums, precision, weight_grid);
+        block, sums, precision);
   }
   AccumulateDenseRows(loss, model,
                       DenseRows<float>{block.features.data(), block.rows(), block.features.cols()},
-                      block, sums, precision, weight_grid);
+                      block, sums, precision);
 }
 
 void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,

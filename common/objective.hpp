@@ -8,7 +8,6 @@
 #include <span>
 #include <vector>
 
-#include "common/exact_sum.hpp"
 #include "common/loss.hpp"
 #include "common/model.hpp"
 #include "common/precision.hpp"
@@ -47,13 +46,11 @@ class GradientSums {
 };
 
 // Adds one block's loss and gradient sums, with the fast kernel of common/gradient_kernel.hpp;
-// its products in float32 unless `precision` says kFloat64. With a `weight_grid` (dense
-// blocks only), dW is added rounded onto that grid (AccumulateDenseRows).
+// its products in float32 unless `precision` says kFloat64.
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
                      GradientSums* sums);
 void AccumulateBlock(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,
-                     GradientSums* sums, Precision precision,
-                     const GridScale* weight_grid = nullptr);
+                     GradientSums* sums, Precision precision);
 // The same sums computed straightforwardly in double (two GEMMs): the reference the fast
 // kernel is tested against.
 void AccumulateBlockReference(const Loss& loss, const SoftmaxModel& model, const RowBlock& block,

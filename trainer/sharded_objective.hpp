@@ -10,6 +10,7 @@
 
 #include "common/block_parallel.hpp"
 #include "common/classification_metrics.hpp"
+#include "common/exact_sum.hpp"
 #include "common/loss.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/objective.hpp"

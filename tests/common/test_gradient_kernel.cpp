@@ -193,7 +193,9 @@ TEST(GradientKernel, GridSumsStayOnTheGridAtAnyAddress) {
         GradientSums plain(classes, 37);
         AccumulateBlock(*loss, problem.model, block, &plain, precision);
         GradientSums on_grid(classes, 37);
-        AccumulateBlock(*loss, problem.model, block, &on_grid, precision, &grid);
+        AccumulateDenseRows(*loss, problem.model,
+                            DenseRows<float>{problem.as_float.data(), rows, 37}, block, &on_grid,
+                            precision, &grid);
 
         std::vector<float> shifted(static_cast<std::size_t>(problem.as_float.size()) + 1);
         std::copy(problem.as_float.data(), problem.as_float.data() + problem.as_float.size(),
@@ -201,7 +203,8 @@ TEST(GradientKernel, GridSumsStayOnTheGridAtAnyAddress) {
         const RowBlock moved{Eigen::Map<const FeatureMatrix>(shifted.data() + 1, rows, 37),
                              block.labels, block.weights, block.targets};
         GradientSums moved_sums(classes, 37);
-        AccumulateBlock(*loss, problem.model, moved, &moved_sums, precision, &grid);
+        AccumulateDenseRows(*loss, problem.model, DenseRows<float>{shifted.data() + 1, rows, 37},
+                            moved, &moved_sums, precision, &grid);
 
         const double sub_blocks = std::ceil(static_cast<double>(rows) / kSubBlockRows);
         for (Eigen::Index i = 0; i < on_grid.weights().size(); ++i) {
