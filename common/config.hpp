@@ -69,7 +69,16 @@ struct StreamConfig {
   std::int64_t chunk_rows = 0;        // --stream-chunk-rows; 0: from the budget
   ReadAhead read_ahead = ReadAhead::kAuto;  // --stream-read-ahead
   bool map_rows = true;                     // --stream-mmap: rows read in place where they can
+  // Not an option: set by the caller when the rows are read only in whole passes (full-batch
+  // solvers, validation, evaluation, prediction), where the chunk size changes no result.
+  bool whole_passes = false;
 };
+
+// `streaming` for rows read only in whole passes.
+inline StreamConfig ForWholePasses(StreamConfig streaming) {
+  streaming.whole_passes = true;
+  return streaming;
+}
 
 enum class ClassWeighting { kNone, kBalanced, kGiven };
 enum class BiasInit { kZero, kPriors };

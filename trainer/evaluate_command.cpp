@@ -411,7 +411,8 @@ int RunEvaluate(const Communicator& comm, const std::vector<std::string>& args) 
   const std::int64_t top_k = ChooseTopK(config, classes, loss->is_multi_label());
   const double threshold = ChooseThreshold(config.threshold, model, config.model_path);
   const Shard shard =
-      ReadShard(comm, config.data_path, config.layout, ShardLabels::kRead, 0, config.streaming);
+      ReadShard(comm, config.data_path, config.layout, ShardLabels::kRead, 0,
+                ForWholePasses(config.streaming));
   CheckDataFitsModel(shard, model, config.model_path);
   const std::string model_source = "model '" + config.model_path + "'";
   CheckLabelsSuitLoss(shard, config.layout, *loss, model_source);

@@ -91,7 +91,8 @@ int RunPredict(const Communicator& comm, const std::vector<std::string>& args) {
   request.threshold = ChooseThreshold(config.threshold, model, output.model_path);
   output.multi_label = request.multi_label;
   const Shard shard =
-      ReadShard(comm, output.data_path, config.layout, ShardLabels::kSkip, 0, config.streaming);
+      ReadShard(comm, output.data_path, config.layout, ShardLabels::kSkip, 0,
+                ForWholePasses(config.streaming));
   CheckDataFitsModel(shard, model, output.model_path);
   // A multi-label model's outputs are labels in their own right: no class to map to a value.
   if (!output.multi_label) {

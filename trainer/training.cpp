@@ -199,7 +199,8 @@ class TrainingRun {
   void LoadData() {
     const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
     train_ = ReadShard(comm_, config_.train_path, config_.layout, ShardLabels::kRead,
-                       virtual_shards, config_.streaming);
+                       virtual_shards,
+                       IsFullBatch() ? ForWholePasses(config_.streaming) : config_.streaming);
     CheckStreamable(train_);
     if (config_.batch_size < comm_.size()) {
       throw UsageError(StrCat("--batch-size ", config_.batch_size, " is smaller than the ",
@@ -207,7 +208,8 @@ class TrainingRun {
     }
     if (!config_.validation_path.empty()) {
       validation_ = ReadShard(comm_, config_.validation_path, WithoutSampleWeights(config_.layout),
-                              ShardLabels::kRead, virtual_shards, config_.streaming);
+                              ShardLabels::kRead, virtual_shards,
+                              ForWholePasses(config_.streaming));
       CheckStreamable(*validation_);
       if (validation_->feature_count != train_.feature_count) {
         throw AgreedError(StrCat("validation file '", config_.validation_path, "' has ",

@@ -408,6 +408,35 @@ TEST_F(ShardStreamTest, MemoryBudgetChoosesStreaming) {
       ReadShard(world_, config.output_path, layout_, ShardLabels::kRead, 0, budget).is_streamed());
 }
 
+TEST_F(ShardStreamTest, WholePassesReadInPlaceTakeLargerChunks) {
+  SyntheticConfig config = shardmax::testing::SmallSynthetic(directory_ + "/passes.h5", 18000,
+                                                             64, kClasses);
+  RunAndAgree(world_, [&] {
+    if (world_.is_root()) WriteSyntheticDataset(config);
+  });
+  const auto chunk_rows = [&](const StreamConfig& streaming) {
+    return ReadShard(world_, config.output_path, layout_, ShardLabels::kRead, 0, streaming)
+        .stream->chunk_rows();
+  };
+  StreamConfig streaming;
+  streaming.force = true;
+  // Mini-batches: two chunks in 4 MiB, 7168 rows of 64 floats, a label and a weight.
+  const std::int64_t batched = chunk_rows(streaming);
+  EXPECT_EQ(batched, 7 * kBlockRows);
+  // Whole passes over rows read in place: in 16 MiB.
+  EXPECT_EQ(chunk_rows(ForWholePasses(streaming)), 29 * kBlockRows);
+  // Copied through HDF5, or sized by the user or by a smaller budget: as before.
+  StreamConfig copied = ForWholePasses(streaming);
+  copied.map_rows = false;
+  EXPECT_EQ(chunk_rows(copied), batched);
+  StreamConfig given = ForWholePasses(streaming);
+  given.chunk_rows = 2 * kBlockRows;
+  EXPECT_EQ(chunk_rows(given), 2 * kBlockRows);
+  StreamConfig budget = ForWholePasses(streaming);
+  budget.memory_budget_mb = 1;
+  EXPECT_EQ(chunk_rows(budget), kBlockRows);
+}
+
 // Overwrites one value of `dataset` at `row` (in place, the file's shape unchanged).
 void Damage(const std::string& path, const std::string& dataset, std::int64_t row,
             double value) {
