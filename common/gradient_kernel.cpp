@@ -320,6 +320,20 @@ struct WeightGradientOfRows {
   }
 };
 
+// `count` stored values in the compute type: uint8 as ByteToUnit, the reader's formula.
+template <typename Scalar, typename Stored>
+void ConvertValues(const Stored* values, Eigen::Index count, Scalar* out) {
+  if constexpr (std::is_same_v<Scalar, float> && std::is_same_v<Stored, std::uint8_t>) {
+    ScaleBytesToUnit(values, count, out);
+  } else if constexpr (std::is_same_v<Stored, std::uint8_t>) {
+    for (Eigen::Index j = 0; j < count; ++j) out[j] = static_cast<Scalar>(ByteToUnit(values[j]));
+  } else {  // Eigen's cast runs in packets
+    Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>(out, count) =
+        Eigen::Map<const Eigen::Array<Stored, Eigen::Dynamic, 1>>(values, count)
+            .template cast<Scalar>();
+  }
+}
+
 // Features of one sub-block in the compute type: the stored rows themselves, or a converted
 // copy. uint8 means ByteToUnit(value) (common/types.hpp), the reader's formula, so the values
 // are those of a float32 shard read from the same file. With `aligned`, rows that do not start
@@ -358,18 +372,9 @@ const Scalar* SubBlockAs(const Stored* data, Eigen::Index rows, Eigen::Index col
     }
     *buffer = Eigen::Map<const RowMajorOf<Stored>>(data, rows, cols);
     return buffer->data();
-  } else if constexpr (std::is_same_v<Stored, std::uint8_t>) {
-    buffer->resize(rows, cols);
-    if constexpr (std::is_same_v<Scalar, float>) {
-      ScaleBytesToUnit(data, rows * cols, buffer->data());
-    } else {
-      *buffer = (Eigen::Map<const RowMajorOf<std::uint8_t>>(data, rows, cols)
-                     .unaryExpr([](std::uint8_t value) { return ByteToUnit(value); }))
-                    .template cast<Scalar>();
-    }
-    return buffer->data();
   } else {
-    *buffer = Eigen::Map<const RowMajorOf<Stored>>(data, rows, cols).template cast<Scalar>();
+    buffer->resize(rows, cols);
+    ConvertValues(data, rows * cols, buffer->data());
     return buffer->data();
   }
 }
@@ -529,18 +534,6 @@ Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
   return std::min(features, std::max(kLineOf<Scalar>, columns / kLineOf<Scalar> * kLineOf<Scalar>));
 }
 
-// One stored row in the compute type (SubBlockAs' conversion, so the same values).
-template <typename Scalar, typename Stored>
-void ConvertRow(const Stored* row, Eigen::Index count, Scalar* out) {
-  if constexpr (std::is_same_v<Scalar, float> && std::is_same_v<Stored, std::uint8_t>) {
-    ScaleBytesToUnit(row, count, out);
-  } else if constexpr (std::is_same_v<Stored, std::uint8_t>) {
-    for (Eigen::Index j = 0; j < count; ++j) out[j] = static_cast<Scalar>(ByteToUnit(row[j]));
-  } else {
-    for (Eigen::Index j = 0; j < count; ++j) out[j] = static_cast<Scalar>(row[j]);
-  }
-}
-
 template <typename Scalar>
 using StridedRows = Eigen::Map<const RowMajorOf<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
@@ -562,7 +555,7 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
 
   scratch.step_features.resize(padded_rows, row_stride);
   for (Eigen::Index i = 0; i < n; ++i) {
-    ConvertRow(rows.Row(i), d, scratch.step_features.row(i).data());
+    ConvertValues(rows.Row(i), d, scratch.step_features.row(i).data());
   }
   scratch.step_features.bottomRows(padded_rows - n).setZero();  // logits computed, not used
   const StridedRows<Scalar> features(scratch.step_features.data(), padded_rows, d,

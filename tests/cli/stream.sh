@@ -34,6 +34,9 @@ check "read in turn: the same iterations" diff <(grep -o 'objective [0-9.]*' out
 mpi 2 "${lbfgs[@]}" --checkpoint-dir in-turn --model in-turn.h5 --stream --stream-read-ahead off
 check "--stream-read-ahead off writes the in-memory model" h5diff memory.h5 in-turn.h5 /model
 check "--stream-read-ahead off says nothing of CPUs" bash -c '! grep -q "one CPU" out.txt'
+# Whole passes over rows read in place take chunks whose two fit 16 MiB (116 bytes a row as streamed).
+check "L-BFGS read in place takes 16 MiB chunks" \
+  grep -q "streaming data file 'train.h5' (--stream): chunks of 71680 rows" out.txt
 check "the log says the features are read in place" \
   grep -q "streaming reads the features in place, through a read-only memory map of the file" \
   streamed-out.txt
@@ -41,6 +44,8 @@ mpi 2 "${lbfgs[@]}" --checkpoint-dir copied --model copied.h5 --stream --stream-
 check "--stream-mmap off writes the in-memory model" h5diff memory.h5 copied.h5 /model
 check "--stream-mmap off says the features are copied" \
   grep -q "streaming copies the features through HDF5 (--stream-mmap off)" out.txt
+check "copied rows keep chunks whose two fit 4 MiB" \
+  grep -q "streaming data file 'train.h5' (--stream): chunks of 17408 rows" out.txt
 # A compressed file cannot be read in place: copied through HDF5, and the same model.
 h5repack -f features:GZIP=4 train.h5 gzip.h5 || exit 1
 mpi 2 train --train gzip.h5 --solver lbfgs --max-iterations 4 --progress-every 0 \
@@ -88,6 +93,12 @@ mpi 2 predict --model memory.h5 --data train.h5 --output memory.csv --probabilit
 mpi 2 predict --model memory.h5 --data train.h5 --output streamed.csv --probabilities --stream
 check "predict streamed succeeds" test "$status" = 0
 check "predict streamed writes the same CSV" cmp memory.csv streamed.csv
+check "predict reads in whole passes: 16 MiB chunks (no labels: 104 bytes a row)" \
+  grep -q "streaming data file 'train.h5' (--stream): chunks of 79872 rows" out.txt
+# SGD's batch order depends on the chunk size: it keeps the 4 MiB chunks.
+mpi 2 train --train train.h5 --max-steps 1 --progress-every 0 --stream --checkpoint-dir sgd-chunks
+check "SGD streamed keeps 4 MiB chunks" \
+  grep -q "streaming data file 'train.h5' (--stream): chunks of 17408 rows" out.txt
 
 # SGD streamed: the same bits from run to run, and after a stop and --resume auto.
 sgd=(train --train train.h5 --epochs 2 --batch-size 100 --progress-every 0 --stream
