@@ -105,6 +105,9 @@ struct CheckpointConfig {
 // Virtual shards unless --virtual-shards says otherwise: 1, 2, 3, 4, 6, 8, 12 and 24 ranks
 // divide it (io/virtual_shards.hpp).
 inline constexpr std::int64_t kDefaultVirtualShards = 24;
+// The most ranks a --reproducible run may use unless --max-ranks says otherwise: with 24
+// virtual shards, 1, 2, 3, 4, 6 or 8 ranks.
+inline constexpr std::int64_t kDefaultMaxRanks = 8;
 
 struct TrainConfig {
   std::string train_path;
@@ -128,6 +131,7 @@ struct TrainConfig {
   // "Reproducibility"; trainer/reproducible_objective.hpp).
   bool reproducible = false;
   std::int64_t virtual_shards = kDefaultVirtualShards;
+  std::int64_t max_ranks = kDefaultMaxRanks;  // --reproducible: rank counts up to this
   StreamConfig streaming;
   int threads = 1;  // threads per rank of full passes (common/block_parallel.hpp)
 };

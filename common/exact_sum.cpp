@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include <Eigen/Core>
+
 namespace shardmax {
 namespace {
 
@@ -110,16 +112,20 @@ GridScale GridScale::ForBound(double bound) {
 std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums) {
   const double round = scale.round();
   const double limit = 0x1p51 * scale.grid;
+  const auto n = static_cast<Eigen::Index>(values.size());
+  if (n == 0) return 0;
+  const Eigen::Map<const Eigen::ArrayXd> x(values.data(), n);
+  // In double packets: the two additions of RoundOntoGrid, then the one into the sum.
+  Eigen::Map<Eigen::ArrayXd>(sums.data(), n) += (x + round) - round;
+  // The bound is broken so rarely (a bug) that only a largest magnitude beyond it (or an
+  // infinity) is worth counting for; with a NaN, maxCoeff may miss the rest, but a NaN
+  // makes the sums NaN anyway.
+  if (!(x.abs().maxCoeff() > limit)) return 0;
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
-  const std::size_t n = values.size();
-  const double* const x = values.data();
-  double* const sum = sums.data();
   std::int64_t beyond = 0;
-  // No branch, so the loop vectorizes.
-  for (std::size_t i = 0; i < n; ++i) {
-    const double magnitude = std::abs(x[i]);
+  for (const double value : values) {
+    const double magnitude = std::abs(value);
     beyond += magnitude > limit && magnitude < kInfinity ? 1 : 0;
-    sum[i] += RoundOntoGrid(x[i], round);
   }
   return beyond;
 }

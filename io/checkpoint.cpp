@@ -117,6 +117,7 @@ void WriteContents(const h5::Handle& file, const Checkpoint& checkpoint) {
   h5::WriteAttribute(file, "/", "train_path", run.train_path);
   h5::WriteAttribute(file, "/", "virtual_shards", run.virtual_shards);
   h5::WriteAttribute(file, "/", "stream_chunk_rows", run.stream_chunk_rows);
+  h5::WriteAttribute(file, "/", "max_ranks", run.max_ranks);
 }
 
 // A POSIX file descriptor closed on scope exit.
@@ -343,6 +344,13 @@ Checkpoint ReadVerifiedContents(const std::string& path, const std::string& cont
     checkpoint.run.virtual_shards = h5::ReadIntAttribute(file, "/", "virtual_shards", context);
     if (checkpoint.run.virtual_shards < 0) {
       throw UserError(StrCat(context, ": virtual_shards is ", checkpoint.run.virtual_shards));
+    }
+  }
+  checkpoint.run.max_ranks = checkpoint.run.virtual_shards;  // written before --max-ranks
+  if (h5::HasAttribute(file, "/", "max_ranks")) {
+    checkpoint.run.max_ranks = h5::ReadIntAttribute(file, "/", "max_ranks", context);
+    if (checkpoint.run.max_ranks < 0) {
+      throw UserError(StrCat(context, ": max_ranks is ", checkpoint.run.max_ranks));
     }
   }
   if (h5::HasAttribute(file, "/", "stream_chunk_rows")) {

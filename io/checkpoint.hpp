@@ -62,6 +62,11 @@ struct RunSignature {
   // shuffles within, on which the position depends; 0 otherwise (batches over the whole
   // shard, or a full-batch solver). Checkpoints without the attribute read as 0.
   std::int64_t stream_chunk_rows = 0;
+  // --reproducible runs: the largest rank count they may use (LargestRankCount of V and
+  // --max-ranks), which sets how virtual shards are summed (StartsSegment); 0 otherwise.
+  // Checkpoints without the attribute (before --max-ranks) summed every virtual shard
+  // alone, as V does.
+  std::int64_t max_ranks = 0;
 };
 
 // An array of a checkpoint. ReadCheckpoint returns it owned, in `values`; a writer may instead

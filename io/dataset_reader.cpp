@@ -403,7 +403,7 @@ Shard ReadShard(const Communicator& comm, const std::string& path, const Dataset
     }
     shard.rows = ShardRows(shard.total_rows, comm.size(), comm.rank());
     if (virtual_shards > 0) {
-      CheckVirtualShards(virtual_shards, comm.size());
+      CheckVirtualShards(virtual_shards, comm.size(), virtual_shards);  // --max-ranks: Train's
       if (shard.total_rows < virtual_shards) {
         throw UserError(StrCat(file_context, ": has ", shard.total_rows, " rows, fewer than the ",
                                virtual_shards, " virtual shards (--virtual-shards)"));

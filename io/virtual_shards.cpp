@@ -1,5 +1,6 @@
 #include "io/virtual_shards.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "common/error.hpp"
@@ -23,22 +24,43 @@ RowRange RankRowsOfVirtualShards(std::int64_t total, std::int64_t virtual_shards
                   VirtualShardRows(total, virtual_shards, held.end - 1).end};
 }
 
-void CheckVirtualShards(std::int64_t virtual_shards, int ranks) {
+std::int64_t LargestRankCount(std::int64_t virtual_shards, std::int64_t max_ranks) {
+  std::int64_t largest = 1;
+  for (std::int64_t p = 1; p <= std::min(virtual_shards, max_ranks); ++p) {
+    if (virtual_shards % p == 0) largest = p;
+  }
+  return largest;
+}
+
+bool StartsSegment(std::int64_t virtual_shards, std::int64_t max_ranks, std::int64_t v) {
+  for (std::int64_t p = 1; p <= std::min(virtual_shards, max_ranks); ++p) {
+    if (virtual_shards % p == 0 && v % (virtual_shards / p) == 0) return true;
+  }
+  return false;
+}
+
+void CheckVirtualShards(std::int64_t virtual_shards, int ranks, std::int64_t max_ranks) {
   if (virtual_shards < 1 || virtual_shards > kMaxVirtualShards) {
     throw UsageError(StrCat("--virtual-shards must be from 1 to ", kMaxVirtualShards, " (got ",
                             virtual_shards, ")"));
   }
-  if (virtual_shards % ranks == 0) return;
-  std::string divisors;
-  for (std::int64_t p = 1; p <= virtual_shards; ++p) {
-    if (virtual_shards % p == 0) divisors += (divisors.empty() ? "" : ", ") + std::to_string(p);
+  if (virtual_shards % ranks == 0 && ranks <= max_ranks) return;
+  std::string counts;
+  for (std::int64_t p = 1; p <= std::min(virtual_shards, max_ranks); ++p) {
+    if (virtual_shards % p == 0) counts += (counts.empty() ? "" : ", ") + std::to_string(p);
   }
-  throw UsageError(StrCat("--reproducible: ", ranks, " ranks do not divide the ", virtual_shards,
-                          " virtual shards (--virtual-shards ", virtual_shards, "); run on ",
-                          divisors,
-                          " ranks, or choose --virtual-shards as a "
-                          "multiple of ",
-                          ranks, " (the same value on every run to compare)"));
+  if (virtual_shards % ranks != 0) {
+    throw UsageError(StrCat("--reproducible: ", ranks, " ranks do not divide the ",
+                            virtual_shards, " virtual shards (--virtual-shards ", virtual_shards,
+                            "); run on ", counts,
+                            " ranks, or choose --virtual-shards as a multiple of ", ranks,
+                            " (the same value on every run to compare)"));
+  }
+  throw UsageError(StrCat("--reproducible: ", ranks, " ranks are more than --max-ranks ",
+                          max_ranks, "; run on ", counts, " ranks, or raise --max-ranks to ",
+                          ranks,
+                          " (the same value on every run to compare; a larger one makes "
+                          "steps slower)"));
 }
 
 }  // namespace shardmax

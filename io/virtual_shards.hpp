@@ -28,8 +28,20 @@ VirtualShardRange RankVirtualShards(std::int64_t virtual_shards, int ranks, int 
 RowRange RankRowsOfVirtualShards(std::int64_t total, std::int64_t virtual_shards, int ranks,
                                  int rank);
 
-// Throws UsageError unless 1 <= V <= kMaxVirtualShards and `ranks` divides V, naming
-// --virtual-shards and the rank counts that would work.
-void CheckVirtualShards(std::int64_t virtual_shards, int ranks);
+// The rank counts a run may use: those dividing V, up to `max_ranks`. The largest of them
+// stands for the whole set (a checkpoint records it).
+std::int64_t LargestRankCount(std::int64_t virtual_shards, std::int64_t max_ranks);
+
+// Whether virtual shard v starts a segment: v is the first virtual shard of some rank for
+// some rank count the run may use. A segment's virtual shards are then on one rank whatever
+// the rank count, so --reproducible sums a segment's rows as one part, whose bits do not
+// depend on the rank count, and only the parts' sums need to be exact (common/exact_sum.hpp).
+// With V = 24 and up to 8 ranks, the 24 virtual shards form 12 segments (boundaries at
+// multiples of 3 or 4); with up to 24 ranks, 24 segments of one virtual shard.
+bool StartsSegment(std::int64_t virtual_shards, std::int64_t max_ranks, std::int64_t v);
+
+// Throws UsageError unless 1 <= V <= kMaxVirtualShards and `ranks` divides V and is at most
+// `max_ranks`, naming --virtual-shards or --max-ranks and the rank counts that would work.
+void CheckVirtualShards(std::int64_t virtual_shards, int ranks, std::int64_t max_ranks);
 
 }  // namespace shardmax

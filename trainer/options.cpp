@@ -229,7 +229,10 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "another rank count (README, \"Reproducibility\")")(
       "virtual-shards",
       po::value(&config->virtual_shards)->default_value(config->virtual_shards),
-      "with --reproducible: the fixed parts the rows are cut into; the rank count must divide it");
+      "with --reproducible: the fixed parts the rows are cut into; the rank count must divide it")(
+      "max-ranks", po::value(&config->max_ranks)->default_value(config->max_ranks),
+      "with --reproducible: the most ranks the run (and its resumes) may use; a smaller one "
+      "makes steps faster");
 
   po::options_description checkpoints("Checkpoints");
   checkpoints.add_options()(
@@ -337,6 +340,7 @@ void CheckTrainConfig(const TrainConfig& config, std::int64_t seed) {
                 "virtual-shards", config.virtual_shards,
                 "must be from 1 to 4096");
   static_assert(kMaxVirtualShards == 4096, "the message above names the limit");
+  RequireOption(config.max_ranks >= 1, "max-ranks", config.max_ranks, "must be at least 1");
   RequireOption(config.progress_seconds >= 0 && std::isfinite(config.progress_seconds),
                 "progress-every", config.progress_seconds, "must be >= 0 seconds");
   try {

@@ -59,7 +59,8 @@ ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shar
 }
 
 ReproducibleObjective::ReproducibleObjective(const Communicator& comm, const Loss& loss,
-                                             const Shard& train, Precision precision)
+                                             const Shard& train, std::int64_t max_ranks,
+                                             Precision precision)
     : comm_(comm),
       precision_(precision),
       loss_(loss),
@@ -69,10 +70,12 @@ ReproducibleObjective::ReproducibleObjective(const Communicator& comm, const Los
   if (train.virtual_shards <= 0) {
     throw std::logic_error("ReproducibleObjective needs a shard read with virtual shards");
   }
+  CheckVirtualShards(train.virtual_shards, comm.size(), max_ranks);
   const VirtualShardRange held = RankVirtualShards(train.virtual_shards, comm.size(), comm.rank());
   for (std::int64_t v = held.first; v < held.end; ++v) {
     const RowRange rows = VirtualShardRows(train.total_rows, train.virtual_shards, v);
-    held_.push_back(HeldShard{rows.begin - train.rows.begin, rows.size(), {}});
+    held_.push_back(HeldShard{rows.begin - train.rows.begin, rows.size(), {},
+                              StartsSegment(train.virtual_shards, max_ranks, v)});
   }
 }
 
@@ -173,14 +176,15 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
                                                 std::int64_t steps, double weight_decay,
                                                 GradientSums* sums) {
   ClearExactSums(model, RowsInStep(step, steps));
-  // Every held virtual shard's rows of the step, one shard after another.
+  // Every held virtual shard's rows of the step, one shard after another, a part per segment.
   step_rows_.clear();
   part_rows_.clear();
   for (const HeldShard& shard : held_) {
     const auto begin = static_cast<std::ptrdiff_t>(step * shard.rows / steps);
     const auto end = static_cast<std::ptrdiff_t>((step + 1) * shard.rows / steps);
     step_rows_.insert(step_rows_.end(), shard.order.begin() + begin, shard.order.begin() + end);
-    part_rows_.push_back(end - begin);
+    if (shard.starts_segment) part_rows_.push_back(0);  // the rank's first shard starts one
+    part_rows_.back() += end - begin;
   }
   part_.Clear();
   if (train_.is_sparse) {
@@ -216,8 +220,9 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
   std::optional<HeldKernelWeights> cast_once;  // the sparse kernel reads W as it is
   if (!train_.is_sparse) cast_once.emplace(model, precision_);
   std::vector<std::int64_t> indices;
-  for (const HeldShard& shard : held_) {
-    part_.Clear();
+  for (std::size_t i = 0; i < held_.size(); ++i) {
+    const HeldShard& shard = held_[i];
+    if (shard.starts_segment) part_.Clear();
     const std::int64_t global_begin = train_.rows.begin + shard.local_begin;
     for (std::int64_t global = global_begin; global < global_begin + shard.rows;) {
       const std::int64_t block_end =
@@ -230,8 +235,10 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
                       &part_, precision_);
       global = block_end;
     }
-    AddWeightsOnGrid(part_);
-    MoveSmallSumsExactly(&part_);
+    if (i + 1 == held_.size() || held_[i + 1].starts_segment) {  // the segment's last shard
+      AddWeightsOnGrid(part_);
+      MoveSmallSumsExactly(&part_);
+    }
   }
   GradientSums sums(model.classes(), model.features());
   ReduceExactly(&sums);

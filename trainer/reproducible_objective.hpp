@@ -1,13 +1,13 @@
 // Bitwise-reproducible training sums (--reproducible; README, "Reproducibility"): the same
-// bits on any rank count that divides the V virtual shards, because
+// bits on any rank count that divides the V virtual shards (up to a largest one), because
 //   - work is cut by virtual shard (io/virtual_shards.hpp), never by rank: virtual shard v
 //     shuffles its n_v rows each epoch from (seed, epoch, v), and step t of the S steps of an
 //     epoch takes its rows [t n_v / S, (t + 1) n_v / S) of that order;
-//   - a virtual shard's rows of a step (or of a block, full batch) are summed by
-//     AccumulateBlock, the same code wherever it runs, whose bits depend on the rows' values
-//     and count only, not on where they sit (common/gradient_kernel.hpp); a step gathers all
-//     of a rank's parts into one buffer;
-//   - those per-virtual-shard sums are added exactly (common/exact_sum.hpp): the gradient
+//   - the virtual shards of a segment (io/virtual_shards.hpp: on one rank for every rank
+//     count the run may use) are summed as one part, a step's rows (or a block's, full batch)
+//     by AccumulateBlock, the same code wherever it runs, whose bits depend on the rows'
+//     values and count only, not on where they sit (common/gradient_kernel.hpp);
+//   - those per-segment sums are added exactly (common/exact_sum.hpp): the gradient
 //     rounded onto a grid on which no later addition rounds, the loss and weight sums as
 //     exact scalars; one double MPI_SUM combines both, so neither the rank count nor the
 //     reduction order can change a bit.
@@ -47,9 +47,11 @@ ExactSumBounds AgreeOnExactSumBounds(const Communicator& comm, const Shard& shar
 class ReproducibleObjective {
  public:
   // Collective (agrees on the bounds). `train` must have virtual shards; `loss` and `train`
-  // must outlive this. Every block's products are computed in `precision`.
+  // must outlive this. The bits are the same on every rank count dividing them up to
+  // `max_ranks`, which the rank count must be among. Every block's products are computed in
+  // `precision`.
   ReproducibleObjective(const Communicator& comm, const Loss& loss, const Shard& train,
-                        Precision precision);
+                        std::int64_t max_ranks, Precision precision);
 
   // Shuffles the rows of every virtual shard this rank holds for `epoch`.
   void StartEpoch(std::uint64_t seed, std::int64_t epoch);
@@ -68,17 +70,18 @@ class ReproducibleObjective {
     std::int64_t local_begin = 0;     // its first row in the rank's shard
     std::int64_t rows = 0;            // n_v
     std::vector<std::int64_t> order;  // its rows this epoch, as local rows of the shard
+    bool starts_segment = false;      // summed with the shards before it unless it starts one
   };
 
   // Rows of step `step` over every virtual shard: the same number on every rank.
   std::int64_t RowsInStep(std::int64_t step, std::int64_t steps) const;
   // Zeroes the exact sums and sets their grids for a sum over `rows` rows of every rank.
   void ClearExactSums(const SoftmaxModel& model, std::int64_t rows);
-  // Adds the dW of one virtual shard (the unit whose bits do not depend on the rank count), or
-  // of all parts already on the grid, onto the grid sum.
+  // Adds the dW of one segment (the unit whose bits do not depend on the rank count), or of
+  // all parts already on the grid, onto the grid sum.
   void AddWeightsOnGrid(const GradientSums& part);
-  // Adds one virtual shard's db (onto its grid), loss, weight sum and rows (exactly), and
-  // zeroes them in *part.
+  // Adds one segment's db (onto its grid), loss, weight sum and rows (exactly), and zeroes
+  // them in *part.
   void MoveSmallSumsExactly(GradientSums* part);
   // All-reduces the exact sums and writes their values into *sums.
   void ReduceExactly(GradientSums* sums);
@@ -91,8 +94,8 @@ class ReproducibleObjective {
   std::vector<HeldShard> held_;
   GatheredRows rows_;                // the rows being summed, copied
   std::vector<std::int64_t> step_rows_;  // a step's rows, held virtual shard after shard
-  std::vector<std::int64_t> part_rows_;  // how many of them each held virtual shard gives
-  GradientSums part_;                // one virtual shard's sums, in double
+  std::vector<std::int64_t> part_rows_;  // how many of them each held segment gives
+  GradientSums part_;                // one segment's sums, in double
   // All-reduced as doubles: [W | b on their grids | values beyond the bound | the scalars'
   // limbs], the limbs copied in from scalar_limbs_ (each below 2^44 in magnitude: at most
   // kMaxVirtualShards = 2^12 additions of less than 2^32, so a double holds every partial sum).

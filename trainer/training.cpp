@@ -65,7 +65,9 @@ class TrainingRun {
         metrics_log_(PathOrDefault(config.metrics_log, "metrics.csv")) {}
 
   TrainResult Run() {
-    if (config_.reproducible) CheckVirtualShards(config_.virtual_shards, comm_.size());
+    if (config_.reproducible) {
+      CheckVirtualShards(config_.virtual_shards, comm_.size(), config_.max_ranks);
+    }
     PrepareCheckpointDirectory(comm_, config_.checkpoint.directory);
     LoadData();
     std::optional<Checkpoint> checkpoint = LoadCheckpointToResume();
@@ -78,7 +80,8 @@ class TrainingRun {
                                     checkpoint ? &*checkpoint : nullptr, last_checkpoint_, &train_,
                                     validation_ ? &*validation_ : nullptr);
     if (config_.reproducible) {
-      reproducible_.emplace(comm_, *loss_, train_, config_.optimizer.PassPrecision());
+      reproducible_.emplace(comm_, *loss_, train_, LargestRankCount(),
+                            config_.optimizer.PassPrecision());
     }
     model_ = SoftmaxModel::Zeros(classes_, train_.feature_count);
     model_.bias = prepared_.initial_bias;
@@ -102,7 +105,8 @@ class TrainingRun {
                classes_, loss_->is_multi_label() ? " labels (multi-label), " : " classes, ",
                comm_.size(), " ranks, ",
                config_.reproducible
-                   ? StrCat("reproducible on any rank count dividing ", config_.virtual_shards, ", ")
+                   ? StrCat("reproducible on any rank count dividing ", config_.virtual_shards,
+                            " up to ", LargestRankCount(), ", ")
                    : std::string()) +
         DescribeThreads();
     TrainResult result;
@@ -304,14 +308,18 @@ class TrainingRun {
     }
     // A reproducible run depends on its virtual shards, not on its rank count.
     const std::int64_t virtual_shards = config_.reproducible ? config_.virtual_shards : 0;
-    const bool same_partition = virtual_shards > 0 ? run.virtual_shards == virtual_shards
-                                                   : run.virtual_shards == 0 &&
-                                                         run.world_size == comm_.size();
+    const std::int64_t max_ranks = config_.reproducible ? LargestRankCount() : 0;
+    const bool same_partition =
+        virtual_shards > 0
+            ? run.virtual_shards == virtual_shards && run.max_ranks == max_ranks
+            : run.virtual_shards == 0 && run.world_size == comm_.size();
     if (!same_partition || run.seed != config_.seed || run.batch_size != config_.batch_size) {
-      LogWarning(StrCat(context, " was written with ", DescribePartition(run.world_size, run.virtual_shards),
+      LogWarning(StrCat(context, " was written with ",
+                        DescribePartition(run.world_size, run.virtual_shards, run.max_ranks),
                         ", seed ", run.seed, ", batch size ", run.batch_size,
                         "; this run continues with ",
-                        DescribePartition(comm_.size(), virtual_shards), ", seed ", config_.seed,
+                        DescribePartition(comm_.size(), virtual_shards, max_ranks), ", seed ",
+                        config_.seed,
                         ", batch size ", config_.batch_size,
                         ", so it will not match an uninterrupted run"));
     } else if (virtual_shards > 0 && run.world_size != comm_.size()) {
@@ -341,10 +349,16 @@ class TrainingRun {
     return train_.is_streamed() && !IsFullBatch() ? train_.stream->chunk_rows() : 0;
   }
 
-  static std::string DescribePartition(std::int64_t ranks, std::int64_t virtual_shards) {
+  static std::string DescribePartition(std::int64_t ranks, std::int64_t virtual_shards,
+                                       std::int64_t max_ranks) {
     return virtual_shards > 0 ? StrCat(ranks, " ranks, --reproducible with ", virtual_shards,
-                                       " virtual shards")
+                                       " virtual shards up to ", max_ranks, " ranks")
                               : StrCat(ranks, " ranks");
+  }
+
+  // --reproducible: the largest rank count the run may use, which fixes its sums' parts.
+  std::int64_t LargestRankCount() const {
+    return shardmax::LargestRankCount(config_.virtual_shards, config_.max_ranks);
   }
 
   void DecideClassCount(const std::optional<Checkpoint>& checkpoint) {
@@ -944,7 +958,8 @@ class TrainingRun {
                                   SolverName(),
                                   config_.train_path,
                                   config_.reproducible ? config_.virtual_shards : 0,
-                                  BatchOrderChunkRows()};
+                                  BatchOrderChunkRows(),
+                                  config_.reproducible ? LargestRankCount() : 0};
     return checkpoint;
   }
 

@@ -12,9 +12,11 @@
 //                                           the peak RSS summed over the ranks
 //   shardmax_bench synthetic N D K [REPEATS]  the fast kernel on N x D random float32 rows, K
 //                                           classes (one process)
-//   shardmax_bench steps FILE V B REPEATS   mini-batch SGD steps of global batch B (under mpirun),
+//   shardmax_bench steps FILE V B REPEATS [M]
+//                                           mini-batch SGD steps of global batch B (under mpirun),
 //                                           the default mode against --reproducible with V
-//                                           virtual shards, interleaved: the medians
+//                                           virtual shards up to M ranks (default 8),
+//                                           interleaved: the medians
 //   shardmax_bench stream FILE R REPEATS    full passes as L-BFGS takes them (float64 products)
 //                                           over FILE held in memory, and streamed in chunks of
 //                                           R rows, read in turn, copied through HDF5 and
@@ -258,7 +260,7 @@ int Threads(const Communicator& comm, const std::string& path, int repeats, int 
 // (ReproducibleObjective::BatchObjective). Chunks of 50 steps, the modes alternating, so a busy
 // moment on the shared cores weighs on both; the medians of the per-step times.
 int Steps(const Communicator& comm, const std::string& path, std::int64_t virtual_shards,
-          std::int64_t batch, int repeats) {
+          std::int64_t batch, int repeats, std::int64_t max_ranks) {
   const Shard shard = ReadShard(comm, path, DatasetLayout{});
   const Shard cut = ReadShard(comm, path, DatasetLayout{}, ShardLabels::kRead, virtual_shards);
   const std::int64_t classes = CountClasses(comm, shard);
@@ -273,7 +275,7 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
   }
   GatheredRows storage;
   GradientSums sums(classes, shard.feature_count);
-  ReproducibleObjective reproducible(comm, *loss, cut, Precision::kFloat32);
+  ReproducibleObjective reproducible(comm, *loss, cut, max_ranks, Precision::kFloat32);
   reproducible.StartEpoch(1, 0);
   constexpr std::int64_t kChunk = 50;
   std::int64_t next = 0;  // the first step of the next chunk, cycling through the epoch
@@ -303,9 +305,10 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
   if (comm.is_root()) {
     const double default_ms = Median(default_times) * 1e3;
     const double reproducible_ms = Median(reproducible_times) * 1e3;
-    std::printf("ranks %d virtual_shards %lld batch %lld default_step_ms %.4f "
+    std::printf("ranks %d virtual_shards %lld max_ranks %lld batch %lld default_step_ms %.4f "
                 "reproducible_step_ms %.4f ratio %.3f\n",
                 comm.size(), static_cast<long long>(virtual_shards),
+                static_cast<long long>(LargestRankCount(virtual_shards, max_ranks)),
                 static_cast<long long>(batch), default_ms, reproducible_ms,
                 reproducible_ms / default_ms);
   }
@@ -398,8 +401,9 @@ int main(int argc, char** argv) {
     if (args.size() == 4 && args[0] == "threads") {
       return Threads(world, args[1], std::stoi(args[2]), std::stoi(args[3]));
     }
-    if (args.size() == 5 && args[0] == "steps") {
-      return Steps(world, args[1], std::stol(args[2]), std::stol(args[3]), std::stoi(args[4]));
+    if ((args.size() == 5 || args.size() == 6) && args[0] == "steps") {
+      return Steps(world, args[1], std::stol(args[2]), std::stol(args[3]), std::stoi(args[4]),
+                   args.size() == 6 ? std::stol(args[5]) : kDefaultMaxRanks);
     }
     if (args.size() == 4 && args[0] == "stream") {
       return Stream(world, args[1], std::stol(args[2]), std::stoi(args[3]));
@@ -414,6 +418,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: shardmax_bench probe | pass FILE [REPEATS] | threads FILE REPEATS T | "
-               "synthetic N D K [REPEATS] | steps FILE V B REPEATS | stream FILE R REPEATS\n");
+               "synthetic N D K [REPEATS] | steps FILE V B REPEATS [M] | stream FILE R REPEATS\n");
   return 2;
 }

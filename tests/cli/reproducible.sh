@@ -46,6 +46,9 @@ same_on_ranks() {
 common=(--train train.h5 --val val.h5 --reproducible)
 
 same_on_ranks sgd "${common[@]}" --epochs 3 --batch-size 100 --lr 0.1 --momentum 0.9
+# Up to 24 ranks: every virtual shard summed alone (up to 8, the default, in 12 segments).
+same_on_ranks sgd-up-to-24-ranks "${common[@]}" --epochs 2 --batch-size 100 --lr 0.1 \
+  --max-ranks 24
 same_on_ranks adamw "${common[@]}" --solver adamw --epochs 2 --batch-size 64 --lr 0.01 \
   --standardize --class-weight balanced
 same_on_ranks lbfgs "${common[@]}" --solver lbfgs --max-iterations 15
@@ -96,8 +99,13 @@ done
 
 # Rank counts that do not divide the virtual shards, and too few rows, are refused clearly.
 expect_error "5 ranks, 24 virtual shards" 5 2 \
-  "--reproducible: 5 ranks do not divide the 24 virtual shards (--virtual-shards 24); run on 1, 2, 3, 4, 6, 8, 12, 24 ranks" \
+  "--reproducible: 5 ranks do not divide the 24 virtual shards (--virtual-shards 24); run on 1, 2, 3, 4, 6, 8 ranks" \
   train --train train.h5 --reproducible --checkpoint-dir bad-ranks
+expect_error "more ranks than --max-ranks" 4 2 \
+  "--reproducible: 4 ranks are more than --max-ranks 2; run on 1, 2 ranks, or raise --max-ranks to 4" \
+  train --train train.h5 --reproducible --max-ranks 2 --checkpoint-dir bad-max
+expect_error "--max-ranks 0" 1 2 "--max-ranks must be at least 1 (got 0)" \
+  train --train train.h5 --reproducible --max-ranks 0 --checkpoint-dir bad-max-zero
 expect_error "more virtual shards than rows" 2 1 \
   "data file 'val.h5': has 701 rows, fewer than the 1000 virtual shards (--virtual-shards)" \
   train --train train.h5 --val val.h5 --reproducible --virtual-shards 1000 --checkpoint-dir bad-rows
@@ -108,6 +116,11 @@ expect_error "--virtual-shards 0" 1 2 "--virtual-shards must be from 1 to 4096 (
 mpi 2 train --train train.h5 --epochs 3 --batch-size 100 --checkpoint-dir mixed \
   --resume "straight-sgd/$(ls straight-sgd | grep '^ckpt-' | head -n 1)"
 check "a reproducible checkpoint resumed in the default mode warns" \
-  grep -q "ranks, --reproducible with 24 virtual shards, seed 42, batch size 100; this run continues with 2 ranks, seed" err.txt
+  grep -q "ranks, --reproducible with 24 virtual shards up to 8 ranks, seed 42, batch size 100; this run continues with 2 ranks, seed" err.txt
+# Another --max-ranks sums the virtual shards in other parts: the resume says it will not match.
+mpi 2 train "${common[@]}" --epochs 3 --batch-size 100 --lr 0.1 --max-ranks 24 \
+  --checkpoint-dir other-max --resume "straight-sgd/$(ls straight-sgd | grep '^ckpt-' | head -n 1)"
+check "a reproducible checkpoint resumed with another --max-ranks warns" \
+  grep -q "24 virtual shards up to 8 ranks, .*; this run continues with 2 ranks, --reproducible with 24 virtual shards up to 24 ranks" err.txt
 
 finish

@@ -65,9 +65,11 @@ TEST_F(ReproducibleTest, FullObjectiveAndEvaluationMatchOneRankBitForBit) {
   // Float32 products (sgd's, adamw's) and float64 products (lbfgs's) alike.
   for (const Precision precision : {Precision::kFloat32, Precision::kFloat64}) {
     const Objective distributed =
-        ReproducibleObjective(world_, loss, shard, precision).FullObjective(model, 0.01);
+        ReproducibleObjective(world_, loss, shard, kDefaultMaxRanks, precision)
+            .FullObjective(model, 0.01);
     const Objective single =
-        ReproducibleObjective(alone_, loss, everything, precision).FullObjective(model, 0.01);
+        ReproducibleObjective(alone_, loss, everything, kDefaultMaxRanks, precision)
+            .FullObjective(model, 0.01);
     EXPECT_EQ(std::bit_cast<std::uint64_t>(distributed.value),
               std::bit_cast<std::uint64_t>(single.value));
     EXPECT_TRUE(SameBits(distributed.grad_weights, single.grad_weights));
