@@ -225,8 +225,8 @@ po::options_description TrainOptions(TrainConfig* config, TrainOptionText* text)
       "max-steps", po::value(&config->max_steps)->default_value(config->max_steps),
       "stop after this many steps in all (with a checkpoint); 0: no limit")(
       "reproducible", po::bool_switch(&config->reproducible),
-      "bitwise-identical results on any rank count dividing --virtual-shards, and resume on "
-      "another rank count (README, \"Reproducibility\")")(
+      "bitwise-identical results on any rank count dividing --virtual-shards up to "
+      "--max-ranks, and resume on another such rank count (README, \"Reproducibility\")")(
       "virtual-shards",
       po::value(&config->virtual_shards)->default_value(config->virtual_shards),
       "with --reproducible: the fixed parts the rows are cut into; the rank count must divide it")(

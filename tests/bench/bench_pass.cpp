@@ -12,10 +12,10 @@
 //                                           the peak RSS summed over the ranks
 //   shardmax_bench synthetic N D K [REPEATS]  the fast kernel on N x D random float32 rows, K
 //                                           classes (one process)
-//   shardmax_bench steps FILE V B REPEATS [M]
+//   shardmax_bench steps FILE V B REPEATS [M...]
 //                                           mini-batch SGD steps of global batch B (under mpirun),
 //                                           the default mode against --reproducible with V
-//                                           virtual shards up to M ranks (default 8),
+//                                           virtual shards up to each M ranks (default 8),
 //                                           interleaved: the medians
 //   shardmax_bench stream FILE R REPEATS    full passes as L-BFGS takes them (float64 products)
 //                                           over FILE held in memory, and streamed in chunks of
@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <span>
 #include <string>
@@ -257,10 +258,12 @@ int Threads(const Communicator& comm, const std::string& path, int repeats, int 
 
 // The steps that SGD takes, without the update: the default mode's (each rank's share of a
 // shuffled order of its rows, AccumulatePickedRows, one all-reduce) against --reproducible's
-// (ReproducibleObjective::BatchObjective). Chunks of 50 steps, the modes alternating, so a busy
-// moment on the shared cores weighs on both; the medians of the per-step times.
+// (ReproducibleObjective::BatchObjective), up to each of `max_ranks`. Chunks of 50 steps, the
+// modes in turn, so a busy moment on the shared cores weighs on all; the medians of the
+// per-step times, and of each reproducible chunk's time over the default chunk's before it
+// (paired: this machine's speed drifts between states that last minutes).
 int Steps(const Communicator& comm, const std::string& path, std::int64_t virtual_shards,
-          std::int64_t batch, int repeats, std::int64_t max_ranks) {
+          std::int64_t batch, int repeats, const std::vector<std::int64_t>& max_ranks) {
   const Shard shard = ReadShard(comm, path, DatasetLayout{});
   const Shard cut = ReadShard(comm, path, DatasetLayout{}, ShardLabels::kRead, virtual_shards);
   const std::int64_t classes = CountClasses(comm, shard);
@@ -275,8 +278,12 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
   }
   GatheredRows storage;
   GradientSums sums(classes, shard.feature_count);
-  ReproducibleObjective reproducible(comm, *loss, cut, max_ranks, Precision::kFloat32);
-  reproducible.StartEpoch(1, 0);
+  std::vector<std::unique_ptr<ReproducibleObjective>> reproducible;
+  for (const std::int64_t m : max_ranks) {
+    reproducible.push_back(
+        std::make_unique<ReproducibleObjective>(comm, *loss, cut, m, Precision::kFloat32));
+    reproducible.back()->StartEpoch(1, 0);
+  }
   constexpr std::int64_t kChunk = 50;
   std::int64_t next = 0;  // the first step of the next chunk, cycling through the epoch
   const auto default_steps = [&] {
@@ -291,26 +298,32 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
       ReduceObjective(comm, &sums, model, 1e-4);
     }
   };
-  const auto reproducible_steps = [&] {
-    for (std::int64_t s = next; s < next + kChunk; ++s) {
-      reproducible.BatchObjective(model, s % steps, steps, 1e-4, &sums);
-    }
-  };
   std::vector<double> default_times;
-  std::vector<double> reproducible_times;
+  std::vector<std::vector<double>> reproducible_times(max_ranks.size());
+  std::vector<std::vector<double>> ratios(max_ranks.size());
   for (int r = 0; r < repeats; ++r, next += kChunk) {
     default_times.push_back(BestSeconds(comm, 1, default_steps) / kChunk);
-    reproducible_times.push_back(BestSeconds(comm, 1, reproducible_steps) / kChunk);
+    for (std::size_t m = 0; m < max_ranks.size(); ++m) {
+      const double seconds = BestSeconds(comm, 1, [&] {
+                               for (std::int64_t s = next; s < next + kChunk; ++s) {
+                                 reproducible[m]->BatchObjective(model, s % steps, steps, 1e-4,
+                                                                 &sums);
+                               }
+                             }) /
+                             kChunk;
+      reproducible_times[m].push_back(seconds);
+      ratios[m].push_back(seconds / default_times.back());
+    }
   }
   if (comm.is_root()) {
-    const double default_ms = Median(default_times) * 1e3;
-    const double reproducible_ms = Median(reproducible_times) * 1e3;
-    std::printf("ranks %d virtual_shards %lld max_ranks %lld batch %lld default_step_ms %.4f "
-                "reproducible_step_ms %.4f ratio %.3f\n",
-                comm.size(), static_cast<long long>(virtual_shards),
-                static_cast<long long>(LargestRankCount(virtual_shards, max_ranks)),
-                static_cast<long long>(batch), default_ms, reproducible_ms,
-                reproducible_ms / default_ms);
+    for (std::size_t m = 0; m < max_ranks.size(); ++m) {
+      std::printf("ranks %d virtual_shards %lld max_ranks %lld batch %lld default_step_ms %.4f "
+                  "reproducible_step_ms %.4f ratio %.3f\n",
+                  comm.size(), static_cast<long long>(virtual_shards),
+                  static_cast<long long>(LargestRankCount(virtual_shards, max_ranks[m])),
+                  static_cast<long long>(batch), Median(default_times) * 1e3,
+                  Median(reproducible_times[m]) * 1e3, Median(ratios[m]));
+    }
   }
   return 0;
 }
@@ -401,9 +414,12 @@ int main(int argc, char** argv) {
     if (args.size() == 4 && args[0] == "threads") {
       return Threads(world, args[1], std::stoi(args[2]), std::stoi(args[3]));
     }
-    if ((args.size() == 5 || args.size() == 6) && args[0] == "steps") {
+    if (args.size() >= 5 && args[0] == "steps") {
+      std::vector<std::int64_t> max_ranks;
+      for (std::size_t i = 5; i < args.size(); ++i) max_ranks.push_back(std::stol(args[i]));
+      if (max_ranks.empty()) max_ranks.push_back(kDefaultMaxRanks);
       return Steps(world, args[1], std::stol(args[2]), std::stol(args[3]), std::stoi(args[4]),
-                   args.size() == 6 ? std::stol(args[5]) : kDefaultMaxRanks);
+                   max_ranks);
     }
     if (args.size() == 4 && args[0] == "stream") {
       return Stream(world, args[1], std::stol(args[2]), std::stoi(args[3]));
@@ -418,6 +434,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: shardmax_bench probe | pass FILE [REPEATS] | threads FILE REPEATS T | "
-               "synthetic N D K [REPEATS] | steps FILE V B REPEATS [M] | stream FILE R REPEATS\n");
+               "synthetic N D K [REPEATS] | steps FILE V B REPEATS [M...] | stream FILE R REPEATS\n");
   return 2;
 }
