@@ -54,7 +54,8 @@ inline double RoundOntoGrid(double x, double round) { return (x + round) - round
 
 // sums[i] += round_g(values[i]). Returns how many finite values were beyond the bound, which
 // were then rounded wrongly (the bound is broken: a bug). A NaN or infinity is added as it
-// is, so the sums become NaN or infinite as with IEEE addition.
+// is, so the sums become NaN or infinite as with IEEE addition (with a NaN among the values
+// the count may miss some: the sums are NaN anyway).
 std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums);
 
 }  // namespace shardmax
