@@ -24,19 +24,23 @@ RowRange RankRowsOfVirtualShards(std::int64_t total, std::int64_t virtual_shards
                   VirtualShardRows(total, virtual_shards, held.end - 1).end};
 }
 
-std::int64_t LargestRankCount(std::int64_t virtual_shards, std::int64_t max_ranks) {
-  std::int64_t largest = 1;
+std::vector<std::int64_t> AllowedRankCounts(std::int64_t virtual_shards,
+                                            std::int64_t max_ranks) {
+  std::vector<std::int64_t> counts;
   for (std::int64_t p = 1; p <= std::min(virtual_shards, max_ranks); ++p) {
-    if (virtual_shards % p == 0) largest = p;
+    if (virtual_shards % p == 0) counts.push_back(p);
   }
-  return largest;
+  return counts;
+}
+
+std::int64_t LargestRankCount(std::int64_t virtual_shards, std::int64_t max_ranks) {
+  return AllowedRankCounts(virtual_shards, max_ranks).back();
 }
 
 bool StartsSegment(std::int64_t virtual_shards, std::int64_t max_ranks, std::int64_t v) {
-  for (std::int64_t p = 1; p <= std::min(virtual_shards, max_ranks); ++p) {
-    if (virtual_shards % p == 0 && v % (virtual_shards / p) == 0) return true;
-  }
-  return false;
+  const std::vector<std::int64_t> counts = AllowedRankCounts(virtual_shards, max_ranks);
+  return std::any_of(counts.begin(), counts.end(),
+                     [&](std::int64_t p) { return v % (virtual_shards / p) == 0; });
 }
 
 void CheckVirtualShards(std::int64_t virtual_shards, int ranks, std::int64_t max_ranks) {
@@ -46,8 +50,8 @@ void CheckVirtualShards(std::int64_t virtual_shards, int ranks, std::int64_t max
   }
   if (virtual_shards % ranks == 0 && ranks <= max_ranks) return;
   std::string counts;
-  for (std::int64_t p = 1; p <= std::min(virtual_shards, max_ranks); ++p) {
-    if (virtual_shards % p == 0) counts += (counts.empty() ? "" : ", ") + std::to_string(p);
+  for (const std::int64_t p : AllowedRankCounts(virtual_shards, max_ranks)) {
+    counts += (counts.empty() ? "" : ", ") + std::to_string(p);
   }
   if (virtual_shards % ranks != 0) {
     throw UsageError(StrCat("--reproducible: ", ranks, " ranks do not divide the ",

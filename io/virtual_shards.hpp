@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/config.hpp"
 #include "io/shard.hpp"
@@ -28,8 +29,11 @@ VirtualShardRange RankVirtualShards(std::int64_t virtual_shards, int ranks, int 
 RowRange RankRowsOfVirtualShards(std::int64_t total, std::int64_t virtual_shards, int ranks,
                                  int rank);
 
-// The rank counts a run may use: those dividing V, up to `max_ranks`. The largest of them
-// stands for the whole set (a checkpoint records it).
+// The rank counts a run may use: those dividing V, up to `max_ranks`, ascending (1 first:
+// V and max_ranks are at least 1).
+std::vector<std::int64_t> AllowedRankCounts(std::int64_t virtual_shards, std::int64_t max_ranks);
+
+// The largest of them, which stands for the whole set (a checkpoint records it).
 std::int64_t LargestRankCount(std::int64_t virtual_shards, std::int64_t max_ranks);
 
 // Whether virtual shard v starts a segment: v is the first virtual shard of some rank for

@@ -33,7 +33,7 @@ TEST(VirtualShards, AVirtualShardsRowsDoNotDependOnTheRankCount) {
   EXPECT_EQ(VirtualShardRows(2999, 24, 23).end, 2999);
 }
 
-TEST(VirtualShards, RankCountsThatDoNotDivideAreRefusedNamingTheOption) {
+TEST(VirtualShards, RankCountsThatDoNotDivideOrPassTheMaximumAreRefusedNamingTheOption) {
   EXPECT_NO_THROW(CheckVirtualShards(24, 8, 8));
   EXPECT_NO_THROW(CheckVirtualShards(24, 24, 24));
   try {
@@ -59,6 +59,7 @@ TEST(VirtualShards, RankCountsThatDoNotDivideAreRefusedNamingTheOption) {
 }
 
 TEST(VirtualShards, TheLargestRankCountDividesTheVirtualShards) {
+  EXPECT_EQ(AllowedRankCounts(24, 8), (std::vector<std::int64_t>{1, 2, 3, 4, 6, 8}));
   EXPECT_EQ(LargestRankCount(24, 8), 8);
   EXPECT_EQ(LargestRankCount(24, 11), 8);
   EXPECT_EQ(LargestRankCount(24, 100), 24);
