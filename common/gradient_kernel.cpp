@@ -40,7 +40,8 @@ struct Scratch {
   RowMajorOf<Scalar> weight_gradient;  // dW of one sub-block (GEMM path)
   RowMajorOf<Scalar> step_features;    // a step's rows, a cache line per row start (parts)
   RowMajorOf<Scalar> step_gradient;    // their G, the same way
-  Matrix block_sums;                   // the grid sum of a block of columns of dW (parts)
+  RowMajorOf<Scalar> packed_gradient;  // a step's G, class tile by class tile (parts)
+  RowMajorOf<Scalar> packed_features;  // a block of panels of its rows, panel by panel (parts)
   std::vector<const Scalar*> row_starts;  // where each row of a sub-block starts (fused path)
   const SoftmaxModel* held_model = nullptr;  // whose weights `weights` holds (HeldKernelWeights)
 
@@ -165,6 +166,46 @@ inline void AddRowOntoGrid(const Scalar* partial, Eigen::Index count, double rou
   AddOntoGrid(partial, packets, round, out);
   for (Eigen::Index t = packets; t < count; ++t) {
     out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
+  }
+}
+
+// The two halves of a packet of floats, widened to packets of doubles (exactly) in registers.
+inline void WidenPacket(const PacketOf<float>& values, PacketOf<double>* low,
+                        PacketOf<double>* high) {
+#if defined(EIGEN_VECTORIZE_AVX512)
+  *low = _mm512_cvtps_pd(_mm512_castps512_ps256(values));
+  *high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(values), 1)));
+#elif defined(EIGEN_VECTORIZE_AVX)
+  *low = _mm256_cvtps_pd(_mm256_castps256_ps128(values));
+  *high = _mm256_cvtps_pd(_mm256_extractf128_ps(values, 1));
+#elif defined(EIGEN_VECTORIZE_SSE2)
+  *low = _mm_cvtps_pd(values);
+  *high = _mm_cvtps_pd(_mm_movehl_ps(values, values));
+#else
+  static_assert(kWidthOf<float> == 1, "a vector ISA without a float-to-double widening here");
+  *low = static_cast<double>(values);
+  *high = *low;  // unused: one float per packet widens to one double
+#endif
+}
+
+// out[t] += RoundOntoGrid(values[t], round) for the kWidthOf<Scalar> values of one packet,
+// with shift = pset1(round): AddOntoGrid's operations on each value, so the same bits,
+// without the values' round trip through memory.
+template <typename Scalar>
+inline void AddPacketOntoGrid(const PacketOf<Scalar>& values, const PacketOf<double>& shift,
+                              double* out) {
+  using Packet = PacketOf<double>;
+  const auto add = [&](const Packet& value, double* at) {
+    ei::pstoreu(at, ei::padd(ei::ploadu<Packet>(at), ei::psub(ei::padd(value, shift), shift)));
+  };
+  if constexpr (std::is_same_v<Scalar, double>) {
+    add(values, out);
+  } else {
+    Packet low;
+    Packet high;
+    WidenPacket(values, &low, &high);
+    add(low, out);
+    if constexpr (kWidthOf<float> > 1) add(high, out + kWidthOf<double>);
   }
 }
 
@@ -524,20 +565,135 @@ constexpr Eigen::Index RoundUp(Eigen::Index n, Eigen::Index m) { return (n + m -
 template <typename Scalar>
 constexpr Eigen::Index kLineOf = kCacheLine / static_cast<Eigen::Index>(sizeof(Scalar));
 
-// Columns per block of a part's dW: about 256 KiB of it in the compute type (K = 1000, float:
-// 64), so that it and the double grid sums it goes into stay in L2.
+// Columns per panel of the parts' dW: two packets, as in WeightGradientTile.
 template <typename Scalar>
-Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
-  constexpr Eigen::Index kBlockBytes = Eigen::Index{256} << 10;
-  const Eigen::Index columns =
-      kBlockBytes / (std::max<Eigen::Index>(classes, 1) * static_cast<Eigen::Index>(sizeof(Scalar)));
-  return std::min(features, std::max(kLineOf<Scalar>, columns / kLineOf<Scalar> * kLineOf<Scalar>));
+constexpr Eigen::Index kPanelOf = 2 * kWidthOf<Scalar>;
+
+// With 16 vector registers (SSE, AVX2) the packed gradients are stored broadcast, a packet per
+// value: a broadcast from memory would take two instructions there (SSE) and the sums leave no
+// register for a shuffle. AVX-512 broadcasts as it loads.
+template <typename Scalar>
+constexpr Eigen::Index kPackedWidthOf =
+    EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 1 : kWidthOf<Scalar>;
+
+// Packed gradient `index` (row i, class k: i KT + k) as a packet of that value.
+template <typename Scalar>
+inline PacketOf<Scalar> PackedGradient(const Scalar* g, Eigen::Index index) {
+  if constexpr (kPackedWidthOf<Scalar> == 1) {
+    return ei::pset1<PacketOf<Scalar>>(g[index]);
+  } else {
+    return ei::pload<PacketOf<Scalar>>(g + index * kPackedWidthOf<Scalar>);
+  }
+}
+
+// grid (KT x kPanel doubles, row-major) += round_g(p) for each part's
+//   p[k][t] = sum over the part's rows i, in order, of g[i][k] x[i][t]
+// with x the step's rows of one panel of columns (rows x kPanel, contiguous) and g their
+// gradients for KT classes (rows x KT values, contiguous, each stored kPackedWidthOf times).
+// A part's sums live in registers from its first row to its rounding, so its bits depend on
+// its own rows only, and the grid tile stays in L1 across the parts: rounding K x D values
+// per part costs no traffic beyond L1.
+template <int KT, typename Scalar>
+void PartsPanelTile(const Scalar* x, const Scalar* g, std::span<const std::int64_t> part_rows,
+                    double round, double* grid) {
+  using Packet = PacketOf<Scalar>;
+  constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
+  constexpr Eigen::Index kPanel = kPanelOf<Scalar>;
+  Eigen::Index i = 0;
+  for (const std::int64_t count : part_rows) {
+    if (count == 0) continue;
+    Packet sum[KT][2];
+#pragma GCC unroll 12
+    for (int k = 0; k < KT; ++k) sum[k][0] = sum[k][1] = ei::pset1<Packet>(Scalar(0));
+    for (const Eigen::Index end = i + count; i < end; ++i) {
+      const Packet a = ei::ploadu<Packet>(x + i * kPanel);
+      const Packet b = ei::ploadu<Packet>(x + i * kPanel + kWidth);
+#pragma GCC unroll 12
+      for (int k = 0; k < KT; ++k) {
+        const Packet scale = PackedGradient<Scalar>(g, i * KT + k);
+        sum[k][0] = ei::pmadd(scale, a, sum[k][0]);
+        sum[k][1] = ei::pmadd(scale, b, sum[k][1]);
+      }
+    }
+    const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
+#pragma GCC unroll 12
+    for (int k = 0; k < KT; ++k) {
+      AddPacketOntoGrid<Scalar>(sum[k][0], shift, grid + k * kPanel);
+      AddPacketOntoGrid<Scalar>(sum[k][1], shift, grid + k * kPanel + kWidth);
+    }
+  }
+}
+
+// Bytes of packed rows per block of panels: the block stays in L2 while every class tile
+// sweeps it.
+constexpr Eigen::Index kPanelBlockBytes = Eigen::Index{64} << 10;
+
+// dw (K x D doubles, row-major) += the grid sum of every part's dW = G_part^T X_part, each
+// rounded onto the grid once (PartsPanelTile), for the step's `rows` rows x (stride
+// x_stride) and their gradients g (stride g_stride). g is packed tile by tile (kMaxTile
+// classes, zeros past K) and x block by block of panels (zeros past D), so the products read
+// contiguous memory: rows a power-of-two stride apart would share a few cache sets.
+template <typename Scalar>
+void AddPartsWeightGradient(const Scalar* x, Eigen::Index x_stride, const Scalar* g,
+                            Eigen::Index g_stride, Eigen::Index rows, Eigen::Index classes,
+                            Eigen::Index d, std::span<const std::int64_t> part_rows,
+                            double round, Scratch<Scalar>* scratch, double* dw) {
+  constexpr int kTile = kMaxTile;
+  constexpr Eigen::Index kPanel = kPanelOf<Scalar>;
+  const Eigen::Index tiles = (classes + kTile - 1) / kTile;
+  RowMajorOf<Scalar>& packed_g = scratch->packed_gradient;
+  constexpr Eigen::Index kCopies = kPackedWidthOf<Scalar>;
+  packed_g.resize(tiles, rows * kTile * kCopies);
+  for (Eigen::Index t = 0; t < tiles; ++t) {
+    const Eigen::Index size = std::min<Eigen::Index>(kTile, classes - t * kTile);
+    Scalar* out = packed_g.row(t).data();
+    for (Eigen::Index i = 0; i < rows; ++i) {
+      for (Eigen::Index k = 0; k < kTile; ++k) {
+        std::fill_n(out + (i * kTile + k) * kCopies, kCopies,
+                    k < size ? g[i * g_stride + t * kTile + k] : Scalar(0));
+      }
+    }
+  }
+  const Eigen::Index panels = (d + kPanel - 1) / kPanel;
+  const Eigen::Index block_panels = std::max<Eigen::Index>(
+      1, kPanelBlockBytes / (std::max<Eigen::Index>(rows, 1) * kPanel *
+                             static_cast<Eigen::Index>(sizeof(Scalar))));
+  RowMajorOf<Scalar>& packed_x = scratch->packed_features;
+  for (Eigen::Index first = 0; first < panels; first += block_panels) {
+    const Eigen::Index count = std::min(block_panels, panels - first);
+    packed_x.resize(count, rows * kPanel);
+    for (Eigen::Index p = 0; p < count; ++p) {
+      const Eigen::Index c = (first + p) * kPanel;
+      const Eigen::Index width = std::min(kPanel, d - c);
+      Scalar* out = packed_x.row(p).data();
+      for (Eigen::Index i = 0; i < rows; ++i) {
+        std::copy_n(x + i * x_stride + c, width, out + i * kPanel);
+        std::fill(out + i * kPanel + width, out + (i + 1) * kPanel, Scalar(0));
+      }
+    }
+    for (Eigen::Index t = 0; t < tiles; ++t) {
+      const Eigen::Index size = std::min<Eigen::Index>(kTile, classes - t * kTile);
+      for (Eigen::Index p = 0; p < count; ++p) {
+        alignas(64) double grid[kTile * kPanel] = {};
+        PartsPanelTile<kTile>(packed_x.row(p).data(), packed_g.row(t).data(), part_rows, round,
+                              grid);
+        // Grid sums: adding them is exact, in any order.
+        const Eigen::Index c = (first + p) * kPanel;
+        const Eigen::Index width = std::min(kPanel, d - c);
+        for (Eigen::Index k = 0; k < size; ++k) {
+          double* row = dw + (t * kTile + k) * d + c;
+          for (Eigen::Index j = 0; j < width; ++j) row[j] += grid[k * kPanel + j];
+        }
+      }
+    }
+  }
 }
 
 template <typename Scalar>
 using StridedRows = Eigen::Map<const RowMajorOf<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// AccumulateDenseParts on Eigen's products (gradient_kernel.hpp says why this order).
+// AccumulateDenseParts for many classes or float64 products: the logits from one Eigen
+// product, dW from AddPartsWeightGradient (gradient_kernel.hpp says why this order).
 template <typename Scalar, typename Stored>
 void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
                              const RowBlock& scoring, std::span<const std::int64_t> part_rows,
@@ -577,28 +733,9 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
     first += count;
   }
 
-  // Each block's grid sum in a contiguous buffer, added to dW once: columns of dW itself lie a
-  // row (D doubles, often a power of two) apart and would share a few cache sets. Grid sums
-  // are exact, so adding them in another order gives the same bits.
-  const Eigen::Index block_columns = ColumnsPerBlock<Scalar>(classes, d);
-  for (Eigen::Index c = 0; c < d; c += block_columns) {
-    const Eigen::Index columns = std::min(block_columns, d - c);
-    scratch.weight_gradient.resize(classes, columns);
-    scratch.block_sums.setZero(classes, columns);
-    first = 0;
-    for (const std::int64_t count : part_rows) {
-      if (count == 0) continue;
-      const StridedRows<Scalar> g(scratch.step_gradient.data() + first * gradient_stride, count,
-                                  classes, Eigen::OuterStride<>(gradient_stride));
-      const StridedRows<Scalar> x(scratch.step_features.data() + first * row_stride + c, count,
-                                  columns, Eigen::OuterStride<>(row_stride));
-      scratch.weight_gradient.noalias() = g.transpose() * x;
-      AddRowOntoGrid(scratch.weight_gradient.data(), classes * columns, round,
-                     scratch.block_sums.data());
-      first += count;
-    }
-    sums->weights().middleCols(c, columns) += scratch.block_sums;
-  }
+  AddPartsWeightGradient(scratch.step_features.data(), row_stride, scratch.step_gradient.data(),
+                         gradient_stride, n, classes, d, part_rows, round, &scratch,
+                         sums->weights().data());
 }
 
 template <typename Scalar>
