@@ -111,16 +111,22 @@ GridScale GridScale::ForBound(double bound) {
 
 std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums) {
   const double round = scale.round();
-  const double limit = 0x1p51 * scale.grid;
   const auto n = static_cast<Eigen::Index>(values.size());
   if (n == 0) return 0;
   const Eigen::Map<const Eigen::ArrayXd> x(values.data(), n);
   // In double packets: the two additions of RoundOntoGrid, then the one into the sum.
   Eigen::Map<Eigen::ArrayXd>(sums.data(), n) += (x + round) - round;
+  return CountBeyondGrid(values, scale);
+}
+
+std::int64_t CountBeyondGrid(std::span<const double> values, GridScale scale) {
+  const double limit = 0x1p51 * scale.grid;
+  const auto n = static_cast<Eigen::Index>(values.size());
+  if (n == 0) return 0;
   // The bound is broken so rarely (a bug) that only a largest magnitude beyond it (or an
   // infinity) is worth counting for; with a NaN, maxCoeff may miss the rest, but a NaN
   // makes the sums NaN anyway.
-  if (!(x.abs().maxCoeff() > limit)) return 0;
+  if (!(Eigen::Map<const Eigen::ArrayXd>(values.data(), n).abs().maxCoeff() > limit)) return 0;
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
   std::int64_t beyond = 0;
   for (const double value : values) {

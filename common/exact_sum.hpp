@@ -58,4 +58,8 @@ inline double RoundOntoGrid(double x, double round) { return (x + round) - round
 // the count may miss some: the sums are NaN anyway).
 std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums);
 
+// How many finite values are beyond the bound of `scale`: AddOnGrid's count, for a grid sum
+// that is checked where it was summed.
+std::int64_t CountBeyondGrid(std::span<const double> values, GridScale scale);
+
 }  // namespace shardmax

@@ -18,6 +18,11 @@ namespace shardmax {
 namespace {
 
 constexpr std::size_t kScalars = 3;  // GradientSums' loss, count and rows
+// From this many dW values (K x D) on, dW's grid sum is the caller's GradientSums itself,
+// all-reduced in place on its own: copying K x D doubles into the all-reduce buffer and back,
+// three passes over them, costs more than a second all-reduce's latency (K = 1000, D = 2048:
+// about 5% of a step of 256 rows). Below it, dW travels with the small sums in one all-reduce.
+constexpr std::size_t kWeightsReducedInPlaceFrom = std::size_t{1} << 15;
 
 // Local sparse rows [local_begin, local_begin + count) copied into storage, so their layout
 // does not depend on where the rank's shard starts (dense rows need no copy: the dense
@@ -92,13 +97,20 @@ void ReproducibleObjective::StartEpoch(std::uint64_t seed, std::int64_t epoch) {
   }
 }
 
-void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64_t rows) {
+void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64_t rows,
+                                           GradientSums* sums) {
   const auto weights = static_cast<std::size_t>(model.classes() * model.features());
   const auto classes = static_cast<std::size_t>(model.classes());
   if (part_.buffer().size() != weights + classes + kScalars) {
     part_ = GradientSums(model.classes(), model.features());
   }
-  reduced_.assign(weights + classes + 1 + kScalars * kExactScalarLimbs, 0.0);
+  if (sums->buffer().size() != part_.buffer().size()) {
+    throw std::logic_error("ReproducibleObjective: sums of another shape than the model");
+  }
+  sums->Clear();
+  weights_in_place_ = weights >= kWeightsReducedInPlaceFrom;
+  reduced_bias_ = weights_in_place_ ? 0 : weights;
+  reduced_.assign(reduced_bias_ + classes + 1 + kScalars * kExactScalarLimbs, 0.0);
   scalar_limbs_.assign(kScalars * kExactScalarLimbs, 0);
 
   const double x_max = bounds_.max_abs_feature;
@@ -117,20 +129,29 @@ void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64
   weight_grid_ = GridScale::ForBound(weight_bound * gradient_bound * x_max);
 }
 
-void ReproducibleObjective::AddWeightsOnGrid(const GradientSums& part) {
-  const std::size_t weights = static_cast<std::size_t>(part.weights().size());
-  const std::size_t classes = static_cast<std::size_t>(part.bias().size());
-  reduced_[weights + classes] += static_cast<double>(AddOnGrid(
-      part.buffer().subspan(0, weights), weight_grid_, std::span(reduced_).subspan(0, weights)));
+std::span<double> ReproducibleObjective::WeightGridSums(GradientSums* sums) {
+  const auto weights = static_cast<std::size_t>(sums->weights().size());
+  return weights_in_place_ ? sums->buffer().subspan(0, weights)
+                           : std::span(reduced_).subspan(0, weights);
+}
+
+void ReproducibleObjective::AddWeightsOnGrid(const GradientSums& part, GradientSums* sums) {
+  const std::span<const double> values =
+      part.buffer().subspan(0, static_cast<std::size_t>(part.weights().size()));
+  const std::span<double> grid_sums = WeightGridSums(sums);
+  reduced_[reduced_bias_ + static_cast<std::size_t>(part.bias().size())] +=
+      static_cast<double>(values.data() == grid_sums.data()
+                              ? CountBeyondGrid(values, weight_grid_)
+                              : AddOnGrid(values, weight_grid_, grid_sums));
 }
 
 void ReproducibleObjective::MoveSmallSumsExactly(GradientSums* part) {
   const std::span<double> values = part->buffer();
   const std::size_t weights = static_cast<std::size_t>(part->weights().size());
   const std::size_t classes = static_cast<std::size_t>(part->bias().size());
-  reduced_[weights + classes] += static_cast<double>(
+  reduced_[reduced_bias_ + classes] += static_cast<double>(
       AddOnGrid(values.subspan(weights, classes), bias_grid_,
-                std::span(reduced_).subspan(weights, classes)));
+                std::span(reduced_).subspan(reduced_bias_, classes)));
   for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
     AddToExactScalar(
         values[weights + classes + scalar],
@@ -141,23 +162,28 @@ void ReproducibleObjective::MoveSmallSumsExactly(GradientSums* part) {
 
 void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
   const std::span<double> values = sums->buffer();
-  const std::size_t grid_values = values.size() - kScalars;  // W and b
+  const auto weights = static_cast<std::size_t>(sums->weights().size());
+  const auto classes = static_cast<std::size_t>(sums->bias().size());
   const std::span<double> reduced(reduced_);
-  const std::span<double> limbs = reduced.subspan(grid_values + 1);
+  const std::size_t beyond = reduced_bias_ + classes;
+  const std::span<double> limbs = reduced.subspan(beyond + 1);
   std::transform(scalar_limbs_.begin(), scalar_limbs_.end(), limbs.begin(),
                  [](std::int64_t limb) { return static_cast<double>(limb); });  // exact: < 2^44
+  if (weights_in_place_) AllreduceSum(comm_, values.subspan(0, weights));
   AllreduceSum(comm_, reduced);
-  if (reduced[grid_values] > 0.0) {
+  if (reduced[beyond] > 0.0) {
     // The same sums on every rank: every rank throws here together.
     throw AgreedError(
         "--reproducible: a partial gradient sum exceeds the bound its exact sum was scaled "
         "for; this is a bug in shardmax, please report it");
   }
-  std::copy_n(reduced.begin(), grid_values, values.begin());
+  if (!weights_in_place_) std::copy_n(reduced.begin(), weights, values.begin());
+  std::copy_n(reduced.begin() + static_cast<std::ptrdiff_t>(reduced_bias_), classes,
+              values.begin() + static_cast<std::ptrdiff_t>(weights));
   std::transform(limbs.begin(), limbs.end(), scalar_limbs_.begin(),  // back, exactly
                  [](double limb) { return static_cast<std::int64_t>(limb); });
   for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
-    values[grid_values + scalar] = ExactScalarValue(
+    values[weights + classes + scalar] = ExactScalarValue(
         std::span<const std::int64_t>(scalar_limbs_)
             .subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
   }
@@ -175,7 +201,7 @@ std::int64_t ReproducibleObjective::RowsInStep(std::int64_t step, std::int64_t s
 Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::int64_t step,
                                                 std::int64_t steps, double weight_decay,
                                                 GradientSums* sums) {
-  ClearExactSums(model, RowsInStep(step, steps));
+  ClearExactSums(model, RowsInStep(step, steps), sums);
   // Every held virtual shard's rows of the step, one shard after another, a part per segment.
   step_rows_.clear();
   part_rows_.clear();
@@ -186,8 +212,8 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
     if (shard.starts_segment) part_rows_.push_back(0);  // the rank's first shard starts one
     part_rows_.back() += end - begin;
   }
-  part_.Clear();
   if (train_.is_sparse) {
+    part_.Clear();
     // No grid in the sparse kernel: each part's sums on their own, rounded as a whole.
     std::size_t first = 0;
     for (const std::int64_t count : part_rows_) {
@@ -195,28 +221,30 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
       first += rows.size();
       if (rows.empty()) continue;  // adds nothing on any rank count
       AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_, precision_);
-      AddWeightsOnGrid(part_);
+      AddWeightsOnGrid(part_, sums);
       MoveSmallSumsExactly(&part_);
       part_.weights().setZero();
     }
   } else {
     // The features read where they lie (the kernel's bits do not depend on where rows sit),
     // labels and weights gathered once for the step; the kernel rounds each part's dW onto the
-    // grid as it adds it, so part_ holds the grid sum of all.
+    // grid as it adds it, so *sums holds the grid sum of all, and each part's small sums are
+    // moved out of it as they come.
     const HeldKernelWeights cast_once(model, precision_);
     const RowBlock scoring = train_.GatherAllButDenseFeatures(step_rows_, &rows_);
     AccumulatePickedDenseParts(loss_, model, train_, step_rows_, scoring, part_rows_,
                                weight_grid_,
                                [this](GradientSums* part) { MoveSmallSumsExactly(part); },
-                               &part_, precision_);
-    AddWeightsOnGrid(part_);  // on the grid already: a copy, with the bound checked
+                               sums, precision_);
+    AddWeightsOnGrid(*sums, sums);  // on the grid already: the bound checked (and a copy)
   }
   ReduceExactly(sums);
   return FinishObjective(*sums, model, weight_decay);
 }
 
 Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double weight_decay) {
-  ClearExactSums(model, train_.total_rows);
+  GradientSums sums(model.classes(), model.features());
+  ClearExactSums(model, train_.total_rows, &sums);
   std::optional<HeldKernelWeights> cast_once;  // the sparse kernel reads W as it is
   if (!train_.is_sparse) cast_once.emplace(model, precision_);
   std::vector<std::int64_t> indices;
@@ -236,11 +264,10 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
       global = block_end;
     }
     if (i + 1 == held_.size() || held_[i + 1].starts_segment) {  // the segment's last shard
-      AddWeightsOnGrid(part_);
+      AddWeightsOnGrid(part_, &sums);
       MoveSmallSumsExactly(&part_);
     }
   }
-  GradientSums sums(model.classes(), model.features());
   ReduceExactly(&sums);
   return FinishObjective(sums, model, weight_decay);
 }

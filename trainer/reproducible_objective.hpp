@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "common/exact_sum.hpp"
@@ -75,11 +76,17 @@ class ReproducibleObjective {
 
   // Rows of step `step` over every virtual shard: the same number on every rank.
   std::int64_t RowsInStep(std::int64_t step, std::int64_t steps) const;
-  // Zeroes the exact sums and sets their grids for a sum over `rows` rows of every rank.
-  void ClearExactSums(const SoftmaxModel& model, std::int64_t rows);
+  // Zeroes the exact sums and *sums (of the model's shape, which receives them) and sets their
+  // grids for a sum over `rows` rows of every rank.
+  void ClearExactSums(const SoftmaxModel& model, std::int64_t rows, GradientSums* sums);
+  // Where dW's grid sum is held until ReduceExactly: in *sums itself (large models) or at
+  // the start of reduced_.
+  std::span<double> WeightGridSums(GradientSums* sums);
   // Adds the dW of one segment (the unit whose bits do not depend on the rank count), or of
-  // all parts already on the grid, onto the grid sum.
-  void AddWeightsOnGrid(const GradientSums& part);
+  // all parts already on the grid, onto dW's grid sum, and counts values beyond the bound;
+  // `part` may be that grid sum itself (*sums, written by the step's kernel): then only the
+  // count.
+  void AddWeightsOnGrid(const GradientSums& part, GradientSums* sums);
   // Adds one segment's db (onto its grid), loss, weight sum and rows (exactly), and zeroes
   // them in *part.
   void MoveSmallSumsExactly(GradientSums* part);
@@ -96,10 +103,14 @@ class ReproducibleObjective {
   std::vector<std::int64_t> step_rows_;  // a step's rows, held virtual shard after shard
   std::vector<std::int64_t> part_rows_;  // how many of them each held segment gives
   GradientSums part_;                // one segment's sums, in double
-  // All-reduced as doubles: [W | b on their grids | values beyond the bound | the scalars'
-  // limbs], the limbs copied in from scalar_limbs_ (each below 2^44 in magnitude: at most
-  // kMaxVirtualShards = 2^12 additions of less than 2^32, so a double holds every partial sum).
+  // All-reduced as doubles: [W (unless weights_in_place_) | b on their grids | values beyond
+  // the bound | the scalars' limbs], the limbs copied in from scalar_limbs_ (each below 2^44
+  // in magnitude: at most kMaxVirtualShards = 2^12 additions of less than 2^32, so a double
+  // holds every partial sum). With weights_in_place_, W's grid sum is all-reduced where it
+  // is summed, in the caller's GradientSums, in an all-reduce of its own.
   std::vector<double> reduced_;
+  bool weights_in_place_ = false;
+  std::size_t reduced_bias_ = 0;  // where b starts in reduced_
   std::vector<std::int64_t> scalar_limbs_;  // loss, count, rows: exact scalars
   GridScale weight_grid_;
   GridScale bias_grid_;
