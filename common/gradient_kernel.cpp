@@ -40,6 +40,7 @@ struct Scratch {
   RowMajorOf<Scalar> weight_gradient;  // dW of one sub-block (GEMM path)
   RowMajorOf<Scalar> step_features;    // a step's rows, a cache line per row start (parts)
   RowMajorOf<Scalar> step_gradient;    // their G, the same way
+  Matrix block_sums;                   // the grid sum of a block of columns of dW (long parts)
   RowMajorOf<Scalar> packed_gradient;  // a step's G, class tile by class tile (parts)
   RowMajorOf<Scalar> packed_features;  // a block of panels of its rows, panel by panel (parts)
   std::vector<const Scalar*> row_starts;  // where each row of a sub-block starts (fused path)
@@ -565,6 +566,12 @@ constexpr Eigen::Index RoundUp(Eigen::Index n, Eigen::Index m) { return (n + m -
 template <typename Scalar>
 constexpr Eigen::Index kLineOf = kCacheLine / static_cast<Eigen::Index>(sizeof(Scalar));
 
+// Parts of at most this many rows run inside out (AddPartsWeightGradient), in runs of at most
+// this many rows: the packed gradients of a run then stay within a few MiB (K = 1000: 2 MiB
+// with SSE, where each value is stored as a packet), read once per block of panels. Longer
+// parts, whose products outweigh their rounding, take Eigen's product alone.
+constexpr Eigen::Index kShortPartRows = 128;
+
 // Columns per panel of the parts' dW: two packets, as in WeightGradientTile.
 template <typename Scalar>
 constexpr Eigen::Index kPanelOf = 2 * kWidthOf<Scalar>;
@@ -625,8 +632,8 @@ void PartsPanelTile(const Scalar* x, const Scalar* g, std::span<const std::int64
 }
 
 // Bytes of packed rows per block of panels: the block stays in L2 while every class tile
-// sweeps it.
-constexpr Eigen::Index kPanelBlockBytes = Eigen::Index{64} << 10;
+// sweeps it (at most kShortPartRows rows: 64 panels of 8 float columns).
+constexpr Eigen::Index kPanelBlockBytes = Eigen::Index{256} << 10;
 
 // dw (K x D doubles, row-major) += the grid sum of every part's dW = G_part^T X_part, each
 // rounded onto the grid once (PartsPanelTile), for the step's `rows` rows x (stride
@@ -692,6 +699,44 @@ void AddPartsWeightGradient(const Scalar* x, Eigen::Index x_stride, const Scalar
 template <typename Scalar>
 using StridedRows = Eigen::Map<const RowMajorOf<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
+// Columns per block of a long part's dW: about 256 KiB of it in the compute type (K = 1000,
+// float: 64), so that it and the double grid sums it goes into stay in L2.
+template <typename Scalar>
+Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
+  constexpr Eigen::Index kBlockBytes = Eigen::Index{256} << 10;
+  const Eigen::Index columns = kBlockBytes / (std::max<Eigen::Index>(classes, 1) *
+                                              static_cast<Eigen::Index>(sizeof(Scalar)));
+  return std::min(features,
+                  std::max(kLineOf<Scalar>, columns / kLineOf<Scalar> * kLineOf<Scalar>));
+}
+
+// dw += round_g(G^T X) for one long part (more than kShortPartRows rows x, stride x_stride,
+// and their gradients g, stride g_stride), by Eigen's product in blocks of columns, each
+// block's grid sum in a contiguous buffer: columns of dW itself lie a row (D doubles, often a
+// power of two) apart and would share a few cache sets. A long part's products outweigh its
+// rounding, and Eigen's blocking keeps its rows in cache where PartsPanelTile's packing would
+// not.
+template <typename Scalar>
+void AddLongPartWeightGradient(const Scalar* x, Eigen::Index x_stride, const Scalar* g,
+                               Eigen::Index g_stride, Eigen::Index rows, Eigen::Index classes,
+                               Eigen::Index d, double round, Scratch<Scalar>* scratch,
+                               double* dw) {
+  const Eigen::Index block_columns = ColumnsPerBlock<Scalar>(classes, d);
+  const StridedRows<Scalar> gradient(g, rows, classes, Eigen::OuterStride<>(g_stride));
+  for (Eigen::Index c = 0; c < d; c += block_columns) {
+    const Eigen::Index columns = std::min(block_columns, d - c);
+    const StridedRows<Scalar> features(x + c, rows, columns, Eigen::OuterStride<>(x_stride));
+    scratch->weight_gradient.resize(classes, columns);
+    scratch->weight_gradient.noalias() = gradient.transpose() * features;
+    scratch->block_sums.setZero(classes, columns);
+    AddRowOntoGrid(scratch->weight_gradient.data(), classes * columns, round,
+                   scratch->block_sums.data());
+    Eigen::Map<Matrix, Eigen::Unaligned, Eigen::OuterStride<>>(dw + c, classes, columns,
+                                                               Eigen::OuterStride<>(d)) +=
+        scratch->block_sums;
+  }
+}
+
 // AccumulateDenseParts for many classes or float64 products: the logits from one Eigen
 // product, dW from AddPartsWeightGradient (gradient_kernel.hpp says why this order).
 template <typename Scalar, typename Stored>
@@ -733,9 +778,34 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
     first += count;
   }
 
-  AddPartsWeightGradient(scratch.step_features.data(), row_stride, scratch.step_gradient.data(),
-                         gradient_stride, n, classes, d, part_rows, round, &scratch,
-                         sums->weights().data());
+  // Short parts in runs of whole parts of at most kShortPartRows rows, each run inside out;
+  // long parts alone. Which way a part goes depends on its own rows only, so its bits do
+  // not depend on the rank count.
+  const auto x_at = [&](Eigen::Index row) { return scratch.step_features.data() + row * row_stride; };
+  const auto g_at = [&](Eigen::Index row) { return scratch.step_gradient.data() + row * gradient_stride; };
+  first = 0;
+  for (std::size_t begin = 0; begin < part_rows.size();) {
+    if (part_rows[begin] > kShortPartRows) {
+      AddLongPartWeightGradient(x_at(first), row_stride, g_at(first), gradient_stride,
+                                part_rows[begin], classes, d, round, &scratch,
+                                sums->weights().data());
+      first += part_rows[begin++];
+      continue;
+    }
+    std::size_t end = begin;
+    Eigen::Index run_rows = 0;
+    while (end < part_rows.size() && part_rows[end] <= kShortPartRows &&
+           run_rows + part_rows[end] <= kShortPartRows) {
+      run_rows += part_rows[end++];
+    }
+    if (run_rows > 0) {
+      AddPartsWeightGradient(x_at(first), row_stride, g_at(first), gradient_stride, run_rows,
+                             classes, d, part_rows.subspan(begin, end - begin), round, &scratch,
+                             sums->weights().data());
+    }
+    first += run_rows;
+    begin = end;
+  }
 }
 
 template <typename Scalar>
