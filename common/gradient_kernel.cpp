@@ -566,11 +566,14 @@ constexpr Eigen::Index RoundUp(Eigen::Index n, Eigen::Index m) { return (n + m -
 template <typename Scalar>
 constexpr Eigen::Index kLineOf = kCacheLine / static_cast<Eigen::Index>(sizeof(Scalar));
 
-// Parts of at most this many rows run inside out (AddPartsWeightGradient), in runs of at most
-// this many rows: the packed gradients of a run then stay within a few MiB (K = 1000: 2 MiB
-// with SSE, where each value is stored as a packet), read once per block of panels. Longer
-// parts, whose products outweigh their rounding, take Eigen's product alone.
+// Parts of at most kShortPartRows rows run inside out (AddPartsWeightGradient), in runs of
+// whole parts of at most kRunRows rows: the packed gradients of a run then stay within a few
+// MiB (K = 1000: 4 MiB with SSE, where each value is stored as a packet), read once per block
+// of panels, and a 256-row step on one rank is one run (each run adds its grid tiles into
+// the K x D sums once). Longer parts, whose products outweigh their rounding, take Eigen's
+// product alone.
 constexpr Eigen::Index kShortPartRows = 128;
+constexpr Eigen::Index kRunRows = 256;
 
 // Columns per panel of the parts' dW: two packets, as in WeightGradientTile.
 template <typename Scalar>
@@ -632,7 +635,7 @@ void PartsPanelTile(const Scalar* x, const Scalar* g, std::span<const std::int64
 }
 
 // Bytes of packed rows per block of panels: the block stays in L2 while every class tile
-// sweeps it (at most kShortPartRows rows: 64 panels of 8 float columns).
+// sweeps it (32 panels of 8 float columns at kRunRows rows).
 constexpr Eigen::Index kPanelBlockBytes = Eigen::Index{256} << 10;
 
 // dw (K x D doubles, row-major) += the grid sum of every part's dW = G_part^T X_part, each
@@ -778,7 +781,7 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
     first += count;
   }
 
-  // Short parts in runs of whole parts of at most kShortPartRows rows, each run inside out;
+  // Short parts in runs of whole parts of at most kRunRows rows, each run inside out;
   // long parts alone. Which way a part goes depends on its own rows only, so its bits do
   // not depend on the rank count.
   const auto x_at = [&](Eigen::Index row) { return scratch.step_features.data() + row * row_stride; };
@@ -795,7 +798,7 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
     std::size_t end = begin;
     Eigen::Index run_rows = 0;
     while (end < part_rows.size() && part_rows[end] <= kShortPartRows &&
-           run_rows + part_rows[end] <= kShortPartRows) {
+           run_rows + part_rows[end] <= kRunRows) {
       run_rows += part_rows[end++];
     }
     if (run_rows > 0) {

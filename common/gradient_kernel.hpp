@@ -85,13 +85,14 @@ extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const Softma
 // per step and not once per part: with the rows padded to a multiple of kGemmRowMultiple,
 // Eigen's products give each row the same bits whatever the row count and the row's place
 // (rows of a remainder shorter than a packet take other kernels, which round differently).
-// dW turns the loops inside out instead of calling a product per part: for each tile of
-// classes x a panel of columns, every part's sums run in registers and are rounded onto a
-// grid tile that stays in L1 across the parts, so rounding K x D values per part costs no
-// memory traffic (per part, Eigen's product wrote its K x D result out and the rounding read
-// it back, with the grid sums: 1.2 to 1.4 times the default step at K = 1000, batch 256). A
-// step of more than kGemmGroupRows rows runs in groups of whole parts, so its copy in the
-// compute type stays bounded.
+// For short parts (at most 128 rows) dW turns the loops inside out instead of calling a
+// product per part: for each tile of classes x a panel of columns, every part's sums run in
+// registers and are rounded onto a grid tile that stays in L1 across the parts, so rounding
+// K x D values per part costs no memory traffic (per part, Eigen's product wrote its K x D
+// result out and the rounding read it back, with the grid sums: 1.2 to 1.4 times the default
+// step at K = 1000, batch 256). A longer part, whose products outweigh its rounding, takes
+// Eigen's product alone. A step of more than kGemmGroupRows rows runs in groups of whole
+// parts, so its copy in the compute type stays bounded.
 inline constexpr Eigen::Index kGemmRowMultiple = 16;
 inline constexpr Eigen::Index kGemmGroupRows = 2048;
 
