@@ -741,7 +741,8 @@ void AddLongPartWeightGradient(const Scalar* x, Eigen::Index x_stride, const Sca
 }
 
 // AccumulateDenseParts for many classes or float64 products: the logits from one Eigen
-// product, dW from AddPartsWeightGradient (gradient_kernel.hpp says why this order).
+// product, dW from AddPartsWeightGradient (short parts) and AddLongPartWeightGradient
+// (gradient_kernel.hpp says why this order).
 template <typename Scalar, typename Stored>
 void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
                              const RowBlock& scoring, std::span<const std::int64_t> part_rows,
