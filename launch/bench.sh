@@ -12,9 +12,13 @@
 #   - a mini-batch SGD epoch (batch 256, momentum 0.9) by the real trainer, 1 and 2 ranks, and
 #     the per-step all-reduce share;
 #   - PyTorch's pass and SGD epoch (1 thread) when python3-torch is installed, and the ratios;
-#   - with --solvers, time to the optimum against scikit-learn (launch/bench_solvers.sh).
+#   - with --solvers, time to the optimum against scikit-learn (launch/bench_solvers.sh);
+#   - with --streaming, streamed passes against in-memory ones on a 1 GB float32 file (256
+#     features; made by launch/bench_stream.sh under data/, kept for later runs): the ratio of
+#     paired passes in one process on 1 and 2 ranks, then bench_stream.sh's whole L-BFGS runs
+#     on 2 ranks with each rank's peak RSS (/usr/bin/time), in memory and streamed.
 #
-#   bash launch/bench.sh [--install-peers] [--solvers] [--repeats N]
+#   bash launch/bench.sh [--install-peers] [--solvers] [--streaming] [--repeats N]
 #
 # --install-peers  apt-get installs python3-torch, python3-sklearn, python3-h5py and
 #                  libopenblas0-pthread first (Debian's archive; needs root). The peers use
@@ -30,11 +34,13 @@ cd "${repo_root}"
 
 install_peers=0
 run_solvers=0
+run_streaming=0
 repeats=20
 while (($#)); do
   case "$1" in
     --install-peers) install_peers=1 ;;
     --solvers) run_solvers=1 ;;
+    --streaming) run_streaming=1 ;;
     --repeats) repeats="$2"; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -220,6 +226,23 @@ fi
 echo "ratios: x roof = time / roofline; scaling = 1-rank time / 2-rank time (1-thread / 2-thread);"
 echo "        peers = their time / shardmax's on as many cores (1 rank vs 1 thread)"
 echo "peers' BLAS: libblas.so.3 -> ${blas:-not installed} (${blas_name})"
+
+if ((run_streaming)); then
+  # Whole runs first: they write the file (and keep it) if an earlier run has not.
+  whole=$(BUILD_DIR="${build_dir}" bash launch/bench_stream.sh --sizes 1 --ranks 2 --keep)
+  stream_file=data/bench-stream-1g-float32.h5
+  # 7168 rows: the chunk the trainer picks for whole passes over these features read in place
+  # under --memory-budget 256 (README, "Streaming").
+  stream_ratio() {  # RANKS
+    value mapped_ratio "$(bash launch/mpirun.sh -np "$1" "${bench}" stream "${stream_file}" 7168 7 |
+                          grep '^ranks ')"
+  }
+  echo
+  row "streamed pass / in-memory pass (paired), 1 rank" "" "$(stream_ratio 1)"
+  row "streamed pass / in-memory pass (paired), 2 ranks" "" "$(stream_ratio 2)"
+  echo "whole runs (launch/bench_stream.sh --sizes 1 --ranks 2):"
+  grep -E '^(file|1 GB)' <<< "${whole}"
+fi
 
 if ((run_solvers)); then
   BUILD_DIR="${build_dir}" bash launch/bench_solvers.sh 2
