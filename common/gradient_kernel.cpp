@@ -785,8 +785,12 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
   // Short parts in runs of whole parts of at most kRunRows rows, each run inside out;
   // long parts alone. Which way a part goes depends on its own rows only, so its bits do
   // not depend on the rank count.
-  const auto x_at = [&](Eigen::Index row) { return scratch.step_features.data() + row * row_stride; };
-  const auto g_at = [&](Eigen::Index row) { return scratch.step_gradient.data() + row * gradient_stride; };
+  const auto x_at = [&](Eigen::Index row) {
+    return scratch.step_features.data() + row * row_stride;
+  };
+  const auto g_at = [&](Eigen::Index row) {
+    return scratch.step_gradient.data() + row * gradient_stride;
+  };
   first = 0;
   for (std::size_t begin = 0; begin < part_rows.size();) {
     if (part_rows[begin] > kShortPartRows) {
