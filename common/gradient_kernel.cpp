@@ -126,50 +126,6 @@ __attribute__((noinline)) void LogitTile(const Scalar* const* x,
   }
 }
 
-// kWidthOf<double> floats from `values`, widened to a packet of doubles (exactly).
-inline PacketOf<double> WidenToDoubles(const float* values) {
-#if defined(EIGEN_VECTORIZE_AVX512)
-  return _mm512_cvtps_pd(_mm256_loadu_ps(values));
-#elif defined(EIGEN_VECTORIZE_AVX)
-  return _mm256_cvtps_pd(_mm_loadu_ps(values));
-#elif defined(EIGEN_VECTORIZE_SSE2)
-  return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(values))));
-#else
-  static_assert(kWidthOf<double> == 1, "a vector ISA without a float-to-double widening here");
-  return static_cast<double>(values[0]);
-#endif
-}
-
-// out[t] += RoundOntoGrid(partial[t], round) for t < count (a multiple of kWidthOf<double>):
-// the same two additions and one more on each value as the scalar form, so the same bits, in
-// double packets. With few rows per call (--reproducible's parts of a step), this adding was
-// done a value at a time and cost as much as the products.
-template <typename Scalar>
-inline void AddOntoGrid(const Scalar* partial, Eigen::Index count, double round, double* out) {
-  using Packet = PacketOf<double>;
-  const Packet shift = ei::pset1<Packet>(round);
-  for (Eigen::Index t = 0; t < count; t += kWidthOf<double>) {
-    Packet value;
-    if constexpr (std::is_same_v<Scalar, double>) {
-      value = ei::ploadu<Packet>(partial + t);
-    } else {
-      value = WidenToDoubles(partial + t);
-    }
-    ei::pstoreu(out + t,
-                ei::padd(ei::ploadu<Packet>(out + t), ei::psub(ei::padd(value, shift), shift)));
-  }
-}
-
-// out[t] += RoundOntoGrid(partial[t], round) for any count: AddOntoGrid, then value by value.
-template <typename Scalar>
-inline void AddRowOntoGrid(const Scalar* partial, Eigen::Index count, double round, double* out) {
-  const Eigen::Index packets = count - count % kWidthOf<double>;
-  AddOntoGrid(partial, packets, round, out);
-  for (Eigen::Index t = packets; t < count; ++t) {
-    out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
-  }
-}
-
 // The two halves of a packet of floats, widened to packets of doubles (exactly) in registers.
 inline void WidenPacket(const PacketOf<float>& values, PacketOf<double>* low,
                         PacketOf<double>* high) {
@@ -190,8 +146,9 @@ inline void WidenPacket(const PacketOf<float>& values, PacketOf<double>* low,
 }
 
 // out[t] += RoundOntoGrid(values[t], round) for the kWidthOf<Scalar> values of one packet,
-// with shift = pset1(round): AddOntoGrid's operations on each value, so the same bits,
-// without the values' round trip through memory.
+// with shift = pset1(round): the same two additions and one more on each value as the scalar
+// form, so the same bits, in double packets widened in registers. With few rows per call
+// (--reproducible's parts of a step), adding a value at a time cost as much as the products.
 template <typename Scalar>
 inline void AddPacketOntoGrid(const PacketOf<Scalar>& values, const PacketOf<double>& shift,
                               double* out) {
@@ -208,6 +165,18 @@ inline void AddPacketOntoGrid(const PacketOf<Scalar>& values, const PacketOf<dou
     add(low, out);
     if constexpr (kWidthOf<float> > 1) add(high, out + kWidthOf<double>);
   }
+}
+
+// out[t] += RoundOntoGrid(partial[t], round) for any count: packet by packet, then value by
+// value.
+template <typename Scalar>
+inline void AddRowOntoGrid(const Scalar* partial, Eigen::Index count, double round, double* out) {
+  const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
+  Eigen::Index t = 0;
+  for (; t + kWidthOf<Scalar> <= count; t += kWidthOf<Scalar>) {
+    AddPacketOntoGrid<Scalar>(ei::ploadu<PacketOf<Scalar>>(partial + t), shift, out + t);
+  }
+  for (; t < count; ++t) out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
 }
 
 // dW_tile += G_tile^T X over the `rows` rows x[i] (d values each) and g (stride classes), the
@@ -234,11 +203,10 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
         sum[k][1] = ei::pmadd(scale, b, sum[k][1]);
       }
     }
+    const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
     for (int k = 0; k < KT; ++k) {
-      alignas(64) Scalar partial[2 * kWidth];
-      ei::pstoreu(partial, sum[k][0]);
-      ei::pstoreu(partial + kWidth, sum[k][1]);
-      AddOntoGrid(partial, 2 * kWidth, round, dw + k * d + c);
+      AddPacketOntoGrid<Scalar>(sum[k][0], shift, dw + k * d + c);
+      AddPacketOntoGrid<Scalar>(sum[k][1], shift, dw + k * d + c + kWidth);
     }
   }
   if (c + kWidth <= d) {  // one packet of columns left
@@ -252,11 +220,8 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
         sum[k] = ei::pmadd(ei::pset1<Packet>(g[i * classes + k]), a, sum[k]);
       }
     }
-    for (int k = 0; k < KT; ++k) {
-      alignas(64) Scalar partial[kWidth];
-      ei::pstoreu(partial, sum[k]);
-      AddOntoGrid(partial, kWidth, round, dw + k * d + c);
-    }
+    const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
+    for (int k = 0; k < KT; ++k) AddPacketOntoGrid<Scalar>(sum[k], shift, dw + k * d + c);
     c += kWidth;
   }
   for (; c < d; ++c) {  // less than a packet of columns left

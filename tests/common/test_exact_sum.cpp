@@ -216,6 +216,11 @@ TEST(GridSum, CountsValuesBeyondTheBoundAndPassesNonFiniteValuesOn) {
   EXPECT_EQ(beyond, 0);
   GridSum({{1e-300}}, 0.0, 0, &beyond);
   EXPECT_EQ(beyond, 1);
+  // The same count for a grid sum checked where it was summed (dW all-reduced in place).
+  const GridScale ten = GridScale::ForBound(10.0);
+  EXPECT_EQ(CountBeyondGrid(std::vector<double>{1.0, 1e6, -2e6, 3.0}, ten), 2);
+  EXPECT_EQ(CountBeyondGrid(std::vector<double>{1.0, inf, -9.0}, ten), 0);
+  EXPECT_EQ(CountBeyondGrid(std::vector<double>{}, ten), 0);
 }
 
 }  // namespace
