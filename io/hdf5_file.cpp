@@ -149,6 +149,11 @@ Handle CreateFile(const std::string& path, const Communicator* comm) {
   if (comm != nullptr) {
     Check(H5Pset_fapl_mpio(access.get(), comm->get(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
   }
+  // Large objects (feature data, chunks of it) start on page boundaries, so rows read in place
+  // (--stream) start on cache lines when a row is a whole number of them: a 64-byte vector
+  // load across two lines made AVX-512 passes over a mapped file 5-10% slower.
+  Check(H5Pset_alignment(access.get(), kAlignedObjectBytes, kObjectAlignment),
+        "H5Pset_alignment");
   return Handle(CheckId(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
                         "cannot create HDF5 file '" + path + "'"),
                 H5Fclose);

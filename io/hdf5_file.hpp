@@ -70,6 +70,10 @@ hid_t CheckId(hid_t id, const std::string& what);
 
 // Files. With a communicator the file is opened through the MPI-IO driver (collective).
 Handle OpenFileForReading(const std::string& path, const Communicator* comm = nullptr);
+// Objects of at least kAlignedObjectBytes in files made by CreateFile start at a multiple of
+// kObjectAlignment bytes (from HDF5's base address, after any user block).
+inline constexpr hsize_t kAlignedObjectBytes = 64 * 1024;
+inline constexpr hsize_t kObjectAlignment = 4096;
 // Truncates. With a communicator: collective, through MPI-IO, so every rank can write its rows.
 Handle CreateFile(const std::string& path, const Communicator* comm = nullptr);
 

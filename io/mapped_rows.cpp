@@ -167,6 +167,14 @@ std::vector<MappedRows::Piece> MappedRows::LocatePieces(std::int64_t first_row,
   return pieces;
 }
 
+std::int64_t MappedRows::BytesOffCacheLine() {
+  constexpr std::int64_t kCacheLineBytes = 64;
+  if (layout_.row_bytes % kCacheLineBytes != 0) return 0;
+  const std::byte* first = Locate(0, 1);
+  // The map itself starts on a page.
+  return first == nullptr ? 0 : (first - map_) % kCacheLineBytes;
+}
+
 void MappedRows::PageIn(const std::byte* located, std::int64_t first_row,
                         std::int64_t rows) const {
   if (Advise(located, rows * layout_.row_bytes, MADV_POPULATE_READ) != 0) {

@@ -65,6 +65,10 @@ class MappedRows {
   // there (blocks) and needs each cut within one piece.
   std::vector<Piece> LocatePieces(std::int64_t first_row, std::int64_t rows,
                                   std::int64_t cut_rows);
+  // Bytes past a cache line (64 bytes) at which the first row starts, when every row is a whole
+  // number of lines long; 0 otherwise or when it cannot be located. Rows off their lines cost
+  // wide vector loads two lines each (files made by h5::CreateFile align them).
+  std::int64_t BytesOffCacheLine();
   // Pages the located rows in (the file is read here if they are not in the page cache); an
   // I/O error throws UserError naming the dataset and rows. No HDF5 call.
   void PageIn(const std::byte* located, std::int64_t first_row, std::int64_t rows) const;

@@ -250,5 +250,62 @@ TEST_F(MappedRowsTest, GeneratedFilesAreReadInPlace) {
   }
 }
 
+// Writes a small dataset, then "contiguous" and "chunked" (kAlignedRows x 16 float32 each) into
+// `file`: without alignment, nothing after the small one falls on a page boundary by chance.
+constexpr std::int64_t kAlignedRows = 6000;
+constexpr std::int64_t kWideColumns = 16;  // 64-byte rows
+constexpr std::int64_t kPageChunkRows = 1024;  // 64 KiB chunks: the smallest objects aligned
+static_assert(kPageChunkRows * kWideColumns * 4 ==
+              static_cast<std::int64_t>(h5::kAlignedObjectBytes));
+
+void WriteWideRows(const h5::Handle& file, const std::string& path) {
+  const std::vector<std::int32_t> labels(3, 1);
+  h5::WriteRows(h5::CreateDataset(file, "labels", H5T_STD_I32LE, 3, 0, 0), 0, 3,
+                H5T_NATIVE_INT32, labels.data(), path);
+  const std::vector<float> values(static_cast<std::size_t>(kAlignedRows * kWideColumns), 0.5F);
+  for (const std::int64_t chunk_rows : {std::int64_t{0}, kPageChunkRows}) {
+    const std::string name = chunk_rows == 0 ? "contiguous" : "chunked";
+    h5::WriteRows(
+        h5::CreateDataset(file, name, H5T_IEEE_F32LE, kAlignedRows, kWideColumns, chunk_rows), 0,
+        kAlignedRows, H5T_NATIVE_FLOAT, values.data(), path);
+  }
+}
+
+TEST_F(MappedRowsTest, LargeDataInCreatedFilesStartsOnPageBoundaries) {
+  const std::string path = directory_ + "/aligned.h5";
+  WriteWideRows(h5::CreateFile(path), path);
+  const h5::Handle file = h5::OpenFileForReading(path);
+  for (const std::string name : {"contiguous", "chunked"}) {
+    const h5::Handle dataset = h5::OpenDataset(file, name, path);
+    const auto mapped = MappedRows::Open(path, file, dataset, H5T_NATIVE_FLOAT, path);
+    ASSERT_NE(mapped, nullptr) << name;
+    EXPECT_EQ(mapped->BytesOffCacheLine(), 0) << name;
+    // The map starts on a page, so a located row on a page is one on a page in the file.
+    const std::int64_t step = name == "contiguous" ? kAlignedRows : kPageChunkRows;
+    for (std::int64_t first = 0; first < kAlignedRows; first += step) {
+      const auto address = reinterpret_cast<std::uintptr_t>(mapped->Locate(first, 1));
+      ASSERT_NE(address, 0U) << name << " row " << first;
+      EXPECT_EQ(address % h5::kObjectAlignment, 0U) << name << " row " << first;
+    }
+  }
+}
+
+TEST_F(MappedRowsTest, RowsOffTheirCacheLinesAreMeasured) {
+  // HDF5's default layout, as other tools write it, packs the data after the small dataset.
+  const std::string path = directory_ + "/packed.h5";
+  WriteWideRows(h5::Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                           H5Fclose),
+                path);
+  const h5::Handle file = h5::OpenFileForReading(path);
+  for (const std::string name : {"contiguous", "chunked"}) {
+    const h5::Handle dataset = h5::OpenDataset(file, name, path);
+    const auto mapped = MappedRows::Open(path, file, dataset, H5T_NATIVE_FLOAT, path);
+    ASSERT_NE(mapped, nullptr) << name;
+    const auto address = reinterpret_cast<std::uintptr_t>(mapped->Locate(0, 1));
+    EXPECT_NE(address % 64, 0U) << name << ": packed at a line by chance; move it";
+    EXPECT_EQ(mapped->BytesOffCacheLine(), static_cast<std::int64_t>(address % 64)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace shardmax
