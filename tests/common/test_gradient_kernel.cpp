@@ -339,6 +339,10 @@ void ExpectEachPartGivesItsOwnBits(const std::vector<std::int64_t>& parts, Eigen
   Matrix split_sum = run(0, 3, &split_small);  // in turn: the parts' order in split_small
   split_sum += run(3, parts.size(), &split_small);
 
+  // One take per part with rows (empty parts add nothing).
+  const auto non_empty = static_cast<std::size_t>(
+      std::count_if(parts.begin(), parts.end(), [](std::int64_t rows) { return rows > 0; }));
+  ASSERT_EQ(together_small.size(), non_empty);
   ASSERT_EQ(together_small.size(), alone_small.size());
   ASSERT_EQ(together_small.size(), split_small.size());
   for (std::size_t p = 0; p < together_small.size(); ++p) {
@@ -379,6 +383,9 @@ TEST(GradientKernel, EachPartGivesTheBitsOfThePartAlone) {
     ExpectEachPartGivesItsOwnBits(parts, 10, 37, Precision::kFloat64, storage);
     ExpectEachPartGivesItsOwnBits(parts, 1000, 83, Precision::kFloat32, storage);
     ExpectEachPartGivesItsOwnBits(parts, 40, 300, Precision::kFloat32, storage);
+    // Few classes: runs of whole parts up to a sub-block (64 rows), a longer part alone.
+    ExpectEachPartGivesItsOwnBits({70, 2, 64, 0, 9, 60, 5}, 10, 37, Precision::kFloat32,
+                                  storage);
   }
 }
 
