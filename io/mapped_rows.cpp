@@ -16,6 +16,10 @@
 namespace shardmax {
 namespace {
 
+// The kernel's default fault_around_bytes (mm/memory.c): a read fault on a file mapping maps
+// the cached pages of the aligned window around it.
+constexpr std::int64_t kFaultAroundBytes = 64 * 1024;
+
 std::int64_t PageBytes() {
   static const std::int64_t bytes = sysconf(_SC_PAGESIZE);
   return bytes;
@@ -184,8 +188,16 @@ void MappedRows::PageIn(const std::byte* located, std::int64_t first_row,
 }
 
 void MappedRows::Release(const std::byte* located, std::int64_t rows) const {
-  // Rounded outwards: a page shared with rows still in use is simply paged in again.
-  Advise(located, rows * layout_.row_bytes, MADV_DONTNEED);
+  // Rounded outwards to the kernel's fault-around windows: paging rows in also maps the
+  // cached pages around them in the same aligned 64 KiB (fault_around_bytes), and those
+  // beside a piece that no piece covers (the gaps between HDF5 chunks, the labels' chunks)
+  // would stay mapped: 64 KiB per 64 MiB chunk, a resident set that grew with the file. A
+  // page of rows still in use is simply paged in again.
+  const std::int64_t from = (located - map_) / kFaultAroundBytes * kFaultAroundBytes;
+  const std::int64_t to = located - map_ + rows * layout_.row_bytes;
+  const std::int64_t end = std::min(file_bytes_, (to + kFaultAroundBytes - 1) /
+                                                     kFaultAroundBytes * kFaultAroundBytes);
+  Advise(map_ + from, end - from, MADV_DONTNEED);
 }
 
 int MappedRows::Advise(const std::byte* located, std::int64_t bytes, int advice) const {

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "common/error.hpp"
@@ -17,6 +19,11 @@ namespace shardmax {
 namespace {
 
 constexpr std::int64_t kColumns = 7;
+// Wide rows: 64 bytes each, 64 KiB chunks (the smallest objects CreateFile aligns).
+constexpr std::int64_t kWideColumns = 16;
+constexpr std::int64_t kPageChunkRows = 1024;
+static_assert(kPageChunkRows * kWideColumns * 4 ==
+              static_cast<std::int64_t>(h5::kAlignedObjectBytes));
 
 // How a test file stores its N x kColumns dataset "x".
 struct Layout {
@@ -172,6 +179,59 @@ TEST_F(MappedRowsTest, ReleasedRowsArePagedInAgain) {
   ExpectRows(opened.rows.get(), 2999, 1);  // next to released pages
 }
 
+// Kibibytes of `path` mapped into this process (its mappings' Rss in /proc/self/smaps).
+std::int64_t MappedKibibytes(const std::string& path) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::int64_t total = 0;
+  bool in_file = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.find('-') < line.find(' ') && line.find(' ') != std::string::npos &&
+        std::isxdigit(static_cast<unsigned char>(line[0]))) {
+      in_file = line.size() >= path.size() &&
+                line.compare(line.size() - path.size(), path.size(), path) == 0;
+    } else if (in_file && line.rfind("Rss:", 0) == 0) {
+      total += std::stoll(line.substr(4));
+    }
+  }
+  return total;
+}
+
+TEST_F(MappedRowsTest, ReleasingEveryPieceLeavesNothingMapped) {
+  // Chunks of "x" with chunks of "y" between them, as `gen` writes features and labels: paging
+  // a piece in also maps the cached pages in the kernel's 64 KiB fault-around window beside
+  // it, which no piece of "x" covers. A pass must not leave them behind: 64 KiB per chunk
+  // made the resident set grow with the file.
+  const std::string path = directory_ + "/interleaved.h5";
+  constexpr std::int64_t kChunks = 40;
+  constexpr std::int64_t kRows = kChunks * kPageChunkRows;
+  {
+    const h5::Handle file = h5::CreateFile(path);
+    const h5::Handle x =
+        h5::CreateDataset(file, "x", H5T_IEEE_F32LE, kRows, kWideColumns, kPageChunkRows);
+    const h5::Handle y = h5::CreateDataset(file, "y", H5T_STD_I32LE, kRows, 0, kPageChunkRows);
+    const std::vector<float> values(static_cast<std::size_t>(kPageChunkRows * kWideColumns), 1);
+    const std::vector<std::int32_t> labels(static_cast<std::size_t>(kPageChunkRows), 1);
+    for (std::int64_t first = 0; first < kRows; first += kPageChunkRows) {
+      h5::WriteRows(x, first, kPageChunkRows, H5T_NATIVE_FLOAT, values.data(), path);
+      h5::WriteRows(y, first, kPageChunkRows, H5T_NATIVE_INT32, labels.data(), path);
+    }
+  }
+  const h5::Handle file = h5::OpenFileForReading(path);
+  const h5::Handle x = h5::OpenDataset(file, "x", path);
+  const auto mapped = MappedRows::Open(path, file, x, H5T_NATIVE_FLOAT, path);
+  ASSERT_NE(mapped, nullptr);
+  const std::int64_t at_open = MappedKibibytes(path);
+  for (std::int64_t first = 0; first < kRows; first += kPageChunkRows) {
+    for (const MappedRows::Piece& piece : mapped->LocatePieces(first, kPageChunkRows, 1)) {
+      mapped->PageIn(piece.data, piece.first_row, piece.rows);
+      mapped->Release(piece.data, piece.rows);
+    }
+  }
+  // What Open paged in (the file's first page, and its window) may stay.
+  EXPECT_LE(MappedKibibytes(path), std::max<std::int64_t>(at_open, 64))
+      << "KiB of " << kChunks << " chunks of 64 KiB";
+}
+
 TEST_F(MappedRowsTest, RowsCutOffUnderTheRunAreAnErrorNamingThem) {
   // A file truncated while mapped: MADV_POPULATE_READ reports the missing pages, which a plain
   // read of the mapping would turn into a SIGBUS.
@@ -250,13 +310,10 @@ TEST_F(MappedRowsTest, GeneratedFilesAreReadInPlace) {
   }
 }
 
-// Writes a small dataset, then "contiguous" and "chunked" (kAlignedRows x 16 float32 each) into
-// `file`: without alignment, nothing after the small one falls on a page boundary by chance.
+// Writes a small dataset, then "contiguous" and "chunked" (kAlignedRows x kWideColumns float32
+// each) into `file`: without alignment, nothing after the small one falls on a page boundary
+// by chance.
 constexpr std::int64_t kAlignedRows = 6000;
-constexpr std::int64_t kWideColumns = 16;  // 64-byte rows
-constexpr std::int64_t kPageChunkRows = 1024;  // 64 KiB chunks: the smallest objects aligned
-static_assert(kPageChunkRows * kWideColumns * 4 ==
-              static_cast<std::int64_t>(h5::kAlignedObjectBytes));
 
 void WriteWideRows(const h5::Handle& file, const std::string& path) {
   const std::vector<std::int32_t> labels(3, 1);
