@@ -28,8 +28,10 @@
 # --in-memory-max-gb the in-memory run is left out above this size: its shard would not fit
 #                    in RAM next to the page cache (the ratio is then taken against the
 #                    smallest size's in-memory rows/s: the work per row is the same)
-# Uses build/trainer/shardmax (BUILD_DIR to change it). The file is read once before timing,
-# so it is in the page cache when it fits there. Other jobs on the machine slow every figure.
+# Uses build/trainer/shardmax (BUILD_DIR to change it). Before timing, the file is dropped from
+# the page cache and read back, so that it is cached (when it fits) as a dataset read from disk
+# is, in 2 MiB folios; the table says which share is (shardmax_bench hugepages). Other jobs on
+# the machine slow every figure.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +70,7 @@ while (($#)); do
 done
 
 shardmax="${BUILD_DIR:-build}/trainer/shardmax"
+bench="${BUILD_DIR:-build}/tests/shardmax_bench"  # built with the tests
 if [[ ! -x "${shardmax}" ]]; then
   echo "bench_stream.sh: no ${shardmax}; build first (cmake --build build)" >&2
   exit 1
@@ -113,8 +116,16 @@ for size in ${sizes}; do
     "${shardmax}" gen --output "${file}" --rows "${rows}" --features "${features}" \
       --classes "${classes}" --chunk-rows 65536 --separation 1 --dtype "${dtype}" > /dev/null
   fi
-  cat "${file}" > /dev/null  # into the page cache, as far as it fits
+  # Into the page cache as a dataset read from disk is: dropped (a file just written sits there
+  # in the small pieces it was written in) and read back, which the kernel caches in 2 MiB
+  # folios; mapped in place, those take a page-table entry each, the small ones one per 4 KiB.
+  sync "${file}"
+  dd if="${file}" iflag=nocache count=0 status=none
+  cat "${file}" > /dev/null  # as far as it fits
   label="${size} GB"
+  if [[ -x "${bench}" ]]; then
+    echo "${label}: $("${bench}" hugepages "${file}") (the share of the file cached in 2 MiB folios)"
+  fi
   memory_rate=""
   if awk -v s="${size}" -v m="${in_memory_max}" 'BEGIN { exit !(s <= m) }'; then
     read -r memory_rate memory_max memory_min < <(run "memory-${size}" --train "${file}")

@@ -1,6 +1,7 @@
 // shardmax_bench: the measurements behind launch/bench.sh, one line of `key value` pairs per
 // command (the script makes the table). Times are the best of the repeats.
 //   shardmax_bench probe                    float32 GEMM peak (Eigen, 1024^3) and read bandwidth
+//   shardmax_bench hugepages FILE           the share of FILE in the page cache as 2 MiB folios
 //   shardmax_bench pass FILE [REPEATS]      full gradient passes over FILE (under mpirun): the
 //                                           fast kernel and the double reference, all-reduce
 //                                           timed apart; the kernel on the shard held as
@@ -24,16 +25,22 @@
 //                                           medians
 // A pass costs 4 N D K flops: 2 N D K for the logits X W^T and as many for G^T X.
 #include <mpi.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <numeric>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -328,6 +335,37 @@ int Steps(const Communicator& comm, const std::string& path, std::int64_t virtua
   return 0;
 }
 
+// The share of `path`'s bytes that the page cache holds in folios a mapping can map with one
+// 2 MiB entry (smaps' FilePmdMapped over Rss, the file mapped and paged in here). A file read
+// from disk comes in such folios, one just written mostly does not; streamed passes that read
+// it in place cost a page-table entry per 4 KiB page in the second case (README, Streaming).
+double ShareInHugePages(const std::string& path) {
+  const int descriptor = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (descriptor < 0) throw std::runtime_error("cannot open " + path);
+  const off_t bytes = lseek(descriptor, 0, SEEK_END);
+  void* map = mmap(nullptr, static_cast<std::size_t>(bytes), PROT_READ, MAP_SHARED, descriptor, 0);
+  close(descriptor);
+  if (map == MAP_FAILED) throw std::runtime_error("cannot map " + path);
+  madvise(map, static_cast<std::size_t>(bytes), MADV_POPULATE_READ);
+  std::ifstream smaps("/proc/self/smaps");
+  const auto begin = reinterpret_cast<std::uintptr_t>(map);
+  bool in_map = false;
+  double rss = 0.0;
+  double pmd = 0.0;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t from = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-", &from) == 1 && line.find(' ') > line.find('-')) {
+      in_map = from == begin;
+    } else if (in_map && line.rfind("Rss:", 0) == 0) {
+      rss = std::stod(line.substr(4));
+    } else if (in_map && line.rfind("FilePmdMapped:", 0) == 0) {
+      pmd = std::stod(line.substr(14));
+    }
+  }
+  munmap(map, static_cast<std::size_t>(bytes));
+  return rss > 0.0 ? pmd / rss : 0.0;
+}
+
 // Full passes over a file in memory and streamed (read in turn, as on a rank's one CPU), the
 // features copied through HDF5 and read in place; one pass of each in turn, so a busy moment on
 // the shared cores weighs on all three; the medians.
@@ -408,6 +446,10 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   try {
     if (args.size() == 1 && args[0] == "probe") return Probe(world);
+    if (args.size() == 2 && args[0] == "hugepages") {
+      std::printf("file_in_2mib_pages %.2f\n", ShareInHugePages(args[1]));
+      return 0;
+    }
     if (args.size() >= 2 && args[0] == "pass") {
       return Pass(world, args[1], args.size() > 2 ? std::stoi(args[2]) : 10);
     }
@@ -433,7 +475,7 @@ int main(int argc, char** argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   std::fprintf(stderr,
-               "usage: shardmax_bench probe | pass FILE [REPEATS] | threads FILE REPEATS T | "
+               "usage: shardmax_bench probe | hugepages FILE | pass FILE [REPEATS] | threads FILE REPEATS T | "
                "synthetic N D K [REPEATS] | steps FILE V B REPEATS [M...] | stream FILE R REPEATS\n");
   return 2;
 }
