@@ -72,7 +72,8 @@ class MappedRows {
   // Pages the located rows in (the file is read here if they are not in the page cache); an
   // I/O error throws UserError naming the dataset and rows. No HDF5 call.
   void PageIn(const std::byte* located, std::int64_t first_row, std::int64_t rows) const;
-  // Done with these rows: their pages leave the process's resident set (they stay in the page
+  // Done with these rows: their pages, and those the kernel mapped beside them (the 64 KiB
+  // fault-around windows they lie in), leave the process's resident set (they stay in the page
   // cache), so a pass holds only what it reads, as with buffers. No HDF5 call.
   void Release(const std::byte* located, std::int64_t rows) const;
 
