@@ -734,6 +734,30 @@ void AddLongPartWeightGradient(const Scalar* x, Eigen::Index x_stride, const Sca
   }
 }
 
+// Cuts a step's parts (part_rows, in order) into what is computed together: consecutive parts
+// of at most `alone_above` rows each in runs of at most `run_rows` rows in all, a longer part
+// alone; on_run(first_row, rows, parts) for each, first_row counted from the step's first
+// row, runs without rows left out. Which way a part goes depends on its own row count only,
+// and how parts are grouped changes no bit, so neither depends on the rank count.
+template <typename OnRun>
+void ForEachRunOfParts(std::span<const std::int64_t> part_rows, Eigen::Index alone_above,
+                       Eigen::Index run_rows, const OnRun& on_run) {
+  Eigen::Index first = 0;
+  for (std::size_t begin = 0; begin < part_rows.size();) {
+    std::size_t end = begin + 1;
+    Eigen::Index rows = part_rows[begin];
+    if (rows <= alone_above) {
+      while (end < part_rows.size() && part_rows[end] <= alone_above &&
+             rows + part_rows[end] <= run_rows) {
+        rows += part_rows[end++];
+      }
+    }
+    if (rows > 0) on_run(first, rows, part_rows.subspan(begin, end - begin));
+    first += rows;
+    begin = end;
+  }
+}
+
 // AccumulateDenseParts for many classes or float64 products: the logits from one Eigen
 // product, dW from AddPartsWeightGradient (short parts) and AddLongPartWeightGradient
 // (gradient_kernel.hpp says why this order).
@@ -784,29 +808,19 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
   const auto g_at = [&](Eigen::Index row) {
     return scratch.step_gradient.data() + row * gradient_stride;
   };
-  first = 0;
-  for (std::size_t begin = 0; begin < part_rows.size();) {
-    if (part_rows[begin] > kShortPartRows) {
-      AddLongPartWeightGradient(x_at(first), row_stride, g_at(first), gradient_stride,
-                                part_rows[begin], classes, d, round, &scratch,
-                                sums->weights().data());
-      first += part_rows[begin++];
-      continue;
-    }
-    std::size_t end = begin;
-    Eigen::Index run_rows = 0;
-    while (end < part_rows.size() && part_rows[end] <= kShortPartRows &&
-           run_rows + part_rows[end] <= kRunRows) {
-      run_rows += part_rows[end++];
-    }
-    if (run_rows > 0) {
-      AddPartsWeightGradient(x_at(first), row_stride, g_at(first), gradient_stride, run_rows,
-                             classes, d, part_rows.subspan(begin, end - begin), round, &scratch,
-                             sums->weights().data());
-    }
-    first += run_rows;
-    begin = end;
-  }
+  ForEachRunOfParts(part_rows, kShortPartRows, kRunRows,
+                    [&](Eigen::Index from, Eigen::Index run_rows,
+                        std::span<const std::int64_t> parts) {
+                      if (parts.front() > kShortPartRows) {
+                        AddLongPartWeightGradient(x_at(from), row_stride, g_at(from),
+                                                  gradient_stride, run_rows, classes, d, round,
+                                                  &scratch, sums->weights().data());
+                      } else {
+                        AddPartsWeightGradient(x_at(from), row_stride, g_at(from),
+                                               gradient_stride, run_rows, classes, d, parts,
+                                               round, &scratch, sums->weights().data());
+                      }
+                    });
 }
 
 // AccumulateDenseParts for few classes in float32, on a run of whole parts of at most
@@ -910,59 +924,38 @@ void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows
   if (precision == Precision::kFloat32 && model.classes() <= kFusedMaxClasses) {
     // Runs of whole parts of at most kSubBlockRows rows in all; a longer part alone, in
     // sub-blocks from its first row.
-    Eigen::Index first = 0;
-    for (std::size_t begin = 0; begin < part_rows.size();) {
-      if (part_rows[begin] > kSubBlockRows) {
-        const Eigen::Index count = part_rows[begin++];
-        AccumulateDenseRows(loss, model, rows.Slice(first, count),
-                            SliceRows(scoring, first, count), sums, precision, &weight_grid);
-        take_small_sums(sums);
-        first += count;
-        continue;
-      }
-      std::size_t end = begin;
-      Eigen::Index run_rows = 0;
-      while (end < part_rows.size() && run_rows + part_rows[end] <= kSubBlockRows) {
-        run_rows += part_rows[end++];
-      }
-      if (run_rows > 0) {
-        FusedRunOfParts(loss, model, rows.Slice(first, run_rows),
-                        SliceRows(scoring, first, run_rows), part_rows.subspan(begin, end - begin),
-                        weight_grid.round(), NextStoredRows(rows, first + run_rows, kSubBlockRows),
-                        take_small_sums, sums);
-      }
-      first += run_rows;
-      begin = end;
-    }
+    ForEachRunOfParts(
+        part_rows, kSubBlockRows, kSubBlockRows,
+        [&](Eigen::Index first, Eigen::Index run_rows, std::span<const std::int64_t> parts) {
+          const DenseRows<T> run = rows.Slice(first, run_rows);
+          const RowBlock run_scoring = SliceRows(scoring, first, run_rows);
+          if (parts.front() > kSubBlockRows) {
+            AccumulateDenseRows(loss, model, run, run_scoring, sums, precision, &weight_grid);
+            take_small_sums(sums);
+          } else {
+            FusedRunOfParts(loss, model, run, run_scoring, parts, weight_grid.round(),
+                            NextStoredRows(rows, first + run_rows, kSubBlockRows),
+                            take_small_sums, sums);
+          }
+        });
     return;
   }
   // Whole parts in groups of at most kGemmGroupRows rows (a larger part alone), so that the
   // step's copy in the compute type stays bounded whatever the batch; the grouping changes no
   // bit (each row's logits do not depend on the row count).
-  Eigen::Index first = 0;
-  for (std::size_t begin = 0; begin < part_rows.size();) {
-    std::size_t end = begin;
-    Eigen::Index group_rows = 0;
-    do {
-      group_rows += part_rows[end++];
-    } while (end < part_rows.size() && group_rows + part_rows[end] <= kGemmGroupRows);
-    if (group_rows == 0) {  // parts with no rows this step: nothing to add
-      begin = end;
-      continue;
-    }
-    const DenseRows<T> group = rows.Slice(first, group_rows);
-    const RowBlock group_scoring = SliceRows(scoring, first, group_rows);
-    const auto group_parts = part_rows.subspan(begin, end - begin);
-    if (precision == Precision::kFloat32) {
-      AccumulatePartsWithGemm<float>(loss, model, group, group_scoring, group_parts,
-                                     weight_grid.round(), take_small_sums, sums);
-    } else {
-      AccumulatePartsWithGemm<double>(loss, model, group, group_scoring, group_parts,
-                                      weight_grid.round(), take_small_sums, sums);
-    }
-    first += group_rows;
-    begin = end;
-  }
+  ForEachRunOfParts(
+      part_rows, kGemmGroupRows, kGemmGroupRows,
+      [&](Eigen::Index first, Eigen::Index group_rows, std::span<const std::int64_t> parts) {
+        const DenseRows<T> group = rows.Slice(first, group_rows);
+        const RowBlock group_scoring = SliceRows(scoring, first, group_rows);
+        if (precision == Precision::kFloat32) {
+          AccumulatePartsWithGemm<float>(loss, model, group, group_scoring, parts,
+                                         weight_grid.round(), take_small_sums, sums);
+        } else {
+          AccumulatePartsWithGemm<double>(loss, model, group, group_scoring, parts,
+                                          weight_grid.round(), take_small_sums, sums);
+        }
+      });
 }
 
 template void AccumulateDenseParts<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
