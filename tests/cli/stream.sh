@@ -1,7 +1,8 @@
 # --stream and --memory-budget end to end: L-BFGS and Newton-CG trained streamed write the
 # very model the in-memory run writes, evaluate and predict give the same outputs streamed, a shard over the
-# budget streams on its own, streamed SGD resumes exactly, and what cannot stream, or a bad
-# row in a late chunk, stops every rank with one clear message.
+# budget streams on its own, streamed SGD resumes exactly, rows off their cache lines are
+# named in the log, and what cannot stream, or a bad row in a late chunk, stops every rank with
+# one clear message.
 source "$(dirname "$0")/common.sh" "$@"
 
 # 40000 rows x 96 uint8 features: 1.9 MiB per rank of 2 in memory (held as uint8, with labels).
@@ -54,6 +55,18 @@ check "a compressed file streamed writes the in-memory model" \
   h5diff memory.h5 gzip.h5-model.h5 /model
 check "the log says why a compressed file is copied" \
   grep -q "streaming copies the features through HDF5, as they cannot be read in place: it is compressed or filtered" out.txt
+# Rows of a whole number of cache lines (32 float32): on lines in a file shardmax writes, off
+# them in HDF5's packed layout (h5repack's default), which the log names with its remedy.
+"$shardmax" gen --output wide.h5 --rows 6000 --features 32 --classes 3 --separation 1 \
+  > /dev/null || exit 1
+h5repack wide.h5 packed.h5 || exit 1
+wide=(train --solver lbfgs --max-iterations 1 --progress-every 0 --stream)
+mpi 2 "${wide[@]}" --train wide.h5 --checkpoint-dir wide
+check "a generated file's rows are read in place on their lines" \
+  bash -c 'grep -q "streaming reads the features in place" out.txt && ! grep -q "cache line" out.txt'
+mpi 2 "${wide[@]}" --train packed.h5 --checkpoint-dir packed
+check "rows off their lines are named, with h5repack -a" \
+  grep -q "the rows of 'packed.h5' start [0-9]* bytes past a 64-byte cache line: .*h5repack -t 65536 -a 4096" out.txt
 expect_error "a bad --stream-mmap" 1 2 "--stream-mmap must be 'on' or 'off' (got 'maybe')" \
   train --train train.h5 --stream --stream-mmap maybe --checkpoint-dir bad-map
 expect_error "a bad --stream-read-ahead" 1 2 \
