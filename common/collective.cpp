@@ -27,7 +27,7 @@ void AllreduceSum(const Communicator& comm, std::span<double> values) {
 void AllreduceSum(const Communicator& comm, std::span<std::int64_t> values) {
   if (comm.size() == 1 || values.empty()) return;
   CheckMpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
-                         MPI_INT64_T, MPI_SUM, comm.get()),
+                         MPI_UINT64_T, MPI_SUM, comm.get()),
            "MPI_Allreduce");
 }
 

@@ -15,7 +15,8 @@ namespace shardmax {
 // In-place elementwise sum over all ranks (one MPI_Allreduce for the whole buffer).
 void AllreduceSum(const Communicator& comm, std::span<double> values);
 std::int64_t AllreduceSum(const Communicator& comm, std::int64_t value);
-// Integers: exact, so the same in any order (the exact sums of common/exact_sum.hpp).
+// Integers: exact, so the same in any order (the exact sums of common/exact_sum.hpp); summed
+// as unsigned, so they wrap modulo 2^64 as the grid sums' entries do on the way.
 void AllreduceSum(const Communicator& comm, std::span<std::int64_t> values);
 double AllreduceMaxDouble(const Communicator& comm, double value);
 std::int64_t AllreduceMax(const Communicator& comm, std::int64_t value);

@@ -6,8 +6,6 @@
 #include <cmath>
 #include <limits>
 
-#include <Eigen/Core>
-
 namespace shardmax {
 namespace {
 
@@ -109,29 +107,45 @@ GridScale GridScale::ForBound(double bound) {
   return GridScale{std::ldexp(1.0, std::clamp(exponent - kGridBits, -1074, 970))};
 }
 
-std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums) {
+std::int64_t AddOnGrid(std::span<const double> values, GridScale scale,
+                       std::span<std::int64_t> sums) {
   const double round = scale.round();
-  const auto n = static_cast<Eigen::Index>(values.size());
-  if (n == 0) return 0;
-  const Eigen::Map<const Eigen::ArrayXd> x(values.data(), n);
-  // In double packets: the two additions of RoundOntoGrid, then the one into the sum.
-  Eigen::Map<Eigen::ArrayXd>(sums.data(), n) += (x + round) - round;
-  return CountBeyondGrid(values, scale);
-}
-
-std::int64_t CountBeyondGrid(std::span<const double> values, GridScale scale) {
   const double limit = 0x1p51 * scale.grid;
-  const auto n = static_cast<Eigen::Index>(values.size());
-  if (n == 0) return 0;
-  // The bound is broken so rarely (a bug) that only a largest magnitude beyond it (or an
-  // infinity) is worth counting for; with a NaN, maxCoeff may miss the rest, but a NaN
-  // makes the sums NaN anyway.
-  if (!(Eigen::Map<const Eigen::ArrayXd>(values.data(), n).abs().maxCoeff() > limit)) return 0;
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
   std::int64_t beyond = 0;
-  for (const double value : values) {
-    const double magnitude = std::abs(value);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double magnitude = std::abs(values[i]);
     beyond += magnitude > limit && magnitude < kInfinity ? 1 : 0;
+    AddWrapping(GridBits(values[i], round), &sums[i]);
+  }
+  return beyond;
+}
+
+std::int64_t GridStepsToValues(std::span<const std::int64_t> sums, std::int64_t added,
+                               GridScale scale, std::span<double> values) {
+  constexpr std::uint64_t kHalfBinade = std::uint64_t{1} << 51;
+  const double round = scale.round();
+  const auto origin = std::bit_cast<std::uint64_t>(round);
+  // The wrapping sum less `added` times bits(R) is n, the steps; GridBits backwards: R + n g is
+  // a double for |n| <= 2^51, and so is n g. Integer operations and one subtraction, which the
+  // compiler vectorizes; a larger |n| ((n + 2^51) >> 52 unsigned is not zero) is left to the
+  // loop below.
+  const std::uint64_t offset = static_cast<std::uint64_t>(added) * origin;
+  std::uint64_t far = 0;
+  for (std::size_t i = 0; i < sums.size(); ++i) {
+    const std::uint64_t steps = static_cast<std::uint64_t>(sums[i]) - offset;
+    values[i] = std::bit_cast<double>(origin + steps) - round;
+    far |= (steps + kHalfBinade) >> 52;
+  }
+  if (far == 0 || std::isnan(round)) return 0;
+  // 2^51 steps of the bound, and half a step of rounding from each of at most 2^12 parts.
+  constexpr std::uint64_t kLimit = kHalfBinade + (std::uint64_t{1} << 11);
+  std::int64_t beyond = 0;
+  for (std::size_t i = 0; i < sums.size(); ++i) {
+    const std::uint64_t steps = static_cast<std::uint64_t>(sums[i]) - offset;
+    if (steps + kHalfBinade <= 2 * kHalfBinade) continue;
+    values[i] = static_cast<double>(static_cast<std::int64_t>(steps)) * scale.grid;  // exact
+    beyond += steps + kLimit > 2 * kLimit ? 1 : 0;  // |steps| > kLimit, without overflow
   }
   return beyond;
 }

@@ -12,16 +12,23 @@
 //
 // Grid sums (gradients, K*D entries: 66 limbs each would cost too much): with a bound B on
 // |x| and on every partial sum, agreed by all ranks, each part is rounded to the grid
-//   g = 2^(e - 51),  2^(e-1) <= B < 2^e,    round_g(x) = (x + 1.5 2^52 g) - 1.5 2^52 g
-// (for |x| <= 2^51 g the sum's unit in the last place is g, so this is round to nearest).
-// Multiples of g below 2^53 g in magnitude are doubles, and at most 2^12 parts (the virtual
-// shards) of at most B + g/2 each stay below 2^52 g: every partial sum of rounded parts is
-// exact, so plain double additions, in any order, and a plain double MPI_SUM give the same
-// bits. The resolution g <= 2^-50 B matches a double sum's own error (2^-53 sum |x|) once the
-// values reach a few thousandths of their bound. Rounding is two additions per value: the
-// cost that matters when every virtual shard adds K x D values per step.
+//   g = 2^(e - 51),  2^(e-1) <= B < 2^e,
+// by one addition, and counted in grid steps in an int64:
+//   bits(x + R) = bits(R) + steps(x),   R = 1.5 2^52 g
+// For |x| <= 2^51 g, x + R lies in [2^52 g, 2^53 g], where doubles are g apart: the addition
+// rounds x to the nearest multiple of g (ties to even), steps(x) = x / g so rounded. A grid sum
+// adds the bits as they come, one integer addition per value (wrapping); every entry of it
+// takes the same number of values, counted apart, so that bits(R) is taken off once per value
+// at the end, when the sum is read back as steps * g, exactly. Integer addition is
+// associative: partial sums in any order, and an integer MPI_SUM, give the same bits; the
+// total is at most B + 2^11 g from at most 2^12 parts (the virtual shards). One addition and
+// one integer addition per value is the cost that matters when every virtual shard adds K x D
+// values per step (a double grid sum, (x + R) - R added as a double, took two floating-point
+// additions more). The resolution g <= 2^-50 B matches a double sum's own error
+// (2^-53 sum |x|) once the values reach a few thousandths of their bound.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -44,22 +51,33 @@ double ExactScalarValue(std::span<const std::int64_t> limbs);
 struct GridScale {
   double grid = 0.0;  // g
   static GridScale ForBound(double bound);
-  // The constant of RoundOntoGrid: 1.5 2^52 g.
+  // R = 1.5 2^52 g, the constant of GridSteps.
   double round() const { return 0x1.8p52 * grid; }
 };
 
-// round_g(x) = (x + round) - round with round = GridScale::round(); x itself for round = 0.
-// Without -ffast-math the compiler keeps the two additions as written.
-inline double RoundOntoGrid(double x, double round) { return (x + round) - round; }
+// bits(x + round), round = GridScale::round(): bits(round) plus x / g rounded to the nearest
+// integer, for |x| <= 2^51 g (beyond, or for a NaN or infinity, meaningless).
+inline std::int64_t GridBits(double x, double round) { return std::bit_cast<std::int64_t>(x + round); }
 
-// sums[i] += round_g(values[i]). Returns how many finite values were beyond the bound, which
-// were then rounded wrongly (the bound is broken: a bug). A NaN or infinity is added as it
-// is, so the sums become NaN or infinite as with IEEE addition (with a NaN among the values
-// the count may miss some: the sums are NaN anyway).
-std::int64_t AddOnGrid(std::span<const double> values, GridScale scale, std::span<double> sums);
+// *sum += value, wrapping as the vector additions do: a grid sum's entries carry bits(R) per
+// value added until GridStepsToValues takes them off, so they pass 2^63 on the way.
+inline void AddWrapping(std::int64_t value, std::int64_t* sum) {
+  *sum = static_cast<std::int64_t>(static_cast<std::uint64_t>(*sum) +
+                                   static_cast<std::uint64_t>(value));
+}
 
-// How many finite values are beyond the bound of `scale`: AddOnGrid's count, for a grid sum
-// that is checked where it was summed.
-std::int64_t CountBeyondGrid(std::span<const double> values, GridScale scale);
+// sums[i] += GridBits(values[i]): one value more in every entry of the grid sum. Returns how
+// many finite values were beyond the bound, which were then counted wrongly (the bound is
+// broken: a bug). A NaN or infinity adds meaningless steps: the caller learns of it from the
+// loss, computed from the same logits.
+std::int64_t AddOnGrid(std::span<const double> values, GridScale scale,
+                       std::span<std::int64_t> sums);
+
+// values[i] = (sums[i] - added bits(R)) g, exactly: the grid sum read back, `added` values in
+// every entry (at most 2^12 parts; NaN with a NaN grid). Returns how many entries are beyond
+// the bound plus half a step per part, which no sum of parts within the bound reaches (the
+// bound is broken: a bug).
+std::int64_t GridStepsToValues(std::span<const std::int64_t> sums, std::int64_t added,
+                               GridScale scale, std::span<double> values);
 
 }  // namespace shardmax

@@ -1,6 +1,7 @@
 #include "common/gradient_kernel.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -41,7 +42,7 @@ struct Scratch {
   RowMajorOf<Scalar> weight_gradient;  // dW of one sub-block (GEMM path)
   RowMajorOf<Scalar> step_features;    // a step's rows, a cache line per row start (parts)
   RowMajorOf<Scalar> step_gradient;    // their G, the same way
-  Matrix block_sums;                   // the grid sum of a block of columns of dW (long parts)
+  std::vector<std::int64_t> block_grid;  // a block of columns of dW on the grid (long parts)
   RowMajorOf<Scalar> packed_gradient;  // a step's G, class tile by class tile (parts)
   RowMajorOf<Scalar> packed_features;  // a block of panels of its rows, panel by panel (parts)
   std::vector<const Scalar*> row_starts;  // where each row of a sub-block starts (fused path)
@@ -152,49 +153,113 @@ inline void WidenPacket(const PacketOf<float>& values, PacketOf<double>* low,
 #endif
 }
 
-// out[t] += RoundOntoGrid(values[t], round) for the kWidthOf<Scalar> values of one packet,
-// with shift = pset1(round): the same two additions and one more on each value as the scalar
-// form, so the same bits, in double packets widened in registers. With few rows per call
-// (--reproducible's parts of a step), adding a value at a time cost as much as the products.
-template <typename Scalar>
-inline void AddPacketOntoGrid(const PacketOf<Scalar>& values, const PacketOf<double>& shift,
-                              double* out) {
+// Where a block's dW goes: added into double sums (the default mode), or rounded onto a grid
+// and added into its grid sum (WeightGridSum, --reproducible), K x D entries either way.
+struct WeightSink {
+  double* sums = nullptr;
+  std::int64_t* grid = nullptr;  // the grid sum's entries, when on a grid
+  double round = 0.0;            // its GridScale::round()
+
+  bool on_grid() const { return grid != nullptr; }
+  // The sink of the entries from `offset` on.
+  WeightSink At(Eigen::Index offset) const {
+    return on_grid() ? WeightSink{nullptr, grid + offset, round} : WeightSink{sums + offset};
+  }
+};
+
+// grid[t] += bits(value[t] + shift[t]) (GridBits) for one packet of doubles, in registers.
+inline void AddGridBits(const PacketOf<double>& value, const PacketOf<double>& shift,
+                        std::int64_t* grid) {
+  const PacketOf<double> bits = ei::padd(value, shift);
+#if defined(EIGEN_VECTORIZE_AVX512)
+  _mm512_storeu_si512(grid, _mm512_add_epi64(_mm512_loadu_si512(grid), _mm512_castpd_si512(bits)));
+#elif defined(EIGEN_VECTORIZE_AVX2)
+  auto* at = reinterpret_cast<__m256i*>(grid);
+  _mm256_storeu_si256(at, _mm256_add_epi64(_mm256_loadu_si256(at), _mm256_castpd_si256(bits)));
+#elif defined(EIGEN_VECTORIZE_AVX)  // 256-bit doubles, but integers in 128 bits
+  auto* at = reinterpret_cast<__m128i*>(grid);
+  _mm_storeu_si128(at, _mm_add_epi64(_mm_loadu_si128(at),
+                                     _mm_castpd_si128(_mm256_castpd256_pd128(bits))));
+  _mm_storeu_si128(at + 1, _mm_add_epi64(_mm_loadu_si128(at + 1),
+                                         _mm_castpd_si128(_mm256_extractf128_pd(bits, 1))));
+#elif defined(EIGEN_VECTORIZE_SSE2)
+  auto* at = reinterpret_cast<__m128i*>(grid);
+  _mm_storeu_si128(at, _mm_add_epi64(_mm_loadu_si128(at), _mm_castpd_si128(bits)));
+#else
+  double lanes[kWidthOf<double>];
+  ei::pstoreu(lanes, bits);
+  for (Eigen::Index t = 0; t < kWidthOf<double>; ++t) {
+    AddWrapping(std::bit_cast<std::int64_t>(lanes[t]), grid + t);
+  }
+#endif
+}
+
+// The kWidthOf<Scalar> values of one packet into the sink at `at`: added to the double sums,
+// or (kOnGrid, with shift = pset1(round)) as GridBits to the grid sum, widened in registers
+// either way. With few rows per call (--reproducible's parts of a step), adding a value at a
+// time cost as much as the products.
+template <bool kOnGrid, typename Scalar>
+inline void AddPacketTo(const PacketOf<Scalar>& values, WeightSink sink, Eigen::Index at,
+                        const PacketOf<double>& shift) {
   using Packet = PacketOf<double>;
-  const auto add = [&](const Packet& value, double* at) {
-    ei::pstoreu(at, ei::padd(ei::ploadu<Packet>(at), ei::psub(ei::padd(value, shift), shift)));
+  const auto add = [&](const Packet& value, Eigen::Index offset) {
+    if constexpr (kOnGrid) {
+      AddGridBits(value, shift, sink.grid + at + offset);
+    } else {
+      double* sums = sink.sums + at + offset;
+      ei::pstoreu(sums, ei::padd(ei::ploadu<Packet>(sums), value));
+    }
   };
   if constexpr (std::is_same_v<Scalar, double>) {
-    add(values, out);
+    add(values, 0);
   } else {
     Packet low;
     Packet high;
     WidenPacket(values, &low, &high);
-    add(low, out);
-    if constexpr (kWidthOf<float> > 1) add(high, out + kWidthOf<double>);
+    add(low, 0);
+    if constexpr (kWidthOf<float> > 1) add(high, kWidthOf<double>);
   }
 }
 
-// out[t] += RoundOntoGrid(partial[t], round) for any count: packet by packet, then value by
-// value.
-template <typename Scalar>
-inline void AddRowOntoGrid(const Scalar* partial, Eigen::Index count, double round, double* out) {
-  const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
+// One value into the sink at `at`, as AddPacketTo.
+template <bool kOnGrid>
+inline void AddValueTo(double value, WeightSink sink, Eigen::Index at) {
+  if constexpr (kOnGrid) {
+    AddWrapping(GridBits(value, sink.round), sink.grid + at);
+  } else {
+    sink.sums[at] += value;
+  }
+}
+
+// `count` values of partial into the sink: packet by packet, then value by value.
+template <bool kOnGrid, typename Scalar>
+void AddRowTo(const Scalar* partial, Eigen::Index count, WeightSink sink) {
+  const PacketOf<double> shift = ei::pset1<PacketOf<double>>(sink.round);
   Eigen::Index t = 0;
   for (; t + kWidthOf<Scalar> <= count; t += kWidthOf<Scalar>) {
-    AddPacketOntoGrid<Scalar>(ei::ploadu<PacketOf<Scalar>>(partial + t), shift, out + t);
+    AddPacketTo<kOnGrid, Scalar>(ei::ploadu<PacketOf<Scalar>>(partial + t), sink, t, shift);
   }
-  for (; t < count; ++t) out[t] += RoundOntoGrid(static_cast<double>(partial[t]), round);
+  for (; t < count; ++t) AddValueTo<kOnGrid>(static_cast<double>(partial[t]), sink, t);
+}
+
+template <typename Scalar>
+void AddRowTo(const Scalar* partial, Eigen::Index count, WeightSink sink) {
+  if (sink.on_grid()) {
+    AddRowTo<true>(partial, count, sink);
+  } else {
+    AddRowTo<false>(partial, count, sink);
+  }
 }
 
 // dW_tile += G_tile^T X over the `rows` rows x[i] (d values each) and g (stride classes), the
-// partial sums (over these rows only) added into the double rows of dw (stride d), each first
-// rounded by RoundOntoGrid: onto a grid sum's grid (common/exact_sum.hpp), or not at all when
-// round is 0.
-template <int KT, typename Scalar>
+// partial sums (over these rows only) added into the sink's rows (stride d): into double sums,
+// or (kOnGrid) rounded onto the grid and added to the grid sum, one value more in each entry.
+template <int KT, bool kOnGrid, typename Scalar>
 void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index d,
-                        const Scalar* g, Eigen::Index classes, double* dw, double round) {
+                        const Scalar* g, Eigen::Index classes, WeightSink dw) {
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
+  const PacketOf<double> shift = ei::pset1<PacketOf<double>>(dw.round);
   Eigen::Index c = 0;
   for (; c + 2 * kWidth <= d; c += 2 * kWidth) {
     Packet sum[KT][2];
@@ -210,10 +275,9 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
         sum[k][1] = ei::pmadd(scale, b, sum[k][1]);
       }
     }
-    const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
     for (int k = 0; k < KT; ++k) {
-      AddPacketOntoGrid<Scalar>(sum[k][0], shift, dw + k * d + c);
-      AddPacketOntoGrid<Scalar>(sum[k][1], shift, dw + k * d + c + kWidth);
+      AddPacketTo<kOnGrid, Scalar>(sum[k][0], dw, k * d + c, shift);
+      AddPacketTo<kOnGrid, Scalar>(sum[k][1], dw, k * d + c + kWidth, shift);
     }
   }
   if (c + kWidth <= d) {  // one packet of columns left
@@ -227,15 +291,14 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
         sum[k] = ei::pmadd(ei::pset1<Packet>(g[i * classes + k]), a, sum[k]);
       }
     }
-    const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
-    for (int k = 0; k < KT; ++k) AddPacketOntoGrid<Scalar>(sum[k], shift, dw + k * d + c);
+    for (int k = 0; k < KT; ++k) AddPacketTo<kOnGrid, Scalar>(sum[k], dw, k * d + c, shift);
     c += kWidth;
   }
   for (; c < d; ++c) {  // less than a packet of columns left
     for (int k = 0; k < KT; ++k) {
       Scalar s = 0;
       for (Eigen::Index i = 0; i < rows; ++i) s += g[i * classes + k] * x[i][c];
-      dw[k * d + c] += RoundOntoGrid(static_cast<double>(s), round);
+      AddValueTo<kOnGrid>(static_cast<double>(s), dw, k * d + c);
     }
   }
 }
@@ -329,8 +392,12 @@ template <int KT>
 struct WeightGradientOfRows {
   template <typename Scalar>
   static void Run(Eigen::Index k, const Scalar* const* x, Eigen::Index rows, Eigen::Index d,
-                  const RowMajorOf<Scalar>& g, double* dw, double round) {
-    WeightGradientTile<KT>(x, rows, d, g.data() + k, g.cols(), dw + k * d, round);
+                  const RowMajorOf<Scalar>& g, WeightSink dw) {
+    if (dw.on_grid()) {
+      WeightGradientTile<KT, true>(x, rows, d, g.data() + k, g.cols(), dw.At(k * d));
+    } else {
+      WeightGradientTile<KT, false>(x, rows, d, g.data() + k, g.cols(), dw.At(k * d));
+    }
   }
 };
 
@@ -451,28 +518,28 @@ void LogitsOfSubBlock(const Scalar* const* x, Eigen::Index n, PrefetchSpan ahead
 }
 
 // The rest of a fused sub-block once its logits are in scratch->scores: the loss, db and dW of
-// its rows x[i], dW rounded as AddPacketOntoGrid says.
+// its rows x[i], dW into the sink.
 template <typename Scalar>
 void ScoreAndWeightGradient(const Loss& loss, const SoftmaxModel& model, const Scalar* const* x,
-                            const RowBlock& rows, double round, Scratch<Scalar>* scratch,
+                            const RowBlock& rows, WeightSink dw, Scratch<Scalar>* scratch,
                             GradientSums* sums) {
   ScoreSubBlock(loss, model, rows, scratch, sums);
   // GradientSums keeps dW as one contiguous row-major K x D block.
   ForEachClassTile<WeightGradientOfRows>(model.classes(), x, rows.rows(), model.features(),
-                                         scratch->gradient, sums->weights().data(), round);
+                                         scratch->gradient, dw);
 }
 
 template <typename Scalar>
 void FusedSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* const* x,
-                   const RowBlock& rows, double round, PrefetchSpan ahead,
+                   const RowBlock& rows, WeightSink dw, PrefetchSpan ahead,
                    Scratch<Scalar>* scratch, GradientSums* sums) {
   LogitsOfSubBlock(x, rows.rows(), ahead, scratch->weights, &scratch->scores);
-  ScoreAndWeightGradient(loss, model, x, rows, round, scratch, sums);
+  ScoreAndWeightGradient(loss, model, x, rows, dw, scratch, sums);
 }
 
 template <typename Scalar>
 void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
-                  const RowBlock& rows, double round, Scratch<Scalar>* scratch,
+                  const RowBlock& rows, WeightSink dw, Scratch<Scalar>* scratch,
                   GradientSums* sums) {
   const Eigen::Map<const RowMajorOf<Scalar>> features(x, rows.rows(), model.features());
   scratch->logits.resize(rows.rows(), model.classes());
@@ -481,12 +548,7 @@ void GemmSubBlock(const Loss& loss, const SoftmaxModel& model, const Scalar* x,
   ScoreSubBlock(loss, model, rows, scratch, sums);
   scratch->weight_gradient.resize(model.classes(), model.features());
   scratch->weight_gradient.noalias() = scratch->gradient.transpose() * features;
-  if (round == 0.0) {
-    sums->weights() += scratch->weight_gradient.template cast<double>();
-  } else {
-    AddRowOntoGrid(scratch->weight_gradient.data(), scratch->weight_gradient.size(), round,
-                   sums->weights().data());
-  }
+  AddRowTo(scratch->weight_gradient.data(), scratch->weight_gradient.size(), dw);
 }
 
 // Picked rows of one sub-block gathered in their stored type (one buffer per thread and type).
@@ -525,9 +587,10 @@ void FindRowStarts(DenseRows<Stored> rows, Eigen::Index begin, Eigen::Index coun
   }
 }
 
+// Returns how many values each entry of dW took: one per sub-block.
 template <typename Scalar, typename Stored>
-void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
-                  const RowBlock& scoring, double round, GradientSums* sums) {
+Eigen::Index AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
+                          const RowBlock& scoring, WeightSink dw, GradientSums* sums) {
   Scratch<Scalar>& scratch = Scratch<Scalar>::WithWeightsOf(model);
   // float64 products go through Eigen's GEMM: with half the lanes, the fused kernel's
   // register tiles gain nothing over it.
@@ -543,13 +606,14 @@ void AccumulateIn(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored>
       const PrefetchSpan ahead = std::is_same_v<Scalar, Stored>
                                      ? PrefetchSpan{}
                                      : NextStoredRows(rows, begin + count, step);
-      FusedSubBlock(loss, model, scratch.row_starts.data(), part, round, ahead, &scratch, sums);
+      FusedSubBlock(loss, model, scratch.row_starts.data(), part, dw, ahead, &scratch, sums);
     } else {
       const Scalar* x = SubBlockAs<Scalar>(rows, begin, count, /*aligned=*/true,
                                            &Gathered<Stored>(), &scratch.features);
-      GemmSubBlock(loss, model, x, part, round, &scratch, sums);
+      GemmSubBlock(loss, model, x, part, dw, &scratch, sums);
     }
   }
+  return (rows.rows + step - 1) / step;
 }
 
 // n rounded up to a multiple of m.
@@ -590,16 +654,18 @@ inline PacketOf<Scalar> PackedGradient(const Scalar* g, Eigen::Index index) {
   }
 }
 
-// grid (KT x kPanel doubles, row-major) += round_g(p) for each part's
+// tile (KT x kPanel grid sum entries, row-major) += GridBits(p) for each part's
 //   p[k][t] = sum over the part's rows i, in order, of g[i][k] x[i][t]
 // with x the step's rows of one panel of columns (rows x kPanel, contiguous) and g their
 // gradients for KT classes (rows x KT values, contiguous, each stored kPackedWidthOf times).
 // A part's sums live in registers from its first row to its rounding, so its bits depend on
-// its own rows only, and the grid tile stays in L1 across the parts: rounding K x D values
-// per part costs no traffic beyond L1.
+// its own rows only, and the tile stays in L1 across the parts: rounding K x D values per part
+// costs no traffic beyond L1. Each entry takes one value per part with rows.
 template <int KT, typename Scalar>
 void PartsPanelTile(const Scalar* x, const Scalar* g, std::span<const std::int64_t> part_rows,
-                    double round, double* grid) {
+                    double round, std::int64_t* tile) {
+  const WeightSink sink{nullptr, tile, round};
+  const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
   using Packet = PacketOf<Scalar>;
   constexpr Eigen::Index kWidth = kWidthOf<Scalar>;
   constexpr Eigen::Index kPanel = kPanelOf<Scalar>;
@@ -619,11 +685,10 @@ void PartsPanelTile(const Scalar* x, const Scalar* g, std::span<const std::int64
         sum[k][1] = ei::pmadd(scale, b, sum[k][1]);
       }
     }
-    const PacketOf<double> shift = ei::pset1<PacketOf<double>>(round);
 #pragma GCC unroll 12
     for (int k = 0; k < KT; ++k) {
-      AddPacketOntoGrid<Scalar>(sum[k][0], shift, grid + k * kPanel);
-      AddPacketOntoGrid<Scalar>(sum[k][1], shift, grid + k * kPanel + kWidth);
+      AddPacketTo<true, Scalar>(sum[k][0], sink, k * kPanel, shift);
+      AddPacketTo<true, Scalar>(sum[k][1], sink, k * kPanel + kWidth, shift);
     }
   }
 }
@@ -632,8 +697,8 @@ void PartsPanelTile(const Scalar* x, const Scalar* g, std::span<const std::int64
 // sweeps it (32 panels of 8 float columns at kRunRows rows).
 constexpr Eigen::Index kPanelBlockBytes = Eigen::Index{256} << 10;
 
-// dw (K x D doubles, row-major) += the grid sum of every part's dW = G_part^T X_part, each
-// rounded onto the grid once (PartsPanelTile), for the step's `rows` rows x (stride
+// dw (a grid sum, K x D) += every part's dW = G_part^T X_part, each rounded onto the grid
+// once (PartsPanelTile: one value per part with rows), for the step's `rows` rows x (stride
 // x_stride) and their gradients g (stride g_stride). g is packed tile by tile (kMaxTile
 // classes, zeros past K) and x block by block of panels (zeros past D), so the products read
 // contiguous memory: rows a power-of-two stride apart would share a few cache sets.
@@ -641,7 +706,7 @@ template <typename Scalar>
 void AddPartsWeightGradient(const Scalar* x, Eigen::Index x_stride, const Scalar* g,
                             Eigen::Index g_stride, Eigen::Index rows, Eigen::Index classes,
                             Eigen::Index d, std::span<const std::int64_t> part_rows,
-                            double round, Scratch<Scalar>* scratch, double* dw) {
+                            WeightSink dw, Scratch<Scalar>* scratch) {
   constexpr int kTile = kMaxTile;
   constexpr Eigen::Index kPanel = kPanelOf<Scalar>;
   const Eigen::Index tiles = (classes + kTile - 1) / kTile;
@@ -678,15 +743,15 @@ void AddPartsWeightGradient(const Scalar* x, Eigen::Index x_stride, const Scalar
     for (Eigen::Index t = 0; t < tiles; ++t) {
       const Eigen::Index size = std::min<Eigen::Index>(kTile, classes - t * kTile);
       for (Eigen::Index p = 0; p < count; ++p) {
-        alignas(64) double grid[kTile * kPanel] = {};
-        PartsPanelTile<kTile>(packed_x.row(p).data(), packed_g.row(t).data(), part_rows, round,
-                              grid);
+        alignas(64) std::int64_t tile[kTile * kPanel] = {};
+        PartsPanelTile<kTile>(packed_x.row(p).data(), packed_g.row(t).data(), part_rows,
+                              dw.round, tile);
         // Grid sums: adding them is exact, in any order.
         const Eigen::Index c = (first + p) * kPanel;
         const Eigen::Index width = std::min(kPanel, d - c);
         for (Eigen::Index k = 0; k < size; ++k) {
-          double* row = dw + (t * kTile + k) * d + c;
-          for (Eigen::Index j = 0; j < width; ++j) row[j] += grid[k * kPanel + j];
+          std::int64_t* row = dw.grid + (t * kTile + k) * d + c;
+          for (Eigen::Index j = 0; j < width; ++j) AddWrapping(tile[k * kPanel + j], row + j);
         }
       }
     }
@@ -697,7 +762,7 @@ template <typename Scalar>
 using StridedRows = Eigen::Map<const RowMajorOf<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 // Columns per block of a long part's dW: about 256 KiB of it in the compute type (K = 1000,
-// float: 64), so that it and the double grid sums it goes into stay in L2.
+// float: 64), so that it and the grid sum entries it goes into stay in L2.
 template <typename Scalar>
 Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
   constexpr Eigen::Index kBlockBytes = Eigen::Index{256} << 10;
@@ -707,7 +772,8 @@ Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
                   std::max(kLineOf<Scalar>, columns / kLineOf<Scalar> * kLineOf<Scalar>));
 }
 
-// dw += round_g(G^T X) for one long part (more than kShortPartRows rows x, stride x_stride,
+// dw (a grid sum) += G^T X rounded onto its grid, one value per entry, for one long part (more
+// than kShortPartRows rows x, stride x_stride,
 // and their gradients g, stride g_stride), by Eigen's product in blocks of columns, each
 // block's grid sum in a contiguous buffer: columns of dW itself lie a row (D doubles, often a
 // power of two) apart and would share a few cache sets. A long part's products outweigh its
@@ -716,8 +782,8 @@ Eigen::Index ColumnsPerBlock(Eigen::Index classes, Eigen::Index features) {
 template <typename Scalar>
 void AddLongPartWeightGradient(const Scalar* x, Eigen::Index x_stride, const Scalar* g,
                                Eigen::Index g_stride, Eigen::Index rows, Eigen::Index classes,
-                               Eigen::Index d, double round, Scratch<Scalar>* scratch,
-                               double* dw) {
+                               Eigen::Index d, WeightSink dw,
+                               Scratch<Scalar>* scratch) {
   const Eigen::Index block_columns = ColumnsPerBlock<Scalar>(classes, d);
   const StridedRows<Scalar> gradient(g, rows, classes, Eigen::OuterStride<>(g_stride));
   for (Eigen::Index c = 0; c < d; c += block_columns) {
@@ -725,12 +791,15 @@ void AddLongPartWeightGradient(const Scalar* x, Eigen::Index x_stride, const Sca
     const StridedRows<Scalar> features(x + c, rows, columns, Eigen::OuterStride<>(x_stride));
     scratch->weight_gradient.resize(classes, columns);
     scratch->weight_gradient.noalias() = gradient.transpose() * features;
-    scratch->block_sums.setZero(classes, columns);
-    AddRowOntoGrid(scratch->weight_gradient.data(), classes * columns, round,
-                   scratch->block_sums.data());
-    Eigen::Map<Matrix, Eigen::Unaligned, Eigen::OuterStride<>>(dw + c, classes, columns,
-                                                               Eigen::OuterStride<>(d)) +=
-        scratch->block_sums;
+    scratch->block_grid.assign(static_cast<std::size_t>(classes * columns), 0);
+    AddRowTo<true>(scratch->weight_gradient.data(), classes * columns,
+                   WeightSink{nullptr, scratch->block_grid.data(), dw.round});
+    for (Eigen::Index k = 0; k < classes; ++k) {
+      for (Eigen::Index j = 0; j < columns; ++j) {
+        AddWrapping(scratch->block_grid[static_cast<std::size_t>(k * columns + j)],
+                    dw.grid + k * d + c + j);
+      }
+    }
   }
 }
 
@@ -760,11 +829,11 @@ void ForEachRunOfParts(std::span<const std::int64_t> part_rows, Eigen::Index alo
 
 // AccumulateDenseParts for many classes or float64 products: the logits from one Eigen
 // product, dW from AddPartsWeightGradient (short parts) and AddLongPartWeightGradient
-// (gradient_kernel.hpp says why this order).
+// (gradient_kernel.hpp says why this order), one value per part with rows in each entry.
 template <typename Scalar, typename Stored>
 void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
                              const RowBlock& scoring, std::span<const std::int64_t> part_rows,
-                             double round,
+                             WeightGridSum* weight_grid,
                              const std::function<void(GradientSums*)>& take_small_sums,
                              GradientSums* sums) {
   Scratch<Scalar>& scratch = Scratch<Scalar>::WithWeightsOf(model);
@@ -797,6 +866,7 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
     sums->rows() += static_cast<double>(count);
     take_small_sums(sums);
     first += count;
+    ++weight_grid->added;
   }
 
   // Short parts in runs of whole parts of at most kRunRows rows, each run inside out;
@@ -808,17 +878,18 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
   const auto g_at = [&](Eigen::Index row) {
     return scratch.step_gradient.data() + row * gradient_stride;
   };
+  const WeightSink dw{nullptr, weight_grid->sums.data(), weight_grid->scale.round()};
   ForEachRunOfParts(part_rows, kShortPartRows, kRunRows,
                     [&](Eigen::Index from, Eigen::Index run_rows,
                         std::span<const std::int64_t> parts) {
                       if (parts.front() > kShortPartRows) {
                         AddLongPartWeightGradient(x_at(from), row_stride, g_at(from),
-                                                  gradient_stride, run_rows, classes, d, round,
-                                                  &scratch, sums->weights().data());
+                                                  gradient_stride, run_rows, classes, d, dw,
+                                                  &scratch);
                       } else {
                         AddPartsWeightGradient(x_at(from), row_stride, g_at(from),
                                                gradient_stride, run_rows, classes, d, parts,
-                                               round, &scratch, sums->weights().data());
+                                               dw, &scratch);
                       }
                     });
 }
@@ -829,28 +900,31 @@ void AccumulatePartsWithGemm(const Loss& loss, const SoftmaxModel& model, DenseR
 // same bits). Part by part, every part paid for a sub-block's fixed costs and for its last
 // group of logit rows, repeated up to kLogitRows (Fashion-MNIST at batch 256, 12 parts of 10
 // to 32 rows: 1.110 to 1.087 of the default step on the SSE2 build, 10 runs; no change seen
-// with AVX-512). What stays per part is rounding its K x D values onto the grid.
+// with AVX-512). What stays per part is rounding its K x D values onto the grid, one value
+// per part with rows in each entry of the grid sum.
 template <typename Stored>
 void FusedRunOfParts(const Loss& loss, const SoftmaxModel& model, DenseRows<Stored> rows,
                      const RowBlock& scoring, std::span<const std::int64_t> part_rows,
-                     double round, PrefetchSpan ahead,
+                     WeightGridSum* weight_grid, PrefetchSpan ahead,
                      const std::function<void(GradientSums*)>& take_small_sums,
                      GradientSums* sums) {
   Scratch<float>& scratch = Scratch<float>::WithWeightsOf(model);
   const Eigen::Index n = rows.rows;
   FindRowStarts(rows, 0, n, &scratch);
   LogitsOfSubBlock(scratch.row_starts.data(), n, ahead, scratch.weights, &scratch.group_logits);
+  const WeightSink dw{nullptr, weight_grid->sums.data(), weight_grid->scale.round()};
   Eigen::Index first = 0;
   for (const std::int64_t count : part_rows) {
     if (count == 0) continue;
     const RowBlock part = SliceRows(scoring, first, count);
     scratch.scores = scratch.group_logits.middleRows(first, count);
-    ScoreAndWeightGradient(loss, model, scratch.row_starts.data() + first, part, round, &scratch,
+    ScoreAndWeightGradient(loss, model, scratch.row_starts.data() + first, part, dw, &scratch,
                            sums);
     sums->count() += part.WeightSum();
     sums->rows() += static_cast<double>(count);
     take_small_sums(sums);
     first += count;
+    ++weight_grid->added;
   }
 }
 
@@ -903,14 +977,16 @@ RowBlock SliceRows(const RowBlock& block, Eigen::Index begin, Eigen::Index count
 template <typename T>
 void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
                          const RowBlock& scoring, GradientSums* sums, Precision precision,
-                         const GridScale* weight_grid) {
+                         WeightGridSum* weight_grid) {
   if (rows.rows == 0) return;
-  const double round = weight_grid != nullptr ? weight_grid->round() : 0.0;
-  if (precision == Precision::kFloat32) {
-    AccumulateIn<float>(loss, model, rows, scoring, round, sums);
-  } else {
-    AccumulateIn<double>(loss, model, rows, scoring, round, sums);
-  }
+  const WeightSink dw =
+      weight_grid != nullptr
+          ? WeightSink{nullptr, weight_grid->sums.data(), weight_grid->scale.round()}
+          : WeightSink{sums->weights().data()};
+  const Eigen::Index added = precision == Precision::kFloat32
+                                 ? AccumulateIn<float>(loss, model, rows, scoring, dw, sums)
+                                 : AccumulateIn<double>(loss, model, rows, scoring, dw, sums);
+  if (weight_grid != nullptr) weight_grid->added += added;
   sums->count() += scoring.WeightSum();
   sums->rows() += static_cast<double>(rows.rows);
 }
@@ -918,7 +994,7 @@ void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<
 template <typename T>
 void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
                           const RowBlock& scoring, std::span<const std::int64_t> part_rows,
-                          const GridScale& weight_grid,
+                          WeightGridSum* weight_grid,
                           const std::function<void(GradientSums*)>& take_small_sums,
                           GradientSums* sums, Precision precision) {
   if (precision == Precision::kFloat32 && model.classes() <= kFusedMaxClasses) {
@@ -930,10 +1006,10 @@ void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows
           const DenseRows<T> run = rows.Slice(first, run_rows);
           const RowBlock run_scoring = SliceRows(scoring, first, run_rows);
           if (parts.front() > kSubBlockRows) {
-            AccumulateDenseRows(loss, model, run, run_scoring, sums, precision, &weight_grid);
+            AccumulateDenseRows(loss, model, run, run_scoring, sums, precision, weight_grid);
             take_small_sums(sums);
           } else {
-            FusedRunOfParts(loss, model, run, run_scoring, parts, weight_grid.round(),
+            FusedRunOfParts(loss, model, run, run_scoring, parts, weight_grid,
                             NextStoredRows(rows, first + run_rows, kSubBlockRows),
                             take_small_sums, sums);
           }
@@ -949,34 +1025,34 @@ void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows
         const DenseRows<T> group = rows.Slice(first, group_rows);
         const RowBlock group_scoring = SliceRows(scoring, first, group_rows);
         if (precision == Precision::kFloat32) {
-          AccumulatePartsWithGemm<float>(loss, model, group, group_scoring, parts,
-                                         weight_grid.round(), take_small_sums, sums);
+          AccumulatePartsWithGemm<float>(loss, model, group, group_scoring, parts, weight_grid,
+                                         take_small_sums, sums);
         } else {
-          AccumulatePartsWithGemm<double>(loss, model, group, group_scoring, parts,
-                                          weight_grid.round(), take_small_sums, sums);
+          AccumulatePartsWithGemm<double>(loss, model, group, group_scoring, parts, weight_grid,
+                                          take_small_sums, sums);
         }
       });
 }
 
 template void AccumulateDenseParts<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
                                           const RowBlock&, std::span<const std::int64_t>,
-                                          const GridScale&,
+                                          WeightGridSum*,
                                           const std::function<void(GradientSums*)>&,
                                           GradientSums*, Precision);
 template void AccumulateDenseParts<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                  DenseRows<std::uint8_t>, const RowBlock&,
-                                                 std::span<const std::int64_t>, const GridScale&,
+                                                 std::span<const std::int64_t>, WeightGridSum*,
                                                  const std::function<void(GradientSums*)>&,
                                                  GradientSums*, Precision);
 
 template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&, DenseRows<float>,
                                          const RowBlock&, GradientSums*, Precision,
-                                         const GridScale*);
+                                         WeightGridSum*);
 template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&, DenseRows<double>,
                                           const RowBlock&, GradientSums*, Precision,
-                                         const GridScale*);
+                                          WeightGridSum*);
 template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                 DenseRows<std::uint8_t>, const RowBlock&,
-                                                GradientSums*, Precision, const GridScale*);
+                                                GradientSums*, Precision, WeightGridSum*);
 
 }  // namespace shardmax

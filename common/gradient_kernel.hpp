@@ -54,32 +54,41 @@ struct DenseRows {
   }
 };
 
+// dW as a grid sum (common/exact_sum.hpp): each part's dW rounded onto `scale`'s grid as it
+// is added into `sums` (K x D entries, row-major, in GridBits); `added` counts the values
+// every entry has taken (GridStepsToValues takes their bits(R) off).
+struct WeightGridSum {
+  GridScale scale;
+  std::span<std::int64_t> sums;
+  std::int64_t added = 0;
+};
+
 // Adds the loss and gradient sums of `rows`, scored against `scoring` (its labels, targets
-// and weights; its features are not read, they are `rows`). With a `weight_grid`, each
-// sub-block's dW is rounded onto that grid before it is added (common/exact_sum.hpp), so
-// sums->weights() stays a grid sum: exact, whatever the order of later additions.
+// and weights; its features are not read, they are `rows`). With a `weight_grid`, dW goes
+// there instead of into sums->weights(), each sub-block's dW rounded onto its grid.
 template <typename T>
 void AccumulateDenseRows(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
                          const RowBlock& scoring, GradientSums* sums,
                          Precision precision = Precision::kFloat32,
-                         const GridScale* weight_grid = nullptr);
+                         WeightGridSum* weight_grid = nullptr);
 
 extern template void AccumulateDenseRows<float>(const Loss&, const SoftmaxModel&,
                                                 DenseRows<float>, const RowBlock&, GradientSums*,
-                                                Precision, const GridScale*);
+                                                Precision, WeightGridSum*);
 extern template void AccumulateDenseRows<double>(const Loss&, const SoftmaxModel&,
                                                  DenseRows<double>, const RowBlock&,
-                                                 GradientSums*, Precision, const GridScale*);
+                                                 GradientSums*, Precision, WeightGridSum*);
 extern template void AccumulateDenseRows<std::uint8_t>(const Loss&, const SoftmaxModel&,
                                                        DenseRows<std::uint8_t>, const RowBlock&,
                                                        GradientSums*, Precision,
-                                                       const GridScale*);
+                                                       WeightGridSum*);
 
 // The sums of a step cut into parts (--reproducible's virtual shards), `part_rows[p]` rows of
 // `rows` each, in order, each part's bits those of the part computed alone: the same on any
-// rank, whatever other parts it holds. Each part's dW is rounded onto `weight_grid` as it is
-// added, so sums->weights() stays a grid sum; each part's loss, db, count and rows are added
-// to *sums, then `take_small_sums(sums)` must move them out before the next part's come.
+// rank, whatever other parts it holds. Each part's dW is rounded onto `weight_grid`'s grid as
+// it is added into that grid sum (sums->weights() is not touched); each part's loss, db, count
+// and rows are added to *sums, then `take_small_sums(sums)` must move them out before the next
+// part's come.
 // Few classes in float32 run part by part on the register tiles. Otherwise (many classes,
 // float64) the logits of all the parts come from one Eigen product, so that W is packed once
 // per step and not once per part: with the rows padded to a multiple of kGemmRowMultiple,
@@ -99,18 +108,18 @@ inline constexpr Eigen::Index kGemmGroupRows = 2048;
 template <typename T>
 void AccumulateDenseParts(const Loss& loss, const SoftmaxModel& model, DenseRows<T> rows,
                           const RowBlock& scoring, std::span<const std::int64_t> part_rows,
-                          const GridScale& weight_grid,
+                          WeightGridSum* weight_grid,
                           const std::function<void(GradientSums*)>& take_small_sums,
                           GradientSums* sums, Precision precision);
 
 extern template void AccumulateDenseParts<float>(const Loss&, const SoftmaxModel&,
                                                  DenseRows<float>, const RowBlock&,
-                                                 std::span<const std::int64_t>, const GridScale&,
+                                                 std::span<const std::int64_t>, WeightGridSum*,
                                                  const std::function<void(GradientSums*)>&,
                                                  GradientSums*, Precision);
 extern template void AccumulateDenseParts<std::uint8_t>(
     const Loss&, const SoftmaxModel&, DenseRows<std::uint8_t>, const RowBlock&,
-    std::span<const std::int64_t>, const GridScale&, const std::function<void(GradientSums*)>&,
+    std::span<const std::int64_t>, WeightGridSum*, const std::function<void(GradientSums*)>&,
     GradientSums*, Precision);
 
 // While alive, the kernel on this thread casts `model`'s weights to the compute type of

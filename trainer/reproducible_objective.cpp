@@ -18,11 +18,12 @@ namespace shardmax {
 namespace {
 
 constexpr std::size_t kScalars = 3;  // GradientSums' loss, count and rows
-// From this many dW values (K x D) on, dW's grid sum is the caller's GradientSums itself,
-// all-reduced in place on its own: copying K x D doubles into the all-reduce buffer and back,
-// three passes over them, costs more than a second all-reduce's latency (K = 1000, D = 2048:
-// about 5% of a step of 256 rows). Below it, dW travels with the small sums in one all-reduce.
-constexpr std::size_t kWeightsReducedInPlaceFrom = std::size_t{1} << 15;
+// The all-reduced counters after the grid sums of W and b: how many values each entry of
+// either took (each rank's count, summed), and how many values were beyond their bound.
+constexpr std::size_t kWeightsAdded = 0;
+constexpr std::size_t kBiasAdded = 1;
+constexpr std::size_t kBeyond = 2;
+constexpr std::size_t kCounters = 3;
 
 // Local sparse rows [local_begin, local_begin + count) copied into storage, so their layout
 // does not depend on where the rank's shard starts (dense rows need no copy: the dense
@@ -99,19 +100,19 @@ void ReproducibleObjective::StartEpoch(std::uint64_t seed, std::int64_t epoch) {
 
 void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64_t rows,
                                            GradientSums* sums) {
-  const auto weights = static_cast<std::size_t>(model.classes() * model.features());
+  weights_ = static_cast<std::size_t>(model.classes() * model.features());
   const auto classes = static_cast<std::size_t>(model.classes());
-  if (part_.buffer().size() != weights + classes + kScalars) {
+  if (part_.buffer().size() != weights_ + classes + kScalars) {
     part_ = GradientSums(model.classes(), model.features());
   }
   if (sums->buffer().size() != part_.buffer().size()) {
     throw std::logic_error("ReproducibleObjective: sums of another shape than the model");
   }
-  sums->Clear();
-  weights_in_place_ = weights >= kWeightsReducedInPlaceFrom;
-  reduced_bias_ = weights_in_place_ ? 0 : weights;
-  reduced_.assign(reduced_bias_ + classes + 1 + kScalars * kExactScalarLimbs, 0.0);
-  scalar_limbs_.assign(kScalars * kExactScalarLimbs, 0);
+  // dW's grid sum is in exact_, and ReduceExactly writes every entry of *sums: only the small
+  // sums, which the parts add to *sums on their way, start at zero.
+  sums->bias().setZero();
+  sums->loss_sum() = sums->count() = sums->rows() = 0.0;
+  exact_.assign(weights_ + classes + kCounters + kScalars * kExactScalarLimbs, 0);
 
   const double x_max = bounds_.max_abs_feature;
   double gradient_bound = loss_.MaxAbsLogitGradient(std::numeric_limits<double>::infinity());
@@ -129,63 +130,69 @@ void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64
   weight_grid_ = GridScale::ForBound(weight_bound * gradient_bound * x_max);
 }
 
-std::span<double> ReproducibleObjective::WeightGridSums(GradientSums* sums) {
-  const auto weights = static_cast<std::size_t>(sums->weights().size());
-  return weights_in_place_ ? sums->buffer().subspan(0, weights)
-                           : std::span(reduced_).subspan(0, weights);
+std::span<std::int64_t> ReproducibleObjective::WeightGridSums() {
+  return std::span(exact_).subspan(0, weights_);
 }
 
-void ReproducibleObjective::AddWeightsOnGrid(const GradientSums& part, GradientSums* sums) {
+std::span<std::int64_t> ReproducibleObjective::BiasGridSums() {
+  return std::span(exact_).subspan(weights_, part_.bias().size());
+}
+
+std::int64_t& ReproducibleObjective::Counter(std::size_t which) {
+  return exact_[weights_ + static_cast<std::size_t>(part_.bias().size()) + which];
+}
+
+std::span<std::int64_t> ReproducibleObjective::ScalarLimbs(std::size_t scalar) {
+  return std::span(exact_).subspan(
+      weights_ + static_cast<std::size_t>(part_.bias().size()) + kCounters +
+          scalar * kExactScalarLimbs,
+      kExactScalarLimbs);
+}
+
+void ReproducibleObjective::AddWeightsOnGrid(const GradientSums& part) {
   const std::span<const double> values =
       part.buffer().subspan(0, static_cast<std::size_t>(part.weights().size()));
-  const std::span<double> grid_sums = WeightGridSums(sums);
-  reduced_[reduced_bias_ + static_cast<std::size_t>(part.bias().size())] +=
-      static_cast<double>(values.data() == grid_sums.data()
-                              ? CountBeyondGrid(values, weight_grid_)
-                              : AddOnGrid(values, weight_grid_, grid_sums));
+  Counter(kBeyond) += AddOnGrid(values, weight_grid_, WeightGridSums());
+  ++Counter(kWeightsAdded);
 }
 
 void ReproducibleObjective::MoveSmallSumsExactly(GradientSums* part) {
   const std::span<double> values = part->buffer();
   const std::size_t weights = static_cast<std::size_t>(part->weights().size());
   const std::size_t classes = static_cast<std::size_t>(part->bias().size());
-  reduced_[reduced_bias_ + classes] += static_cast<double>(
-      AddOnGrid(values.subspan(weights, classes), bias_grid_,
-                std::span(reduced_).subspan(reduced_bias_, classes)));
+  Counter(kBeyond) += AddOnGrid(values.subspan(weights, classes), bias_grid_, BiasGridSums());
+  ++Counter(kBiasAdded);
   for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
-    AddToExactScalar(
-        values[weights + classes + scalar],
-        std::span(scalar_limbs_).subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
+    AddToExactScalar(values[weights + classes + scalar], ScalarLimbs(scalar));
   }
   std::fill(values.begin() + static_cast<std::ptrdiff_t>(weights), values.end(), 0.0);
 }
 
 void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
+  AllreduceSum(comm_, std::span<std::int64_t>(exact_));
   const std::span<double> values = sums->buffer();
-  const auto weights = static_cast<std::size_t>(sums->weights().size());
-  const auto classes = static_cast<std::size_t>(sums->bias().size());
-  const std::span<double> reduced(reduced_);
-  const std::size_t beyond = reduced_bias_ + classes;
-  const std::span<double> limbs = reduced.subspan(beyond + 1);
-  std::transform(scalar_limbs_.begin(), scalar_limbs_.end(), limbs.begin(),
-                 [](std::int64_t limb) { return static_cast<double>(limb); });  // exact: < 2^44
-  if (weights_in_place_) AllreduceSum(comm_, values.subspan(0, weights));
-  AllreduceSum(comm_, reduced);
-  if (reduced[beyond] > 0.0) {
+  const std::size_t classes = static_cast<std::size_t>(sums->bias().size());
+  for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
+    values[weights_ + classes + scalar] = ExactScalarValue(ScalarLimbs(scalar));
+  }
+  const std::span<double> weights = values.subspan(0, weights_);
+  const std::span<double> bias = values.subspan(weights_, classes);
+  if (!std::isfinite(sums->loss_sum())) {
+    // Non-finite logits: the grid sums counted meaningless steps. NaN gradients, as the plain
+    // sums would give, for the caller to report.
+    std::fill(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(weights_ + classes),
+              std::numeric_limits<double>::quiet_NaN());
+    return;
+  }
+  const std::int64_t beyond =
+      Counter(kBeyond) +
+      GridStepsToValues(WeightGridSums(), Counter(kWeightsAdded), weight_grid_, weights) +
+      GridStepsToValues(BiasGridSums(), Counter(kBiasAdded), bias_grid_, bias);
+  if (beyond > 0) {
     // The same sums on every rank: every rank throws here together.
     throw AgreedError(
         "--reproducible: a partial gradient sum exceeds the bound its exact sum was scaled "
         "for; this is a bug in shardmax, please report it");
-  }
-  if (!weights_in_place_) std::copy_n(reduced.begin(), weights, values.begin());
-  std::copy_n(reduced.begin() + static_cast<std::ptrdiff_t>(reduced_bias_), classes,
-              values.begin() + static_cast<std::ptrdiff_t>(weights));
-  std::transform(limbs.begin(), limbs.end(), scalar_limbs_.begin(),  // back, exactly
-                 [](double limb) { return static_cast<std::int64_t>(limb); });
-  for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
-    values[weights + classes + scalar] = ExactScalarValue(
-        std::span<const std::int64_t>(scalar_limbs_)
-            .subspan(scalar * kExactScalarLimbs, kExactScalarLimbs));
   }
 }
 
@@ -221,22 +228,23 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
       first += rows.size();
       if (rows.empty()) continue;  // adds nothing on any rank count
       AccumulateBlock(loss_, model, train_.Gather(rows, &rows_), &part_, precision_);
-      AddWeightsOnGrid(part_, sums);
+      AddWeightsOnGrid(part_);
       MoveSmallSumsExactly(&part_);
       part_.weights().setZero();
     }
   } else {
     // The features read where they lie (the kernel's bits do not depend on where rows sit),
     // labels and weights gathered once for the step; the kernel rounds each part's dW onto the
-    // grid as it adds it, so *sums holds the grid sum of all, and each part's small sums are
-    // moved out of it as they come.
+    // grid as it adds it into dW's grid sum, and each part's small sums are moved out of *sums
+    // as they come.
     const HeldKernelWeights cast_once(model, precision_);
     const RowBlock scoring = train_.GatherAllButDenseFeatures(step_rows_, &rows_);
+    WeightGridSum weight_grid{weight_grid_, WeightGridSums()};
     AccumulatePickedDenseParts(loss_, model, train_, step_rows_, scoring, part_rows_,
-                               weight_grid_,
+                               &weight_grid,
                                [this](GradientSums* part) { MoveSmallSumsExactly(part); },
                                sums, precision_);
-    AddWeightsOnGrid(*sums, sums);  // on the grid already: the bound checked (and a copy)
+    Counter(kWeightsAdded) += weight_grid.added;
   }
   ReduceExactly(sums);
   return FinishObjective(*sums, model, weight_decay);
@@ -264,7 +272,7 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
       global = block_end;
     }
     if (i + 1 == held_.size() || held_[i + 1].starts_segment) {  // the segment's last shard
-      AddWeightsOnGrid(part_, &sums);
+      AddWeightsOnGrid(part_);
       MoveSmallSumsExactly(&part_);
     }
   }

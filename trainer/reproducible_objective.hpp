@@ -8,9 +8,9 @@
 //     by AccumulateBlock, the same code wherever it runs, whose bits depend on the rows'
 //     values and count only, not on where they sit (common/gradient_kernel.hpp);
 //   - those per-segment sums are added exactly (common/exact_sum.hpp): the gradient
-//     rounded onto a grid on which no later addition rounds, the loss and weight sums as
-//     exact scalars; one double MPI_SUM combines both, so neither the rank count nor the
-//     reduction order can change a bit.
+//     rounded onto a grid and counted in grid steps, the loss and weight sums as exact
+//     scalars, all in integers; one integer MPI_SUM combines them, so neither the rank count
+//     nor the reduction order can change a bit.
 // The gradient's grid needs no message per step: over the n rows of a step,
 //   |sum_i w_i g_ik x_ij| <= S G X,   |sum_i w_i g_ik| <= S G,   S = min(S_w, n w_max)
 // with S_w the sum of every training row's weight, w_max the largest and X = max |x_ij| over
@@ -79,14 +79,15 @@ class ReproducibleObjective {
   // Zeroes the exact sums and *sums (of the model's shape, which receives them) and sets their
   // grids for a sum over `rows` rows of every rank.
   void ClearExactSums(const SoftmaxModel& model, std::int64_t rows, GradientSums* sums);
-  // Where dW's grid sum is held until ReduceExactly: in *sums itself (large models) or at
-  // the start of reduced_.
-  std::span<double> WeightGridSums(GradientSums* sums);
-  // Adds the dW of one segment (the unit whose bits do not depend on the rank count), or of
-  // all parts already on the grid, onto dW's grid sum, and counts values beyond the bound;
-  // `part` may be that grid sum itself (*sums, written by the step's kernel): then only the
-  // count.
-  void AddWeightsOnGrid(const GradientSums& part, GradientSums* sums);
+  // The parts of exact_: the grid sums of W and b, a counter (kWeightsAdded...), the limbs
+  // of a scalar (loss, count, rows).
+  std::span<std::int64_t> WeightGridSums();
+  std::span<std::int64_t> BiasGridSums();
+  std::int64_t& Counter(std::size_t which);
+  std::span<std::int64_t> ScalarLimbs(std::size_t scalar);
+  // Adds the dW of one segment (the unit whose bits do not depend on the rank count) onto
+  // dW's grid sum, and counts values beyond the bound.
+  void AddWeightsOnGrid(const GradientSums& part);
   // Adds one segment's db (onto its grid), loss, weight sum and rows (exactly), and zeroes
   // them in *part.
   void MoveSmallSumsExactly(GradientSums* part);
@@ -103,15 +104,11 @@ class ReproducibleObjective {
   std::vector<std::int64_t> step_rows_;  // a step's rows, held virtual shard after shard
   std::vector<std::int64_t> part_rows_;  // how many of them each held segment gives
   GradientSums part_;                // one segment's sums, in double
-  // All-reduced as doubles: [W (unless weights_in_place_) | b on their grids | values beyond
-  // the bound | the scalars' limbs], the limbs copied in from scalar_limbs_ (each below 2^44
-  // in magnitude: at most kMaxVirtualShards = 2^12 additions of less than 2^32, so a double
-  // holds every partial sum). With weights_in_place_, W's grid sum is all-reduced where it
-  // is summed, in the caller's GradientSums, in an all-reduce of its own.
-  std::vector<double> reduced_;
-  bool weights_in_place_ = false;
-  std::size_t reduced_bias_ = 0;  // where b starts in reduced_
-  std::vector<std::int64_t> scalar_limbs_;  // loss, count, rows: exact scalars
+  // The exact sums, all-reduced at once: [W's grid sum | b's | the counters | the limbs of
+  // loss, count and rows]. The kernel adds W's grid sum here, not into the caller's
+  // GradientSums, which ReduceExactly then writes whole.
+  std::vector<std::int64_t> exact_;
+  std::size_t weights_ = 0;  // K x D
   GridScale weight_grid_;
   GridScale bias_grid_;
 };

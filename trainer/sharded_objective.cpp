@@ -125,7 +125,7 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
 void AccumulatePickedDenseParts(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
                                 std::span<const std::int64_t> picked, const RowBlock& scoring,
                                 std::span<const std::int64_t> part_rows,
-                                const GridScale& weight_grid,
+                                WeightGridSum* weight_grid,
                                 const std::function<void(GradientSums*)>& take_small_sums,
                                 GradientSums* sums, Precision precision) {
   WithPickedDenseRows(shard, picked, [&](auto rows) {

@@ -10,7 +10,7 @@
 
 #include "common/block_parallel.hpp"
 #include "common/classification_metrics.hpp"
-#include "common/exact_sum.hpp"
+#include "common/gradient_kernel.hpp"
 #include "common/loss.hpp"
 #include "common/mpi_layer.hpp"
 #include "common/objective.hpp"
@@ -66,11 +66,12 @@ void AccumulatePickedRows(const Loss& loss, const SoftmaxModel& model, const Sha
 
 // The same for a dense shard's rows `picked`, scored against `scoring` (their labels, targets
 // and weights, in that order), cut into parts of `part_rows[p]` rows each, every part's sums as
-// if computed alone (AccumulateDenseParts: --reproducible's virtual shards).
+// if computed alone, dW into the grid sum `weight_grid` (AccumulateDenseParts: --reproducible's
+// virtual shards).
 void AccumulatePickedDenseParts(const Loss& loss, const SoftmaxModel& model, const Shard& shard,
                                 std::span<const std::int64_t> picked, const RowBlock& scoring,
                                 std::span<const std::int64_t> part_rows,
-                                const GridScale& weight_grid,
+                                WeightGridSum* weight_grid,
                                 const std::function<void(GradientSums*)>& take_small_sums,
                                 GradientSums* sums, Precision precision);
 

@@ -137,20 +137,26 @@ TEST(ExactScalar, NonFiniteValuesActAsInIeeeAddition) {
 
 // Parts (virtual shards) rounded onto the grid of `bound` and added in the order given, as a
 // rank adds its parts; `split` > 0 adds parts [0, split) and [split, end) apart and then the
-// two totals, as an all-reduce of two ranks would.
+// two totals, as an all-reduce of two ranks would; then read back. `beyond`: the values found
+// beyond the bound on the way in, and the totals found beyond it when read back.
 std::vector<double> GridSum(const std::vector<std::vector<double>>& parts, double bound,
-                            std::size_t split = 0, std::int64_t* beyond = nullptr) {
+                            std::size_t split = 0, std::int64_t* beyond = nullptr,
+                            std::int64_t* beyond_total = nullptr) {
   const std::size_t n = parts.front().size();
   const GridScale scale = GridScale::ForBound(bound);
-  std::vector<double> first(n, 0.0);
-  std::vector<double> second(n, 0.0);
+  std::vector<std::int64_t> first(n, 0);
+  std::vector<std::int64_t> second(n, 0);
   std::int64_t rejected = 0;
   for (std::size_t p = 0; p < parts.size(); ++p) {
     rejected += AddOnGrid(parts[p], scale, split > 0 && p >= split ? second : first);
   }
-  for (std::size_t i = 0; i < n; ++i) first[i] += second[i];
+  for (std::size_t i = 0; i < n; ++i) AddWrapping(second[i], &first[i]);
+  std::vector<double> values(n);
+  const std::int64_t rejected_total =
+      GridStepsToValues(first, static_cast<std::int64_t>(parts.size()), scale, values);
   if (beyond != nullptr) *beyond = rejected;
-  return first;
+  if (beyond_total != nullptr) *beyond_total = rejected_total;
+  return values;
 }
 
 TEST(GridSum, TheSameBitsInAnyOrderAndGroupingAndNearTheExactSum) {
@@ -198,29 +204,46 @@ TEST(GridSum, ExactForValuesOnItsGrid) {
   EXPECT_EQ(GridScale::ForBound(8.0).grid, 0x1p-47);
 }
 
-TEST(GridSum, CountsValuesBeyondTheBoundAndPassesNonFiniteValuesOn) {
+TEST(GridSum, CountsValuesAndTotalsBeyondTheBound) {
   const double inf = std::numeric_limits<double>::infinity();
   std::int64_t beyond = -1;
-  GridSum({{1.0, 1e6}}, 10.0, 0, &beyond);
+  std::int64_t beyond_total = -1;
+  // 1e6 is beyond a bound of 10 (grid 2^-47: 2^51 steps are 16): counted as it comes, and its
+  // meaningless steps are beyond when read back.
+  GridSum({{1.0, 1e6}}, 10.0, 0, &beyond, &beyond_total);
   EXPECT_EQ(beyond, 1);
-  const std::vector<double> not_finite =
-      GridSum({{1.0, inf, inf, std::numeric_limits<double>::quiet_NaN()}, {1.0, 2.0, -inf, 1.0}},
-              10.0, 0, &beyond);
+  EXPECT_EQ(beyond_total, 1);
+  // Up to the bound, and a total past it by the parts' rounding only, are not.
+  EXPECT_EQ(GridSum({{15.5, -15.5}, {0.25, -0.25}}, 10.0, 0, &beyond, &beyond_total),
+            (std::vector<double>{15.75, -15.75}));
+  EXPECT_EQ(beyond + beyond_total, 0);
+  // Infinities and NaN are not counted as they come (the loss tells of them); what they add
+  // is meaningless, and seen when read back.
+  GridSum({{1.0, inf, -inf, std::numeric_limits<double>::quiet_NaN()}}, 10.0, 0, &beyond,
+          &beyond_total);
   EXPECT_EQ(beyond, 0);
-  EXPECT_EQ(not_finite[0], 2.0);
-  EXPECT_EQ(not_finite[1], inf);
-  EXPECT_TRUE(std::isnan(not_finite[2]));
-  EXPECT_TRUE(std::isnan(not_finite[3]));
+  EXPECT_EQ(beyond_total, 3);
   // A zero bound: only zeros fit.
-  EXPECT_EQ(GridSum({{0.0, 0.0}}, 0.0, 0, &beyond), (std::vector<double>{0.0, 0.0}));
-  EXPECT_EQ(beyond, 0);
+  EXPECT_EQ(GridSum({{0.0, 0.0}}, 0.0, 0, &beyond, &beyond_total),
+            (std::vector<double>{0.0, 0.0}));
+  EXPECT_EQ(beyond + beyond_total, 0);
   GridSum({{1e-300}}, 0.0, 0, &beyond);
   EXPECT_EQ(beyond, 1);
-  // The same count for a grid sum checked where it was summed (dW all-reduced in place).
-  const GridScale ten = GridScale::ForBound(10.0);
-  EXPECT_EQ(CountBeyondGrid(std::vector<double>{1.0, 1e6, -2e6, 3.0}, ten), 2);
-  EXPECT_EQ(CountBeyondGrid(std::vector<double>{1.0, inf, -9.0}, ten), 0);
-  EXPECT_EQ(CountBeyondGrid(std::vector<double>{}, ten), 0);
+  // No finite bound: a NaN grid, NaN sums, nothing counted.
+  const std::vector<double> not_finite = GridSum({{1.0, 2.0}}, inf, 0, &beyond, &beyond_total);
+  EXPECT_TRUE(std::isnan(not_finite[0]) && std::isnan(not_finite[1]));
+  EXPECT_EQ(beyond + beyond_total, 0);
+}
+
+// Many parts' bits(R) wrap the int64 entries past 2^63 on the way; the read-back takes them
+// off modulo 2^64, so the sums are right, in any order.
+TEST(GridSum, WrapsThroughManyParts) {
+  const std::vector<std::vector<double>> parts(4096, std::vector<double>{0.5, -0.25, 0.0});
+  std::int64_t beyond = -1;
+  std::int64_t beyond_total = -1;
+  EXPECT_EQ(GridSum(parts, 4096.0, 1000, &beyond, &beyond_total),
+            (std::vector<double>{2048.0, -1024.0, 0.0}));
+  EXPECT_EQ(beyond + beyond_total, 0);
 }
 
 }  // namespace

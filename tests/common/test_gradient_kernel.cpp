@@ -192,19 +192,28 @@ TEST(GradientKernel, GridSumsStayOnTheGridAtAnyAddress) {
             static_cast<double>(rows) * problem.as_float.cwiseAbs().maxCoeff());
         GradientSums plain(classes, 37);
         AccumulateBlock(*loss, problem.model, block, &plain, precision);
-        GradientSums on_grid(classes, 37);
-        AccumulateDenseRows(*loss, problem.model,
-                            DenseRows<float>{problem.as_float.data(), rows, 37}, block, &on_grid,
-                            precision, &grid);
+        // dW into a grid sum, read back into a GradientSums' dW.
+        const auto grid_sum = [&](DenseRows<float> features, const RowBlock& scoring) {
+          std::vector<std::int64_t> entries(static_cast<std::size_t>(classes * 37));
+          WeightGridSum weight_grid{grid, entries};
+          GradientSums sums(classes, 37);
+          AccumulateDenseRows(*loss, problem.model, features, scoring, &sums, precision,
+                              &weight_grid);
+          EXPECT_EQ(GridStepsToValues(entries, weight_grid.added, grid,
+                                      sums.buffer().subspan(0, entries.size())),
+                    0);
+          return sums;
+        };
+        const GradientSums on_grid =
+            grid_sum(DenseRows<float>{problem.as_float.data(), rows, 37}, block);
 
         std::vector<float> shifted(static_cast<std::size_t>(problem.as_float.size()) + 1);
         std::copy(problem.as_float.data(), problem.as_float.data() + problem.as_float.size(),
                   shifted.begin() + 1);
         const RowBlock moved{Eigen::Map<const FeatureMatrix>(shifted.data() + 1, rows, 37),
                              block.labels, block.weights, block.targets};
-        GradientSums moved_sums(classes, 37);
-        AccumulateDenseRows(*loss, problem.model, DenseRows<float>{shifted.data() + 1, rows, 37},
-                            moved, &moved_sums, precision, &grid);
+        const GradientSums moved_sums =
+            grid_sum(DenseRows<float>{shifted.data() + 1, rows, 37}, moved);
 
         const double sub_blocks = std::ceil(static_cast<double>(rows) / kSubBlockRows);
         for (Eigen::Index i = 0; i < on_grid.weights().size(); ++i) {
@@ -321,13 +330,20 @@ void ExpectEachPartGivesItsOwnBits(const std::vector<std::int64_t>& parts, Eigen
     };
     const auto part_rows = std::span(parts).subspan(begin, end - begin);
     const RowBlock slice = SliceRows(scoring, first, rows);
+    std::vector<std::int64_t> entries(static_cast<std::size_t>(classes * dims));
+    WeightGridSum weight_grid{grid, entries};
     if (storage == Storage::kFloat32) {
       AccumulateDenseParts(*loss, problem.model, dense_rows(problem.as_float.data(), first, rows),
-                           slice, part_rows, grid, take, &sums, precision);
+                           slice, part_rows, &weight_grid, take, &sums, precision);
     } else {
       AccumulateDenseParts(*loss, problem.model, dense_rows(problem.bytes.data(), first, rows),
-                           slice, part_rows, grid, take, &sums, precision);
+                           slice, part_rows, &weight_grid, take, &sums, precision);
     }
+    // Read back: the kernel leaves sums.weights() alone.
+    EXPECT_TRUE(sums.weights().isZero());
+    EXPECT_EQ(GridStepsToValues(entries, weight_grid.added, grid,
+                                sums.buffer().subspan(0, entries.size())),
+              0);
     return Matrix(sums.weights());
   };
   std::vector<Vector> together_small;
