@@ -275,6 +275,7 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
         sum[k][1] = ei::pmadd(scale, b, sum[k][1]);
       }
     }
+#pragma GCC unroll 12
     for (int k = 0; k < KT; ++k) {
       AddPacketTo<kOnGrid, Scalar>(sum[k][0], dw, k * d + c, shift);
       AddPacketTo<kOnGrid, Scalar>(sum[k][1], dw, k * d + c + kWidth, shift);
@@ -291,6 +292,7 @@ void WeightGradientTile(const Scalar* const* x, Eigen::Index rows, Eigen::Index 
         sum[k] = ei::pmadd(ei::pset1<Packet>(g[i * classes + k]), a, sum[k]);
       }
     }
+#pragma GCC unroll 12
     for (int k = 0; k < KT; ++k) AddPacketTo<kOnGrid, Scalar>(sum[k], dw, k * d + c, shift);
     c += kWidth;
   }
