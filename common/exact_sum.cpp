@@ -121,33 +121,51 @@ std::int64_t AddOnGrid(std::span<const double> values, GridScale scale,
   return beyond;
 }
 
-std::int64_t GridStepsToValues(std::span<const std::int64_t> sums, std::int64_t added,
-                               GridScale scale, std::span<double> values) {
+namespace {
+
+// finish(i, value) for each entry of a grid sum read back: its steps, the wrapping sum less
+// `added` times bits(R), times g. GridBits backwards: R + n g is a double for |n| <= 2^51,
+// and so is n g; integer operations and one subtraction, which the compiler vectorizes with
+// `finish`. A larger |n| ((n + 2^51) >> 52 unsigned is not zero) is left to the loop below,
+// which counts the entries beyond the bound plus half a step from each of at most 2^12 parts.
+template <typename Finish>
+std::int64_t ReadGridSum(std::span<const std::int64_t> sums, std::int64_t added,
+                         GridScale scale, const Finish& finish) {
   constexpr std::uint64_t kHalfBinade = std::uint64_t{1} << 51;
   const double round = scale.round();
   const auto origin = std::bit_cast<std::uint64_t>(round);
-  // The wrapping sum less `added` times bits(R) is n, the steps; GridBits backwards: R + n g is
-  // a double for |n| <= 2^51, and so is n g. Integer operations and one subtraction, which the
-  // compiler vectorizes; a larger |n| ((n + 2^51) >> 52 unsigned is not zero) is left to the
-  // loop below.
   const std::uint64_t offset = static_cast<std::uint64_t>(added) * origin;
   std::uint64_t far = 0;
   for (std::size_t i = 0; i < sums.size(); ++i) {
     const std::uint64_t steps = static_cast<std::uint64_t>(sums[i]) - offset;
-    values[i] = std::bit_cast<double>(origin + steps) - round;
+    finish(i, std::bit_cast<double>(origin + steps) - round);
     far |= (steps + kHalfBinade) >> 52;
   }
   if (far == 0 || std::isnan(round)) return 0;
-  // 2^51 steps of the bound, and half a step of rounding from each of at most 2^12 parts.
   constexpr std::uint64_t kLimit = kHalfBinade + (std::uint64_t{1} << 11);
   std::int64_t beyond = 0;
   for (std::size_t i = 0; i < sums.size(); ++i) {
     const std::uint64_t steps = static_cast<std::uint64_t>(sums[i]) - offset;
     if (steps + kHalfBinade <= 2 * kHalfBinade) continue;
-    values[i] = static_cast<double>(static_cast<std::int64_t>(steps)) * scale.grid;  // exact
+    finish(i, static_cast<double>(static_cast<std::int64_t>(steps)) * scale.grid);  // exact
     beyond += steps + kLimit > 2 * kLimit ? 1 : 0;  // |steps| > kLimit, without overflow
   }
   return beyond;
+}
+
+}  // namespace
+
+std::int64_t GridStepsToValues(std::span<const std::int64_t> sums, std::int64_t added,
+                               GridScale scale, std::span<double> values) {
+  return ReadGridSum(sums, added, scale, [&](std::size_t i, double value) { values[i] = value; });
+}
+
+std::int64_t GridStepsToScaledValues(std::span<const std::int64_t> sums, std::int64_t added,
+                                     GridScale scale, double factor, double term_factor,
+                                     std::span<const double> term, std::span<double> values) {
+  return ReadGridSum(sums, added, scale, [&](std::size_t i, double value) {
+    values[i] = value * factor + term_factor * term[i];
+  });
 }
 
 }  // namespace shardmax

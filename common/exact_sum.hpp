@@ -80,4 +80,10 @@ std::int64_t AddOnGrid(std::span<const double> values, GridScale scale,
 std::int64_t GridStepsToValues(std::span<const std::int64_t> sums, std::int64_t added,
                                GridScale scale, std::span<double> values);
 
+// values[i] = (GridStepsToValues' value i) * factor + term_factor * term[i], in one pass: a grid
+// sum read back straight into its use (the gradient, dW / S + lambda W). The same count.
+std::int64_t GridStepsToScaledValues(std::span<const std::int64_t> sums, std::int64_t added,
+                                     GridScale scale, double factor, double term_factor,
+                                     std::span<const double> term, std::span<double> values);
+
 }  // namespace shardmax

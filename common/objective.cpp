@@ -62,11 +62,18 @@ double WeightDecayPenalty(const SoftmaxModel& model, double weight_decay) {
 
 Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model,
                           double weight_decay) {
+  return FinishObjective(sums, model, weight_decay, [&](double inverse_count, Matrix* gradient) {
+    *gradient = sums.weights() * inverse_count + weight_decay * model.weights;
+  });
+}
+
+Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model, double weight_decay,
+                          const std::function<void(double, Matrix*)>& weight_gradient) {
   const double inverse_count = sums.count() > 0.0 ? 1.0 / sums.count() : 0.0;
   Objective objective;
   objective.data_loss = sums.loss_sum() * inverse_count;
   objective.value = objective.data_loss + WeightDecayPenalty(model, weight_decay);
-  objective.grad_weights = sums.weights() * inverse_count + weight_decay * model.weights;
+  weight_gradient(inverse_count, &objective.grad_weights);
   objective.grad_bias = sums.bias() * inverse_count;
   return objective;
 }

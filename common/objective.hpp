@@ -5,6 +5,7 @@
 // The objective knows nothing of MPI: ranks sum GradientSums::buffer() and then finish.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -69,5 +70,10 @@ struct Objective {
 // Divides the (globally summed) sums by their weight sum and adds the weight decay. Sums of
 // weight 0 (a batch whose rows all weigh 0) contribute nothing: only the decay remains.
 Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model, double weight_decay);
+// The same with the gradient of W written by `weight_gradient(1 / weight sum, &grad_weights)`
+// (the sums' W / weight sum + lambda W, K x D) instead of from sums.weights(): for dW summed
+// elsewhere (--reproducible's grid sum, read back as it goes into the gradient).
+Objective FinishObjective(const GradientSums& sums, const SoftmaxModel& model, double weight_decay,
+                          const std::function<void(double, Matrix*)>& weight_gradient);
 
 }  // namespace shardmax

@@ -108,8 +108,8 @@ void ReproducibleObjective::ClearExactSums(const SoftmaxModel& model, std::int64
   if (sums->buffer().size() != part_.buffer().size()) {
     throw std::logic_error("ReproducibleObjective: sums of another shape than the model");
   }
-  // dW's grid sum is in exact_, and ReduceExactly writes every entry of *sums: only the small
-  // sums, which the parts add to *sums on their way, start at zero.
+  // dW's grid sum is in exact_, read back into the objective: of *sums, only the small sums
+  // are used, which the parts add to *sums on their way, and they start at zero.
   sums->bias().setZero();
   sums->loss_sum() = sums->count() = sums->rows() = 0.0;
   exact_.assign(weights_ + classes + kCounters + kScalars * kExactScalarLimbs, 0);
@@ -168,32 +168,41 @@ void ReproducibleObjective::MoveSmallSumsExactly(GradientSums* part) {
   std::fill(values.begin() + static_cast<std::ptrdiff_t>(weights), values.end(), 0.0);
 }
 
-void ReproducibleObjective::ReduceExactly(GradientSums* sums) {
+Objective ReproducibleObjective::ReduceAndFinish(GradientSums* sums, const SoftmaxModel& model,
+                                                 double weight_decay) {
   AllreduceSum(comm_, std::span<std::int64_t>(exact_));
   const std::span<double> values = sums->buffer();
   const std::size_t classes = static_cast<std::size_t>(sums->bias().size());
   for (std::size_t scalar = 0; scalar < kScalars; ++scalar) {
     values[weights_ + classes + scalar] = ExactScalarValue(ScalarLimbs(scalar));
   }
-  const std::span<double> weights = values.subspan(0, weights_);
-  const std::span<double> bias = values.subspan(weights_, classes);
   if (!std::isfinite(sums->loss_sum())) {
     // Non-finite logits: the grid sums counted meaningless steps. NaN gradients, as the plain
     // sums would give, for the caller to report.
     std::fill(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(weights_ + classes),
               std::numeric_limits<double>::quiet_NaN());
-    return;
+    return FinishObjective(*sums, model, weight_decay);
   }
-  const std::int64_t beyond =
-      Counter(kBeyond) +
-      GridStepsToValues(WeightGridSums(), Counter(kWeightsAdded), weight_grid_, weights) +
-      GridStepsToValues(BiasGridSums(), Counter(kBiasAdded), bias_grid_, bias);
+  std::int64_t beyond = Counter(kBeyond) + GridStepsToValues(BiasGridSums(), Counter(kBiasAdded),
+                                                             bias_grid_,
+                                                             values.subspan(weights_, classes));
+  // dW read back from its grid sum straight into the gradient: writing it into *sums and
+  // reading it back took two passes over K x D more (32 MB a step at K = 1000, D = 2048).
+  Objective objective =
+      FinishObjective(*sums, model, weight_decay, [&](double inverse_count, Matrix* gradient) {
+        gradient->resize(model.classes(), model.features());
+        beyond += GridStepsToScaledValues(
+            WeightGridSums(), Counter(kWeightsAdded), weight_grid_, inverse_count, weight_decay,
+            std::span<const double>(model.weights.data(), weights_),
+            std::span<double>(gradient->data(), weights_));
+      });
   if (beyond > 0) {
     // The same sums on every rank: every rank throws here together.
     throw AgreedError(
         "--reproducible: a partial gradient sum exceeds the bound its exact sum was scaled "
         "for; this is a bug in shardmax, please report it");
   }
+  return objective;
 }
 
 std::int64_t ReproducibleObjective::RowsInStep(std::int64_t step, std::int64_t steps) const {
@@ -246,8 +255,7 @@ Objective ReproducibleObjective::BatchObjective(const SoftmaxModel& model, std::
                                sums, precision_);
     Counter(kWeightsAdded) += weight_grid.added;
   }
-  ReduceExactly(sums);
-  return FinishObjective(*sums, model, weight_decay);
+  return ReduceAndFinish(sums, model, weight_decay);
 }
 
 Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double weight_decay) {
@@ -276,8 +284,7 @@ Objective ReproducibleObjective::FullObjective(const SoftmaxModel& model, double
       MoveSmallSumsExactly(&part_);
     }
   }
-  ReduceExactly(&sums);
-  return FinishObjective(sums, model, weight_decay);
+  return ReduceAndFinish(&sums, model, weight_decay);
 }
 
 ExactSumsOverRanks::ExactSumsOverRanks(std::size_t count)

@@ -58,7 +58,8 @@ class ReproducibleObjective {
   void StartEpoch(std::uint64_t seed, std::int64_t epoch);
 
   // Step `step` of `steps` of the epoch started last: every virtual shard's rows of the step,
-  // summed exactly over all ranks (one all-reduce) into *sums, then finished.
+  // summed exactly over all ranks (one all-reduce), then finished. *sums receives the loss,
+  // weight and row sums and db; dW goes straight into the objective's gradient.
   Objective BatchObjective(const SoftmaxModel& model, std::int64_t step, std::int64_t steps,
                            double weight_decay, GradientSums* sums);
 
@@ -91,8 +92,9 @@ class ReproducibleObjective {
   // Adds one segment's db (onto its grid), loss, weight sum and rows (exactly), and zeroes
   // them in *part.
   void MoveSmallSumsExactly(GradientSums* part);
-  // All-reduces the exact sums and writes their values into *sums.
-  void ReduceExactly(GradientSums* sums);
+  // All-reduces the exact sums, writes the small ones (db, loss, count, rows) into *sums and
+  // finishes the objective, dW read back from its grid sum as it goes into the gradient.
+  Objective ReduceAndFinish(GradientSums* sums, const SoftmaxModel& model, double weight_decay);
 
   const Communicator& comm_;
   Precision precision_;
@@ -106,7 +108,7 @@ class ReproducibleObjective {
   GradientSums part_;                // one segment's sums, in double
   // The exact sums, all-reduced at once: [W's grid sum | b's | the counters | the limbs of
   // loss, count and rows]. The kernel adds W's grid sum here, not into the caller's
-  // GradientSums, which ReduceExactly then writes whole.
+  // GradientSums.
   std::vector<std::int64_t> exact_;
   std::size_t weights_ = 0;  // K x D
   GridScale weight_grid_;

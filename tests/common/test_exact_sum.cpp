@@ -235,6 +235,25 @@ TEST(GridSum, CountsValuesAndTotalsBeyondTheBound) {
   EXPECT_EQ(beyond + beyond_total, 0);
 }
 
+// Read back straight into its use (the gradient: dW / S + lambda W): the values read back,
+// scaled and added to, in the same pass, with the same count of totals beyond the bound.
+TEST(GridSum, ReadsBackScaledWithATermInOnePass) {
+  const GridScale scale = GridScale::ForBound(10.0);
+  std::vector<std::int64_t> sums(4, 0);
+  EXPECT_EQ(AddOnGrid(std::vector<double>{0.1, -2.5, 3.0, 7.0}, scale, sums), 0);
+  EXPECT_EQ(AddOnGrid(std::vector<double>{0.2, 1.0, 1e-30, 1e6}, scale, sums), 1);
+  std::vector<double> plain(4);
+  const std::int64_t plain_beyond = GridStepsToValues(sums, 2, scale, plain);
+  const std::vector<double> term{1.0, -3.0, 0.5, 2.0};
+  std::vector<double> scaled(4);
+  EXPECT_EQ(GridStepsToScaledValues(sums, 2, scale, 1.0 / 3.0, 1e-3, term, scaled), plain_beyond);
+  EXPECT_EQ(plain_beyond, 1);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(Bits(scaled[i]), Bits(plain[i] * (1.0 / 3.0) + 1e-3 * term[i])) << i;
+  }
+  EXPECT_EQ(plain[1], -1.5);
+}
+
 // Many parts' bits(R) wrap the int64 entries past 2^63 on the way; the read-back takes them
 // off modulo 2^64, so the sums are right, in any order.
 TEST(GridSum, WrapsThroughManyParts) {
