@@ -51,13 +51,15 @@ double ExactScalarValue(std::span<const std::int64_t> limbs);
 struct GridScale {
   double grid = 0.0;  // g
   static GridScale ForBound(double bound);
-  // R = 1.5 2^52 g, the constant of GridSteps.
+  // R = 1.5 2^52 g, the constant of GridBits.
   double round() const { return 0x1.8p52 * grid; }
 };
 
 // bits(x + round), round = GridScale::round(): bits(round) plus x / g rounded to the nearest
 // integer, for |x| <= 2^51 g (beyond, or for a NaN or infinity, meaningless).
-inline std::int64_t GridBits(double x, double round) { return std::bit_cast<std::int64_t>(x + round); }
+inline std::int64_t GridBits(double x, double round) {
+  return std::bit_cast<std::int64_t>(x + round);
+}
 
 // *sum += value, wrapping as the vector additions do: a grid sum's entries carry bits(R) per
 // value added until GridStepsToValues takes them off, so they pass 2^63 on the way.

@@ -77,8 +77,8 @@ class ReproducibleObjective {
 
   // Rows of step `step` over every virtual shard: the same number on every rank.
   std::int64_t RowsInStep(std::int64_t step, std::int64_t steps) const;
-  // Zeroes the exact sums and *sums (of the model's shape, which receives them) and sets their
-  // grids for a sum over `rows` rows of every rank.
+  // Zeroes the exact sums and the small sums of *sums (of the model's shape, which receives
+  // them) and sets their grids for a sum over `rows` rows of every rank.
   void ClearExactSums(const SoftmaxModel& model, std::int64_t rows, GradientSums* sums);
   // The parts of exact_: the grid sums of W and b, a counter (kWeightsAdded...), the limbs
   // of a scalar (loss, count, rows).
