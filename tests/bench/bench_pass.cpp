@@ -475,7 +475,8 @@ int main(int argc, char** argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   std::fprintf(stderr,
-               "usage: shardmax_bench probe | hugepages FILE | pass FILE [REPEATS] | threads FILE REPEATS T | "
-               "synthetic N D K [REPEATS] | steps FILE V B REPEATS [M...] | stream FILE R REPEATS\n");
+               "usage: shardmax_bench probe | hugepages FILE | pass FILE [REPEATS] | "
+               "threads FILE REPEATS T | synthetic N D K [REPEATS] | steps FILE V B REPEATS [M...] "
+               "| stream FILE R REPEATS\n");
   return 2;
 }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common/collective.hpp"
 #include "common/random.hpp"
@@ -86,6 +88,26 @@ TEST_F(ReproducibleTest, FullObjectiveAndEvaluationMatchOneRankBitForBit) {
   EXPECT_EQ(std::bit_cast<std::uint64_t>(metrics.loss),
             std::bit_cast<std::uint64_t>(single_metrics.loss));
   EXPECT_EQ(metrics.accuracy, single_metrics.accuracy);
+}
+
+// A diverged model (a NaN weight): the grid sums count meaningless steps, which must not be
+// taken for a broken bound (a "bug" error); the objective and its gradient come out NaN on
+// every rank, as the default mode's would, for the trainer to report as non-finite.
+TEST_F(ReproducibleTest, NonFiniteLogitsGiveNanGradientsNotABoundError) {
+  const SyntheticConfig data = WriteSynthetic("nan.h5", 1003);
+  const SoftmaxCrossEntropy loss;
+  SoftmaxModel model = RandomModel(5);
+  model.weights(1, 3) = std::numeric_limits<double>::quiet_NaN();
+  const Shard shard = ReadShard(world_, data.output_path, {}, ShardLabels::kRead, 12);
+  ReproducibleObjective objective(world_, loss, shard, kDefaultMaxRanks, Precision::kFloat32);
+  objective.StartEpoch(1, 0);
+  GradientSums sums(4, 11);
+  for (const Objective& result :
+       {objective.FullObjective(model, 0.01), objective.BatchObjective(model, 0, 8, 0.01, &sums)}) {
+    EXPECT_TRUE(std::isnan(result.value));
+    EXPECT_TRUE(result.grad_weights.array().isNaN().all());
+    EXPECT_TRUE(result.grad_bias.array().isNaN().all());
+  }
 }
 
 TEST_F(ReproducibleTest, TrainingMatchesOneRankBitForBit) {
